@@ -1,0 +1,721 @@
+// Package api is the admin listener of a meshcdn node: the purge API (native
+// JSON and Fastly-compatible), cluster membership, store statistics, health
+// and Prometheus metrics.
+//
+// Purges are accepted here, checked against the purge token and handed to the
+// cluster (cluster.Node.Purge), which stamps them, applies them locally and
+// fans them out to every live member. Without a cluster (Config.Cluster nil)
+// purges are applied to the local store only.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/meshcdn/meshcdn/cluster"
+	"github.com/meshcdn/meshcdn/store"
+)
+
+// Limits on purge requests.
+const (
+	MaxBodyBytes       = 1 << 20 // native and Fastly JSON bodies
+	MaxKeys            = 10000   // keys + urls in one native purge
+	MaxKeyBytes        = 1024    // one surrogate key (Fastly's limit)
+	MaxFastlyKeys      = 256     // keys in one Fastly bulk purge
+	MaxURLBytes        = 8192    // one URL in a native purge
+	DefaultWaitTimeout = 5 * time.Second
+)
+
+// Config configures the admin handler.
+type Config struct {
+	Store        *store.Store  // required
+	Cluster      *cluster.Node // nil: purges apply to Store only
+	Token        string        // purge token; "" needs AllowNoToken
+	AllowNoToken bool          // accept purges without a token (loopback admin listener only)
+	Logger       *zap.Logger
+	Registerer   prometheus.Registerer // nil: metrics not registered
+	Gatherer     prometheus.Gatherer   // served on /metrics; nil: /metrics answers 404
+	WaitTimeout  time.Duration         // longest wait for acks (?wait=all); default 5s
+}
+
+type handler struct {
+	cfg       Config
+	log       *zap.Logger
+	tokenHash [32]byte
+	mux       *http.ServeMux
+	localSeq  atomic.Uint64 // purge ids when there is no cluster
+
+	purges   *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	denied   *prometheus.CounterVec
+	rejected *prometheus.CounterVec
+}
+
+// New returns the admin handler. It fails when the configuration is unsafe
+// (no token and AllowNoToken not set) or metrics cannot be registered.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("api: Config.Store is required")
+	}
+	if cfg.Token == "" && !cfg.AllowNoToken {
+		return nil, errors.New("api: a purge token is required (no token is allowed only on a loopback admin listener)")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.WaitTimeout <= 0 {
+		cfg.WaitTimeout = DefaultWaitTimeout
+	}
+	h := &handler{
+		cfg: cfg,
+		log: cfg.Logger,
+		purges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshcdn_api_purges_total",
+			Help: "Purges accepted by the admin API, by kind (key, url, mixed, all) and soft (true/false).",
+		}, []string{"kind", "soft"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meshcdn_api_purge_duration_seconds",
+			Help:    "Time to accept a purge: local apply, plus waiting for acks when wait=all.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"wait"}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshcdn_api_purge_denied_total",
+			Help: "Purge requests refused for authentication, by reason (missing, wrong).",
+		}, []string{"reason"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshcdn_api_purge_rejected_total",
+			Help: "Purge requests refused as invalid, by reason.",
+		}, []string{"reason"}),
+	}
+	if cfg.Token != "" {
+		h.tokenHash = sha256.Sum256([]byte(cfg.Token))
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{h.purges, h.duration, h.denied, h.rejected} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("api: register metrics: %w", err)
+			}
+		}
+	}
+	for _, r := range []string{reasonTooLarge, reasonBadJSON, reasonEmpty, reasonTooMany, reasonBadKey, reasonBadURL, reasonBadParam, reasonFailed} {
+		h.rejected.WithLabelValues(r)
+	}
+	for _, r := range []string{"missing", "wrong"} {
+		h.denied.WithLabelValues(r)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /purge", h.auth(h.nativePurge))
+	mux.HandleFunc("POST /service/{service}/purge/{key...}", h.auth(h.fastlyPurgeKey))
+	mux.HandleFunc("POST /service/{service}/purge", h.auth(h.fastlyPurgeKeys))
+	mux.HandleFunc("POST /service/{service}/purge_all", h.auth(h.fastlyPurgeAll))
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
+	mux.HandleFunc("GET /cluster/members", h.members)
+	mux.HandleFunc("GET /stats", h.stats)
+	if cfg.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:            zap.NewStdLog(cfg.Logger),
+			ErrorHandling:       promhttp.ContinueOnError,
+			MaxRequestsInFlight: 4,
+		}))
+	}
+	h.mux = mux
+	return h, nil
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mux.ServeHTTP(w, r)
+}
+
+// ---------------------------------------------------------------- auth
+
+// auth checks the purge token (Fastly-Key or Authorization: Bearer) in
+// constant time before calling next.
+func (h *handler) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.cfg.Token == "" {
+			next(w, r) // AllowNoToken (checked in New)
+			return
+		}
+		tok, ok := requestToken(r)
+		if !ok {
+			h.deny(w, r, "missing", http.StatusUnauthorized, "purge token required: send Fastly-Key or Authorization: Bearer")
+			return
+		}
+		sum := sha256.Sum256([]byte(tok))
+		if subtle.ConstantTimeCompare(sum[:], h.tokenHash[:]) != 1 {
+			h.deny(w, r, "wrong", http.StatusForbidden, "purge token not accepted")
+			return
+		}
+		next(w, r)
+	}
+}
+
+func requestToken(r *http.Request) (string, bool) {
+	if v := r.Header.Get("Fastly-Key"); v != "" {
+		return v, true
+	}
+	if v := r.Header.Get("Authorization"); v != "" {
+		if len(v) > 7 && strings.EqualFold(v[:7], "Bearer ") {
+			if t := strings.TrimSpace(v[7:]); t != "" {
+				return t, true
+			}
+		}
+		return "", false
+	}
+	return "", false
+}
+
+func (h *handler) deny(w http.ResponseWriter, r *http.Request, reason string, status int, msg string) {
+	h.denied.WithLabelValues(reason).Inc()
+	h.log.Warn("purge denied", zap.String("reason", reason), zap.String("remote", r.RemoteAddr),
+		zap.String("method", r.Method), zap.String("path", r.URL.Path))
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="meshcdn purge"`)
+	}
+	writeError(w, status, msg)
+}
+
+// ---------------------------------------------------------------- purges
+
+// Reasons for meshcdn_api_purge_rejected_total.
+const (
+	reasonTooLarge = "too_large"
+	reasonBadJSON  = "bad_json"
+	reasonEmpty    = "empty"
+	reasonTooMany  = "too_many"
+	reasonBadKey   = "bad_key"
+	reasonBadURL   = "bad_url"
+	reasonBadParam = "bad_param"
+	reasonFailed   = "failed"
+)
+
+// reqError is a client error with its HTTP status and metric reason.
+type reqError struct {
+	status int
+	reason string
+	msg    string
+}
+
+func (e *reqError) Error() string { return e.msg }
+
+func badRequest(reason, format string, args ...any) *reqError {
+	return &reqError{status: http.StatusBadRequest, reason: reason, msg: fmt.Sprintf(format, args...)}
+}
+
+func (h *handler) reject(w http.ResponseWriter, r *http.Request, e *reqError) {
+	h.rejected.WithLabelValues(e.reason).Inc()
+	h.log.Info("purge rejected", zap.String("reason", e.reason), zap.String("error", e.msg),
+		zap.String("remote", r.RemoteAddr), zap.String("path", r.URL.Path))
+	writeError(w, e.status, e.msg)
+}
+
+// PurgeRequest is the body of POST /purge.
+type PurgeRequest struct {
+	Keys []string `json:"keys,omitempty"`
+	URLs []string `json:"urls,omitempty"`
+	All  bool     `json:"all,omitempty"`
+	Soft bool     `json:"soft,omitempty"`
+}
+
+// PurgeResponse is the answer of POST /purge.
+type PurgeResponse struct {
+	ID       string   `json:"id"`
+	Purged   int      `json:"purged"`  // objects removed (or marked, if soft) on the accepting node
+	Acked    []string `json:"acked"`   // nodes that confirmed
+	Pending  []string `json:"pending"` // live nodes that have not (yet) confirmed
+	Complete bool     `json:"complete"`
+}
+
+func (h *handler) nativePurge(w http.ResponseWriter, r *http.Request) {
+	wait, timeout, rerr := h.waitParams(r)
+	if rerr != nil {
+		h.reject(w, r, rerr)
+		return
+	}
+	var req PurgeRequest
+	if rerr := decodeJSON(w, r, &req); rerr != nil {
+		h.reject(w, r, rerr)
+		return
+	}
+	p, rerr := buildPurge(req)
+	if rerr != nil {
+		h.reject(w, r, rerr)
+		return
+	}
+	res, ok := h.purge(w, r, p, wait, timeout)
+	if !ok {
+		return
+	}
+	status := http.StatusOK
+	if wait && !res.Complete {
+		status = http.StatusAccepted // applied here, not confirmed everywhere in time
+	}
+	writeJSON(w, status, PurgeResponse{
+		ID: res.ID, Purged: res.Local, Acked: nonNil(res.Acked), Pending: nonNil(res.Pending), Complete: res.Complete,
+	})
+}
+
+// buildPurge validates a native purge request.
+func buildPurge(req PurgeRequest) (store.Purge, *reqError) {
+	if req.All && (len(req.Keys) > 0 || len(req.URLs) > 0) {
+		return store.Purge{}, badRequest(reasonBadParam, `"all" cannot be combined with "keys" or "urls"`)
+	}
+	if !req.All && len(req.Keys) == 0 && len(req.URLs) == 0 {
+		return store.Purge{}, badRequest(reasonEmpty, `nothing to purge: give "keys", "urls" or "all": true`)
+	}
+	if n := len(req.Keys) + len(req.URLs); n > MaxKeys {
+		return store.Purge{}, badRequest(reasonTooMany, "too many keys and urls: %d (at most %d per purge)", n, MaxKeys)
+	}
+	keys, rerr := checkKeys(req.Keys)
+	if rerr != nil {
+		return store.Purge{}, rerr
+	}
+	urls, rerr := urlKeys(req.URLs)
+	if rerr != nil {
+		return store.Purge{}, rerr
+	}
+	return store.Purge{Keys: keys, URLs: urls, All: req.All, Soft: req.Soft}, nil
+}
+
+// checkKeys validates surrogate keys and drops duplicates.
+func checkKeys(keys []string) ([]string, *reqError) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	seen := make(map[string]struct{}, len(keys))
+	out := make([]string, 0, len(keys))
+	for i, k := range keys {
+		if k == "" {
+			return nil, badRequest(reasonBadKey, "key %d is empty", i)
+		}
+		if len(k) > MaxKeyBytes {
+			return nil, badRequest(reasonBadKey, "key %d is %d bytes (at most %d)", i, len(k), MaxKeyBytes)
+		}
+		for j := 0; j < len(k); j++ {
+			if c := k[j]; c < 0x20 || c == 0x7f {
+				return nil, badRequest(reasonBadKey, "key %d contains a control character", i)
+			}
+		}
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		seen[k] = struct{}{}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// urlKeys turns absolute URLs into primary cache keys, the way the edge
+// computes them for requests.
+func urlKeys(urls []string) ([]string, *reqError) {
+	if len(urls) == 0 {
+		return nil, nil
+	}
+	seen := make(map[string]struct{}, len(urls))
+	out := make([]string, 0, len(urls))
+	for i, s := range urls {
+		k, err := URLKey(s)
+		if err != nil {
+			return nil, badRequest(reasonBadURL, "url %d: %v", i, err)
+		}
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		seen[k] = struct{}{}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// URLKey returns the primary cache key of an absolute http(s) URL
+// (store.KeyFor of its host, escaped path and query).
+func URLKey(s string) (string, error) {
+	if len(s) > MaxURLBytes {
+		return "", fmt.Errorf("longer than %d bytes", MaxURLBytes)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("%q: %v", clip(s), err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("%q is not an absolute http:// or https:// URL", clip(s))
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%q has no host", clip(s))
+	}
+	return store.KeyFor(u.Host, u.EscapedPath(), u.RawQuery), nil
+}
+
+// waitParams reads ?wait=all / Meshcdn-Wait: all and ?timeout=.
+func (h *handler) waitParams(r *http.Request) (wait bool, timeout time.Duration, rerr *reqError) {
+	q := r.URL.Query()
+	v := q.Get("wait")
+	if v == "" {
+		v = r.Header.Get("Meshcdn-Wait")
+	}
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "none", "false", "0":
+	case "all", "true", "1":
+		wait = true
+	default:
+		return false, 0, badRequest(reasonBadParam, "wait: %q is not one of all, none", v)
+	}
+	timeout = h.cfg.WaitTimeout
+	if t := q.Get("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			return false, 0, badRequest(reasonBadParam, "timeout: %q is not a positive duration such as 2s or 500ms", t)
+		}
+		timeout = min(d, h.cfg.WaitTimeout)
+	}
+	return wait, timeout, nil
+}
+
+// purge hands p to the cluster (or the local store) and records metrics.
+// It writes an error response and returns false when the purge failed.
+func (h *handler) purge(w http.ResponseWriter, r *http.Request, p store.Purge, wait bool, timeout time.Duration) (cluster.Result, bool) {
+	start := time.Now()
+	var (
+		res cluster.Result
+		err error
+	)
+	if h.cfg.Cluster == nil {
+		res = cluster.Result{Origin: "local", Seq: h.localSeq.Add(1), Complete: true}
+		res.ID = res.Origin + "/" + strconv.FormatUint(res.Seq, 10)
+		res.Local = h.cfg.Store.Purge(p)
+	} else {
+		// Waiting stops when the caller goes away; an asynchronous purge must
+		// not be cut short by the response being sent.
+		parent := r.Context()
+		if !wait {
+			parent = context.WithoutCancel(parent)
+		}
+		ctx, cancel := context.WithTimeout(parent, timeout)
+		res, err = h.cfg.Cluster.Purge(ctx, p, wait)
+		cancel()
+	}
+	elapsed := time.Since(start)
+	if err != nil && res.ID == "" {
+		h.rejected.WithLabelValues(reasonFailed).Inc()
+		h.log.Error("purge failed", zap.Error(err), zap.String("remote", r.RemoteAddr))
+		writeError(w, http.StatusServiceUnavailable, "purge failed: "+err.Error())
+		return res, false
+	}
+	if err != nil {
+		// Accepted and applied locally, but waiting ended early (timeout,
+		// caller gone): report what is known.
+		res.Complete = false
+	}
+	h.purges.WithLabelValues(purgeKind(p), strconv.FormatBool(p.Soft)).Inc()
+	h.duration.WithLabelValues(strconv.FormatBool(wait)).Observe(elapsed.Seconds())
+	h.log.Info("purge accepted",
+		zap.String("id", res.ID), zap.String("kind", purgeKind(p)), zap.Bool("soft", p.Soft),
+		zap.Int("keys", len(p.Keys)), zap.Int("urls", len(p.URLs)), zap.Int("purged", res.Local),
+		zap.Bool("wait", wait), zap.Bool("complete", res.Complete), zap.Strings("pending", res.Pending),
+		zap.Duration("took", elapsed), zap.String("remote", r.RemoteAddr))
+	return res, true
+}
+
+func purgeKind(p store.Purge) string {
+	switch {
+	case p.All:
+		return "all"
+	case len(p.Keys) > 0 && len(p.URLs) > 0:
+		return "mixed"
+	case len(p.URLs) > 0:
+		return "url"
+	default:
+		return "key"
+	}
+}
+
+// ---------------------------------------------------------------- Fastly
+
+// fastlySoft reports Fastly-Soft-Purge: 1.
+func fastlySoft(r *http.Request) bool {
+	return strings.TrimSpace(r.Header.Get("Fastly-Soft-Purge")) == "1"
+}
+
+// setResultHeaders reports cluster completion on Fastly-shaped answers,
+// whose bodies have no room for it.
+func setResultHeaders(w http.ResponseWriter, res cluster.Result) {
+	w.Header().Set("Meshcdn-Purge-Id", res.ID)
+	w.Header().Set("Meshcdn-Purged", strconv.Itoa(res.Local))
+	w.Header().Set("Meshcdn-Purge-Complete", strconv.FormatBool(res.Complete))
+	if len(res.Pending) > 0 {
+		w.Header().Set("Meshcdn-Purge-Pending", strings.Join(res.Pending, ","))
+	}
+}
+
+// POST /service/{service}/purge/{key}: one surrogate key.
+func (h *handler) fastlyPurgeKey(w http.ResponseWriter, r *http.Request) {
+	wait, timeout, rerr := h.waitParams(r)
+	if rerr != nil {
+		h.reject(w, r, rerr)
+		return
+	}
+	key := r.PathValue("key")
+	if key == "" {
+		h.reject(w, r, badRequest(reasonEmpty, "no surrogate key in the path"))
+		return
+	}
+	keys, rerr := checkKeys([]string{key})
+	if rerr != nil {
+		h.reject(w, r, rerr)
+		return
+	}
+	res, ok := h.purge(w, r, store.Purge{Keys: keys, Soft: fastlySoft(r)}, wait, timeout)
+	if !ok {
+		return
+	}
+	setResultHeaders(w, res)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "id": res.ID})
+}
+
+// POST /service/{service}/purge with Surrogate-Key: k1 k2 … (or a JSON body
+// {"surrogate_keys":[…]}, as Fastly also accepts): answers {"k1":"id",…}.
+func (h *handler) fastlyPurgeKeys(w http.ResponseWriter, r *http.Request) {
+	wait, timeout, rerr := h.waitParams(r)
+	if rerr != nil {
+		h.reject(w, r, rerr)
+		return
+	}
+	var keys []string
+	for _, v := range r.Header.Values("Surrogate-Key") {
+		keys = append(keys, strings.Fields(v)...)
+		if len(keys) > MaxFastlyKeys {
+			break
+		}
+	}
+	if len(keys) == 0 && r.ContentLength != 0 {
+		var body struct {
+			SurrogateKeys []string `json:"surrogate_keys"`
+		}
+		if rerr := decodeJSON(w, r, &body); rerr != nil {
+			h.reject(w, r, rerr)
+			return
+		}
+		keys = body.SurrogateKeys
+	}
+	if len(keys) == 0 {
+		h.reject(w, r, badRequest(reasonEmpty, "no keys: send Surrogate-Key: key1 key2 … (or a JSON body {\"surrogate_keys\":[…]})"))
+		return
+	}
+	if len(keys) > MaxFastlyKeys {
+		h.reject(w, r, badRequest(reasonTooMany, "too many surrogate keys: more than %d in one purge", MaxFastlyKeys))
+		return
+	}
+	keys, rerr = checkKeys(keys)
+	if rerr != nil {
+		h.reject(w, r, rerr)
+		return
+	}
+	res, ok := h.purge(w, r, store.Purge{Keys: keys, Soft: fastlySoft(r)}, wait, timeout)
+	if !ok {
+		return
+	}
+	setResultHeaders(w, res)
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		out[k] = res.ID
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// POST /service/{service}/purge_all.
+func (h *handler) fastlyPurgeAll(w http.ResponseWriter, r *http.Request) {
+	wait, timeout, rerr := h.waitParams(r)
+	if rerr != nil {
+		h.reject(w, r, rerr)
+		return
+	}
+	res, ok := h.purge(w, r, store.Purge{All: true, Soft: fastlySoft(r)}, wait, timeout)
+	if !ok {
+		return
+	}
+	setResultHeaders(w, res)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "id": res.ID})
+}
+
+// ---------------------------------------------------------------- status
+
+func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// readyz: ready when this node is a live member of its cluster (or runs
+// without one).
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	out := struct {
+		Ready   bool   `json:"ready"`
+		Node    string `json:"node,omitempty"`
+		Members int    `json:"members"`
+		Alive   int    `json:"alive"`
+		Reason  string `json:"reason,omitempty"`
+	}{Ready: true}
+	if c := h.cfg.Cluster; c != nil {
+		out.Node = c.Name()
+		self := false
+		for _, m := range c.Members() {
+			out.Members++
+			if strings.EqualFold(m.State, "alive") {
+				out.Alive++
+				if m.Name == out.Node {
+					self = true
+				}
+			}
+		}
+		if !self {
+			out.Ready, out.Reason = false, "this node is not an alive member of its cluster"
+		}
+	}
+	status := http.StatusOK
+	if !out.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, out)
+}
+
+// Member is one entry of GET /cluster/members.
+type Member struct {
+	Name      string    `json:"name"`
+	Region    string    `json:"region"`
+	Addr      string    `json:"addr"`
+	HTTPAddr  string    `json:"http_addr"`
+	AdminAddr string    `json:"admin_addr"`
+	State     string    `json:"state"`
+	LastSeen  time.Time `json:"last_seen"`
+	Seq       uint64    `json:"seq"`
+	Self      bool      `json:"self"`
+}
+
+// Members is the answer of GET /cluster/members.
+type Members struct {
+	Self    string   `json:"self"`
+	Members []Member `json:"members"`
+}
+
+func (h *handler) members(w http.ResponseWriter, r *http.Request) {
+	c := h.cfg.Cluster
+	if c == nil {
+		writeError(w, http.StatusNotFound, "this node runs without a cluster")
+		return
+	}
+	out := Members{Self: c.Name(), Members: []Member{}}
+	for _, m := range c.Members() {
+		out.Members = append(out.Members, Member{
+			Name: m.Name, Region: m.Region, Addr: m.Addr, HTTPAddr: m.HTTPAddr, AdminAddr: m.AdminAddr,
+			State: m.State, LastSeen: m.LastSeen, Seq: m.Seq, Self: m.Name == out.Self,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Stats is the answer of GET /stats.
+type Stats struct {
+	Objects       int64 `json:"objects"`
+	Bytes         int64 `json:"bytes"`
+	MaxBytes      int64 `json:"max_bytes"`
+	Evictions     int64 `json:"evictions"`
+	Expired       int64 `json:"expired"`
+	Purged        int64 `json:"purged"`
+	Fenced        int64 `json:"fenced"`
+	TooLarge      int64 `json:"too_large"`
+	SurrogateKeys int64 `json:"surrogate_keys"`
+}
+
+func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
+	s := h.cfg.Store.Stats()
+	writeJSON(w, http.StatusOK, Stats{
+		Objects: s.Objects, Bytes: s.Bytes, MaxBytes: h.cfg.Store.Config().MaxBytes,
+		Evictions: s.Evictions, Expired: s.Expired, Purged: s.Purged, Fenced: s.Fenced,
+		TooLarge: s.TooLarge, SurrogateKeys: s.SurrogateKeys,
+	})
+}
+
+// ---------------------------------------------------------------- helpers
+
+// decodeJSON reads one JSON value of at most MaxBodyBytes into v, rejecting
+// unknown fields and trailing data.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *reqError {
+	tooLarge := &reqError{status: http.StatusRequestEntityTooLarge, reason: reasonTooLarge,
+		msg: fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes)}
+	if r.ContentLength > MaxBodyBytes {
+		return tooLarge
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return tooLarge
+		case errors.Is(err, io.EOF):
+			return badRequest(reasonBadJSON, "empty body: expected a JSON object")
+		default:
+			return badRequest(reasonBadJSON, "invalid JSON body: %v", err)
+		}
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge
+		}
+		return badRequest(reasonBadJSON, "invalid JSON body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// writeError answers {"error": msg} (also the shape of Fastly's errors' "msg").
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"status": "error", "error": msg, "msg": msg})
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
