@@ -1,0 +1,327 @@
+package httpcache
+
+import (
+	"strings"
+	"time"
+)
+
+// ParseCDNCacheControl parses CDN-Cache-Control (RFC 9213) as a Structured
+// Fields Dictionary. ok is false when the field is absent, empty or fails to
+// parse; the whole field is then to be ignored (RFC 9213 §2.1, RFC 9651
+// §4.2). A valid field that names no known directive (for example
+// "CDN-Cache-Control: none") still returns ok: it still overrides
+// Cache-Control (RFC 9213 §3.1).
+//
+// Values are read with the types RFC 9213 §2.1 infers: delta directives take
+// an Integer ≥ 0; no-cache and private take Boolean true or a String listing
+// field names; flags take Boolean true. Parameters are ignored. A directive
+// whose value has another type is not consumed (Invalid is set) — except
+// no-store, no-cache and private, which are honoured in their most
+// restrictive form unless their value is ?0.
+func ParseCDNCacheControl(values []string) (Directives, bool) {
+	d := emptyDirectives()
+	s, ok := joinFieldLines(values, maxSFInput)
+	if !ok || s == "" {
+		return d, false
+	}
+	members, ok := parseSFDictionary(s)
+	if !ok || len(members) == 0 {
+		return d, false
+	}
+	for i := range members {
+		applySFDirective(&d, &members[i])
+	}
+	return d, true
+}
+
+func applySFDirective(d *Directives, m *sfMember) {
+	v := m.item.bare
+	isTrue := !m.isInner && v.kind == sfBoolean && v.b
+	isFalse := !m.isInner && v.kind == sfBoolean && !v.b
+	delta := func(f *time.Duration) {
+		if m.isInner || v.kind != sfInteger || v.i < 0 {
+			d.Invalid = true
+			return
+		}
+		n := time.Duration(v.i)
+		if n > maxDelta/time.Second {
+			*f = maxDelta
+		} else {
+			*f = n * time.Second
+		}
+	}
+	flagSF := func(f *bool) {
+		switch {
+		case isTrue:
+			*f = true
+		case !isFalse:
+			d.Invalid = true
+		}
+	}
+	switch m.key {
+	case "max-age":
+		delta(&d.MaxAge)
+	case "s-maxage":
+		delta(&d.SMaxAge)
+	case "stale-while-revalidate":
+		delta(&d.StaleWhileRevalidate)
+	case "stale-if-error":
+		delta(&d.StaleIfError)
+	case "no-store":
+		if !isFalse {
+			d.NoStore = true
+			d.Invalid = d.Invalid || !isTrue
+		}
+	case "no-cache":
+		d.NoCacheFields, d.NoCache = sfFieldList(d, m, d.NoCacheFields, d.NoCache)
+	case "private":
+		d.PrivateFields, d.Private = sfFieldList(d, m, d.PrivateFields, d.Private)
+	case "public":
+		flagSF(&d.Public)
+	case "must-revalidate":
+		flagSF(&d.MustRevalidate)
+	case "proxy-revalidate":
+		flagSF(&d.ProxyRevalidate)
+	case "immutable":
+		flagSF(&d.Immutable)
+	case "no-transform":
+		flagSF(&d.NoTransform)
+	case "must-understand":
+		flagSF(&d.MustUnderstand)
+	}
+}
+
+// sfFieldList reads a no-cache / private member: true → unqualified; a
+// String → the field names it lists; ?0 → absent; anything else → the
+// unqualified (most restrictive) form, flagged Invalid.
+func sfFieldList(d *Directives, m *sfMember, fields []string, bare bool) ([]string, bool) {
+	v := m.item.bare
+	if !m.isInner && v.kind == sfBoolean {
+		return fields, bare || v.b
+	}
+	if !m.isInner && v.kind == sfString {
+		n := len(fields)
+		var ok bool
+		fields, ok = appendFieldNames(fields, v.s)
+		if !ok {
+			d.Invalid = true
+		}
+		if len(fields) > n || ok && trimOWS(v.s) != "" {
+			return fields, bare
+		}
+		return fields, true
+	}
+	d.Invalid = true
+	return fields, true
+}
+
+// Limits on surrogate keys and cache groups, as Fastly documents them.
+const (
+	MaxKeyBytes    = 1024     // a longer key is ignored (and counted)
+	MaxHeaderBytes = 16 << 10 // a longer header (all lines together) is ignored entirely
+)
+
+// ParseCacheGroups parses Cache-Groups (RFC 9875 §2): a Structured Fields
+// List whose String members are group names; members of other types (and
+// their parameters) are ignored. ok is false when the field is absent or
+// fails to parse, or exceeds MaxHeaderBytes. Groups longer than MaxKeyBytes
+// or holding control characters are dropped; duplicates are removed (order of
+// first appearance kept). The same grammar serves Cache-Group-Invalidation
+// (RFC 9875 §3).
+func ParseCacheGroups(values []string) (groups []string, ok bool) {
+	if len(values) == 0 {
+		return nil, false
+	}
+	s, ok := joinFieldLines(values, MaxHeaderBytes)
+	if !ok {
+		return nil, false
+	}
+	members, ok := parseSFList(s)
+	if !ok {
+		return nil, false
+	}
+	var seen map[string]struct{}
+	for i := range members {
+		m := &members[i]
+		if m.isInner || m.item.bare.kind != sfString {
+			continue
+		}
+		g := m.item.bare.s
+		if g == "" || len(g) > MaxKeyBytes {
+			continue
+		}
+		if dupString(groups, &seen, g) {
+			continue
+		}
+		groups = append(groups, g)
+	}
+	return groups, true
+}
+
+// dupString reports whether s is already in list, using a set once the list
+// grows past a few entries. It records s as seen when it is new.
+func dupString(list []string, seen *map[string]struct{}, s string) bool {
+	if *seen == nil {
+		for _, have := range list {
+			if have == s {
+				return true
+			}
+		}
+		if len(list) >= 16 {
+			*seen = make(map[string]struct{}, 2*len(list))
+			for _, have := range list {
+				(*seen)[have] = struct{}{}
+			}
+			(*seen)[s] = struct{}{}
+		}
+		return false
+	}
+	if _, dup := (*seen)[s]; dup {
+		return true
+	}
+	(*seen)[s] = struct{}{}
+	return false
+}
+
+// ParseSurrogateKeys parses Surrogate-Key lines: keys separated by spaces or
+// tabs, duplicates removed (order of first appearance kept). A key longer
+// than MaxKeyBytes or holding a control character is ignored and counted in
+// dropped; if all lines together exceed MaxHeaderBytes, every key is ignored
+// and dropped is their count.
+func ParseSurrogateKeys(values []string) (keys []string, dropped int) {
+	total := 0
+	for _, v := range values {
+		total += len(v)
+	}
+	if total > MaxHeaderBytes {
+		for _, v := range values {
+			dropped += countFields(v)
+		}
+		return nil, dropped
+	}
+	var seen map[string]struct{}
+	for _, v := range values {
+		for v != "" {
+			for v != "" && isOWS(v[0]) {
+				v = v[1:]
+			}
+			end := 0
+			for end < len(v) && !isOWS(v[end]) {
+				end++
+			}
+			if end == 0 {
+				break
+			}
+			k := v[:end]
+			v = v[end:]
+			if len(k) > MaxKeyBytes || hasCTL(k) {
+				dropped++
+				continue
+			}
+			if dupString(keys, &seen, k) {
+				continue
+			}
+			keys = append(keys, k)
+		}
+	}
+	return keys, dropped
+}
+
+func countFields(v string) int {
+	n := 0
+	in := false
+	for i := 0; i < len(v); i++ {
+		if isOWS(v[i]) {
+			in = false
+		} else if !in {
+			in = true
+			n++
+		}
+	}
+	return n
+}
+
+func hasCTL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseSurrogateControl parses Surrogate-Control (W3C Edge Architecture
+// Specification 1.0 §3): "max-age=N[+M]", "no-store", "no-store-remote",
+// "content=…", each optionally targeted with ";device-token". Directives
+// targeted at target (case-insensitive) take precedence: if any is present,
+// only those are used; otherwise only the untargeted ones. max-age=N+M reads
+// M as stale-if-error (serve stale for M seconds if the origin cannot be
+// reached). The Cache-Control directives stale-while-revalidate,
+// stale-if-error, must-revalidate, proxy-revalidate, no-cache, private and
+// public are accepted too, as CDNs do. ok is true when at least one caching
+// directive (anything but content and unknown extensions) applies.
+func ParseSurrogateControl(values []string, target string) (Directives, bool) {
+	targeted, tok := parseSurrogate(values, target, true)
+	if tok {
+		return targeted, true
+	}
+	return parseSurrogate(values, target, false)
+}
+
+func parseSurrogate(values []string, target string, wantTargeted bool) (Directives, bool) {
+	d := emptyDirectives()
+	any := false
+	for _, v := range values {
+		sc := dirScanner{s: v, allowTarget: true}
+		var dir directive
+		for sc.next(&dir) {
+			if dir.hasTarget != wantTargeted {
+				continue
+			}
+			if wantTargeted && (target == "" || !strings.EqualFold(dir.target, target)) {
+				continue
+			}
+			var buf [24]byte
+			switch string(lowerName(buf[:], dir.name)) {
+			case "max-age":
+				any = true
+				if d.MaxAge >= 0 {
+					continue
+				}
+				val := dir.value
+				extra := ""
+				if i := strings.IndexByte(val, '+'); i >= 0 {
+					val, extra = val[:i], val[i+1:]
+				}
+				n, ok := parseDelta(val)
+				if !ok || !dir.hasValue {
+					d.Invalid = true
+					n = 0
+				}
+				d.MaxAge = n
+				if extra != "" {
+					if m, ok := parseDelta(extra); ok {
+						if d.StaleIfError < 0 {
+							d.StaleIfError = m
+						}
+					} else {
+						d.Invalid = true
+					}
+				}
+			case "no-store", "no-store-remote":
+				any = true
+				d.NoStore = true
+			case "content":
+				// ESI capabilities; nothing for a cache to do.
+			case "stale-while-revalidate", "stale-if-error", "must-revalidate", "proxy-revalidate",
+				"no-cache", "private", "public":
+				any = true
+				applyDirective(&d, &dir)
+			}
+		}
+		if sc.invalid {
+			d.Invalid = true
+		}
+	}
+	return d, any
+}
