@@ -1,0 +1,376 @@
+// Package geo finds where a request comes from: the client's address (the
+// socket peer, or the right-most untrusted hop of X-Forwarded-For / Forwarded
+// when the peer is a trusted proxy) and its country and continent from a
+// MaxMind DB file.
+//
+// Two database schemas give the same answer shape:
+//
+//   - GeoIP2 / GeoLite2 Country, City or Enterprise (and compatible databases
+//     such as DB-IP's): country.iso_code and continent.code, read with
+//     github.com/oschwald/geoip2-golang/v2; registered_country.iso_code
+//     stands in when a network has no country.
+//   - the embedded default, a country-only database with a top-level
+//     country_code field (data CC BY 4.0 by the NRO, see NOTICE); the
+//     continent comes from a complete ISO 3166-1 table (ContinentOf).
+//
+// Unknown ("XX", as Cloudflare uses) is the answer for addresses that do not
+// locate anyone — private, loopback, link-local, CGNAT, multicast,
+// documentation and benchmarking ranges and the like (see IsSpecial) — which
+// are decided before the database is asked, and for addresses the database
+// does not know.
+package geo
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"net/netip"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	geoip2 "github.com/oschwald/geoip2-golang/v2"
+	"github.com/oschwald/maxminddb-golang/v2"
+)
+
+// Unknown is the country and continent code of an address that cannot be
+// located (private, reserved, not in the database).
+const Unknown = "XX"
+
+// Location is where an address is: upper-case ISO 3166-1 alpha-2 country
+// and continent code (AF AN AS EU NA OC SA). Both are Unknown when the
+// address cannot be located; the continent alone may be known when a
+// database locates a network only to a continent.
+type Location struct{ Country, Continent string }
+
+var unknownLocation = Location{Country: Unknown, Continent: Unknown}
+
+// MaxDBSize bounds the database file Open reads (GeoIP2 Enterprise, the
+// largest MaxMind database, is well below it).
+const MaxDBSize = 1 << 30
+
+// Schema names the record layout of a database.
+const (
+	SchemaGeoIP2      = "geoip2"       // country.iso_code, continent.code
+	SchemaCountryCode = "country_code" // top-level country_code (embedded default)
+)
+
+// Info describes an open database.
+type Info struct {
+	Type      string    // metadata database_type, e.g. "GeoLite2-Country"
+	Schema    string    // SchemaGeoIP2 or SchemaCountryCode
+	BuildTime time.Time // metadata build_epoch
+	IPVersion int       // 4 or 6
+	Nodes     uint      // search tree nodes
+	Size      int       // bytes
+}
+
+// DB is an open country database. It is safe for concurrent use. It keeps
+// the whole file in memory (never mmap'd), so a DB that is being replaced
+// stays valid for lookups still running on it; the garbage collector frees it
+// once nobody refers to it.
+type DB struct {
+	mm       *maxminddb.Reader // tree walk: netip.Addr → data offset, no allocation
+	g2       *geoip2.Reader    // decodes records of databases geoip2 knows
+	info     Info
+	ipv4Only bool
+	closed   atomic.Bool
+	cache    offsetCache
+	errs     atomic.Uint64
+}
+
+// Open reads a MaxMind DB file (at most MaxDBSize bytes), verifies its
+// structure and detects its schema. A truncated or corrupt file, a file that
+// is not a MaxMind DB, or a database without country data is an error.
+func Open(path string) (*DB, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("geo: open database: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("geo: open database: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("geo: open database %s: not a regular file", path)
+	}
+	if st.Size() > MaxDBSize {
+		return nil, fmt.Errorf("geo: open database %s: %d bytes, larger than the %d byte limit", path, st.Size(), MaxDBSize)
+	}
+	buf, err := io.ReadAll(io.LimitReader(f, MaxDBSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("geo: read database %s: %w", path, err)
+	}
+	if len(buf) > MaxDBSize {
+		return nil, fmt.Errorf("geo: open database %s: larger than the %d byte limit", path, MaxDBSize)
+	}
+	d, err := OpenBytes(buf)
+	if err != nil {
+		return nil, fmt.Errorf("%w (file %s)", err, path)
+	}
+	return d, nil
+}
+
+// OpenBytes is Open for a database already in memory. b must not be
+// modified afterwards. The structure is verified (maxminddb Verify).
+func OpenBytes(b []byte) (*DB, error) {
+	return openBytes(b, true)
+}
+
+// Embedded opens the database compiled into the binary
+// (geo-whois-asn-country, data CC BY 4.0 by the NRO). It is verified by the
+// package's tests, not on every call.
+func Embedded() (*DB, error) {
+	return openBytes(embeddedDB, false)
+}
+
+func openBytes(b []byte, verify bool) (*DB, error) {
+	if len(b) == 0 {
+		return nil, errors.New("geo: database is empty")
+	}
+	mm, err := maxminddb.OpenBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("geo: not a valid MaxMind DB: %w", err)
+	}
+	md := mm.Metadata
+	if md.IPVersion != 4 && md.IPVersion != 6 {
+		return nil, fmt.Errorf("geo: MaxMind DB has unsupported ip_version %d", md.IPVersion)
+	}
+	if verify {
+		if err := mm.Verify(); err != nil {
+			return nil, fmt.Errorf("geo: corrupt MaxMind DB (type %q): %w", md.DatabaseType, err)
+		}
+	}
+	d := &DB{
+		mm:       mm,
+		ipv4Only: md.IPVersion == 4,
+		info: Info{
+			Type:      md.DatabaseType,
+			BuildTime: md.BuildTime(),
+			IPVersion: int(md.IPVersion),
+			Nodes:     md.NodeCount,
+			Size:      len(b),
+		},
+	}
+	// geoip2 accepts the GeoIP2/GeoLite2 (and DB-IP) database types it knows
+	// by name; with those, records are decoded by its Country model.
+	if g2, err := geoip2.OpenBytes(b); err == nil {
+		if _, err := g2.Country(netip.IPv4Unspecified()); !isInvalidMethod(err) {
+			d.g2 = g2
+			d.info.Schema = SchemaGeoIP2
+			return d, nil
+		}
+	}
+	// Any other type: probe the records.
+	schema, err := probeSchema(mm)
+	if err != nil {
+		return nil, fmt.Errorf("geo: MaxMind DB of type %q: %w", md.DatabaseType, err)
+	}
+	d.info.Schema = schema
+	return d, nil
+}
+
+func isInvalidMethod(err error) bool {
+	var im geoip2.InvalidMethodError
+	return errors.As(err, &im)
+}
+
+// record is the subset of both schemas a lookup needs.
+type record struct {
+	Country struct {
+		ISOCode string `maxminddb:"iso_code,maxsize:16"`
+	} `maxminddb:"country"`
+	RegisteredCountry struct {
+		ISOCode string `maxminddb:"iso_code,maxsize:16"`
+	} `maxminddb:"registered_country"`
+	Continent struct {
+		Code string `maxminddb:"code,maxsize:16"`
+	} `maxminddb:"continent"`
+	CountryCode string `maxminddb:"country_code,maxsize:16"`
+}
+
+// probeRecords is how many distinct records probeSchema looks at.
+const probeRecords = 64
+
+// probeSchema decides the schema of a database geoip2 does not know by the
+// fields its first records carry.
+func probeSchema(mm *maxminddb.Reader) (string, error) {
+	var geoip2Like, countryCode, seen int
+	last := ^uintptr(0)
+	for res := range mm.Networks() {
+		if err := res.Err(); err != nil {
+			return "", fmt.Errorf("reading networks: %w", err)
+		}
+		if res.Offset() == last {
+			continue
+		}
+		last = res.Offset()
+		var r record
+		if err := res.Decode(&r); err != nil {
+			return "", fmt.Errorf("decoding a record: %w", err)
+		}
+		if r.Country.ISOCode != "" || r.RegisteredCountry.ISOCode != "" || r.Continent.Code != "" {
+			geoip2Like++
+		}
+		if r.CountryCode != "" {
+			countryCode++
+		}
+		if seen++; seen >= probeRecords {
+			break
+		}
+	}
+	switch {
+	case seen == 0:
+		return "", errors.New("database holds no networks")
+	case geoip2Like >= countryCode && geoip2Like > 0:
+		return SchemaGeoIP2, nil
+	case countryCode > 0:
+		return SchemaCountryCode, nil
+	}
+	return "", errors.New("records carry neither country.iso_code nor country_code: not a country database")
+}
+
+// Info describes the database.
+func (d *DB) Info() Info { return d.info }
+
+// LookupErrors counts lookups that failed on a corrupt record (answered
+// Unknown).
+func (d *DB) LookupErrors() uint64 { return d.errs.Load() }
+
+// Close marks the database closed; later lookups answer Unknown. Lookups
+// already running finish normally (the data is plain memory, released by the
+// garbage collector). Close is idempotent.
+func (d *DB) Close() error {
+	d.closed.Store(true)
+	return nil
+}
+
+// Lookup returns the location of ip. IPv4-mapped IPv6 addresses are looked
+// up as IPv4; zones are ignored. Addresses that do not locate a client (see
+// IsSpecial) and addresses not in the database are Unknown. A nil or closed
+// DB answers Unknown. Lookup does not allocate once a record has been seen.
+func (d *DB) Lookup(ip netip.Addr) Location {
+	ip = ip.Unmap().WithZone("")
+	if d == nil || IsSpecial(ip) || d.closed.Load() || (d.ipv4Only && ip.Is6()) {
+		return unknownLocation
+	}
+	res := d.mm.Lookup(ip)
+	if !res.Found() {
+		if res.Err() != nil {
+			d.errs.Add(1)
+		}
+		return unknownLocation
+	}
+	off := res.Offset()
+	if loc, ok := d.cache.get(off); ok {
+		return loc
+	}
+	loc, err := d.decode(ip, res)
+	if err != nil {
+		d.errs.Add(1)
+		return unknownLocation
+	}
+	d.cache.put(off, loc)
+	return loc
+}
+
+// decode reads the record of res (found for ip).
+func (d *DB) decode(ip netip.Addr, res maxminddb.Result) (Location, error) {
+	var country, registered, continent string
+	if d.g2 != nil {
+		c, err := d.g2.Country(ip)
+		if err != nil {
+			return Location{}, err
+		}
+		country, registered, continent = c.Country.ISOCode, c.RegisteredCountry.ISOCode, c.Continent.Code
+	} else {
+		var r record
+		if err := res.Decode(&r); err != nil {
+			return Location{}, err
+		}
+		if d.info.Schema == SchemaCountryCode {
+			country = r.CountryCode
+		} else {
+			country, registered, continent = r.Country.ISOCode, r.RegisteredCountry.ISOCode, r.Continent.Code
+		}
+	}
+	return makeLocation(country, registered, continent), nil
+}
+
+// makeLocation normalises what a record says into a Location: codes are
+// upper-cased, anything that is not two letters is Unknown, the registered
+// country stands in for a missing country, and the continent comes from the
+// record when it is a valid continent code, else from the country table.
+func makeLocation(country, registered, continent string) Location {
+	c := normCode(country)
+	if c == "" || c == Unknown {
+		c = normCode(registered)
+	}
+	if c == "" {
+		c = Unknown
+	}
+	k := normCode(continent)
+	if _, ok := continents[k]; !ok {
+		k = ContinentOf(c)
+	}
+	return Location{Country: c, Continent: k}
+}
+
+// offsetCache remembers the Location of database records by their data
+// offset. A country database has a few hundred distinct records (one per
+// country), a city database a few hundred thousand; the cache is a fixed
+// two-way set-associative table of atomic pointers, so reads take no lock,
+// never allocate, and memory stays bounded whatever the database holds.
+type offsetCache struct {
+	slots [cacheSets * 2]atomic.Pointer[cacheEntry]
+}
+
+const cacheSets = 1 << 12 // 8192 entries, 64 KiB of pointers
+
+type cacheEntry struct {
+	off uintptr
+	loc Location
+}
+
+func cacheSet(off uintptr) uint {
+	h := uint64(off) * 0x9E3779B97F4A7C15
+	return uint(bits.RotateLeft64(h, 32)%cacheSets) * 2
+}
+
+func (c *offsetCache) get(off uintptr) (Location, bool) {
+	i := cacheSet(off)
+	if e := c.slots[i].Load(); e != nil && e.off == off {
+		return e.loc, true
+	}
+	if e := c.slots[i+1].Load(); e != nil && e.off == off {
+		return e.loc, true
+	}
+	return Location{}, false
+}
+
+func (c *offsetCache) put(off uintptr, loc Location) {
+	i := cacheSet(off)
+	e := &cacheEntry{off: off, loc: loc}
+	if c.slots[i].CompareAndSwap(nil, e) {
+		return
+	}
+	if c.slots[i+1].CompareAndSwap(nil, e) {
+		return
+	}
+	// Both ways taken: the older way 1 entry moves out, the new one comes in
+	// at way 0 (most recently inserted stays).
+	c.slots[i+1].Store(c.slots[i].Load())
+	c.slots[i].Store(e)
+}
+
+// String renders a Location as "CC/CN".
+func (l Location) String() string {
+	var b strings.Builder
+	b.WriteString(l.Country)
+	b.WriteByte('/')
+	b.WriteString(l.Continent)
+	return b.String()
+}
