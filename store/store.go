@@ -4,45 +4,79 @@
 //
 // The store knows nothing of HTTP wiring or of the cluster: objects carry the
 // response data the edge gives them, and purges are plain values.
+//
+// # Concurrency
+//
+// The hit path (Lookup) takes one read lock of one of 256 shards of the
+// primary-key map, for the duration of a map access, and allocates nothing.
+// The Vary callback runs with no lock held. The variant list of a primary key
+// is copy-on-write, so a reader never sees it change under it.
+//
+// Every change (Insert, Purge, Remove, Delete, eviction, expiry) runs under
+// one writer mutex, so the primary-key map, the surrogate-key index, the
+// eviction queues, the byte count and the purge log change together and stay
+// exactly consistent. Long operations (a purge of many objects, the
+// background expiry sweep) release that mutex between bounded batches, so an
+// insert never waits for more than one batch.
+//
+// # Purge fence
+//
+// Every purge gets a local sequence number. Fence returns the current one;
+// Insert refuses an object when a purge with a later sequence matches it, or
+// when the bounded purge log no longer reaches back to the fence. A purge
+// affects exactly the objects inserted before it: objects inserted while it
+// runs are either fenced or were fetched after it began.
 package store
 
 import (
 	"errors"
+	"hash/maphash"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Errors returned by Insert.
 var (
 	// ErrFenced: a purge that matches the object was applied after the
-	// fetch began (its Fence was taken); the object was not stored.
+	// fetch began (its Fence was taken), or the purge log no longer reaches
+	// back to the fence; the object was not stored.
 	ErrFenced = errors.New("store: object fenced by a later purge")
 	// ErrTooLarge: the object is larger than the maximum object size.
 	ErrTooLarge = errors.New("store: object larger than max object size")
+	// ErrExpired: the object's Expires() is not in the future; storing it
+	// would be useless (Lookup treats expired objects as absent).
+	ErrExpired = errors.New("store: object already expired")
+	// ErrInserted: the Object was already inserted (into this or another
+	// store). A refreshed response needs a new Object (it may share Body).
+	ErrInserted = errors.New("store: object already inserted")
+	// ErrNilObject: Insert was given nil.
+	ErrNilObject = errors.New("store: nil object")
 )
 
 // Config bounds the store.
 type Config struct {
 	MaxBytes       int64 // byte budget: bodies, headers, keys and index overhead (default 256 MiB)
-	MaxObjectBytes int64 // larger objects are refused (default MaxBytes/8)
+	MaxObjectBytes int64 // objects with a larger body are refused (default MaxBytes/8, at most MaxBytes)
 	MaxVariants    int   // variants per primary key, oldest evicted (default 200)
 	PurgeLog       int   // purges remembered for the fence (default 4096)
 }
 
-// Object is one cached response variant. It is immutable once inserted,
-// except for the soft-purge mark; a revalidated object is replaced by a new
-// Object (which may share Body).
+// Object is one cached response variant. It must not be modified once
+// handed to Insert, except through the store (soft-purge mark); a
+// revalidated object is replaced by a new Object (which may share Body).
 type Object struct {
 	Primary   string   // primary cache key (see KeyFor)
-	Secondary string   // variant key: normalised request values of the Vary fields
+	Secondary string   // variant key: normalised request values of the Vary fields (ignored when Vary is empty)
 	Vary      []string // canonical field names from the response's Vary, sorted; nil if none
 
 	Status int
 	Header http.Header // headers to deliver (hop-by-hop and surrogate fields removed)
 	Body   []byte
-	Keys   []string // surrogate keys (validated by the edge)
+	Keys   []string // surrogate keys (validated by the edge; duplicates are indexed once)
 
 	RequestTime  time.Time     // when the fetch was sent
 	ResponseTime time.Time     // when the response headers arrived (the insert time)
@@ -56,9 +90,29 @@ type Object struct {
 	NoCache        bool // no-cache: always revalidate before use
 
 	softPurged atomic.Int64 // unix nanos of the soft purge, 0 if none
-	accessed   atomic.Bool  // eviction hint
-	size       int64
+	freq       atomic.Int32 // S3-FIFO access counter, 0..maxFreq (set on hits, lock-free)
+	claimed    atomic.Bool  // handed to an Insert that did not fail
+
+	// Set by Insert before the object is published; read-only afterwards.
+	size    int64
+	expires int64  // Expires() in unix nanos
+	skey    string // effective variant key ("" when Vary is empty)
+
+	// Guarded by Store.mu.
+	state      uint8 // stateNew, stateStored, stateRemoved
+	queue      uint8 // qSmall, qMain
+	shard      uint8
+	seq        uint64 // purge sequence when inserted: purges with a higher sequence do not touch it
+	ghost      uint64 // identity hash of primary+variant for the ghost queue
+	prev, next *Object
+	links      []keyLink // one per distinct surrogate key
 }
+
+const (
+	stateNew uint8 = iota
+	stateStored
+	stateRemoved
+)
 
 // Age returns the object's current age (RFC 9111 §4.2.3).
 func (o *Object) Age(now time.Time) time.Duration {
@@ -80,39 +134,73 @@ func (o *Object) SoftPurged() bool { return o.softPurged.Load() != 0 }
 // Expires is when the store may drop the object: the end of freshness plus
 // the longest of its stale windows and keep time.
 func (o *Object) Expires() time.Time {
-	grace := max(o.SWR, o.SIE, o.Keep)
+	grace := max(o.SWR, o.SIE, o.Keep, 0)
 	return o.ResponseTime.Add(o.Lifetime - o.InitialAge + grace)
 }
 
-// Size is the number of bytes the object counts against the budget.
+// Size is the number of bytes the object counts against the budget (set by
+// Insert; 0 before).
 func (o *Object) Size() int64 { return o.size }
 
-func (o *Object) computeSize() int64 {
-	n := int64(objectOverhead) + int64(len(o.Primary)+len(o.Secondary)+len(o.Body))
-	for _, v := range o.Vary {
-		n += int64(len(v)) + 16
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+func expiresNanos(o *Object) int64 {
+	e := o.Expires()
+	switch {
+	case e.Before(minTime):
+		return math.MinInt64
+	case e.After(maxTime):
+		return math.MaxInt64
 	}
-	for k, vs := range o.Header {
-		n += int64(len(k)) + 48
-		for _, v := range vs {
-			n += int64(len(v)) + 16
+	return e.UnixNano()
+}
+
+// Bookkeeping costs counted against the budget. They are upper bounds of
+// what the Go runtime allocates for one object on amd64 (checked by
+// TestBudgetCountsRealMemory): the Object struct, its slot in the primary
+// map and variant list, its ghost-queue slot, the http.Header map (a small
+// Go map allocates a whole group of 8 slots), and per surrogate key the index
+// entry, as if every key were indexed by this object alone.
+const (
+	objectOverhead      = int64(unsafe.Sizeof(Object{})) + 64 + 240
+	headerMapOverhead   = 400 // map header + first group of 8 slots
+	headerFieldOverhead = 96  // slot in a grown map + []string backing
+	headerValueOverhead = 16  // string header
+	stringOverhead      = 16  // string header in a slice
+	keyIndexOverhead    = 192 // keyLink + keyRef + keySet + its refs array + index map slot
+)
+
+// objectSize is what o costs, given its distinct surrogate keys.
+func objectSize(o *Object, keys []string) int64 {
+	n := objectOverhead + int64(len(o.Primary)+len(o.Secondary)+cap(o.Body))
+	n += int64(cap(o.Vary)) * stringOverhead
+	for _, v := range o.Vary {
+		n += int64(len(v))
+	}
+	if o.Header != nil {
+		n += headerMapOverhead
+		for k, vs := range o.Header {
+			n += headerFieldOverhead + int64(len(k)) + int64(cap(vs))*headerValueOverhead
+			for _, v := range vs {
+				n += int64(len(v))
+			}
 		}
 	}
+	n += int64(cap(o.Keys)) * stringOverhead
 	for _, k := range o.Keys {
-		n += int64(len(k)) + keyIndexOverhead
+		n += int64(len(k))
 	}
+	n += int64(len(keys)) * keyIndexOverhead
 	return n
 }
 
-// Approximate bookkeeping costs, counted against the budget.
-const (
-	objectOverhead   = 400 // Object struct, map entries, list links
-	keyIndexOverhead = 64  // one surrogate-key index entry
-)
-
 // Purge is one purge request. Exactly what it matches: every object tagged
 // with any of Keys, every object whose Primary is in URLs, everything if All,
-// and every object inserted before Before if Before is set.
+// and every object whose ResponseTime is before Before if Before is set. It
+// affects only objects inserted before it.
 type Purge struct {
 	Origin string    // accepting node (set by the cluster; empty = local only)
 	Seq    uint64    // sequence on the accepting node
@@ -131,306 +219,366 @@ type Fence uint64
 type Stats struct {
 	Objects       int64
 	Bytes         int64
-	Evictions     int64 // removed to stay within the budget
+	Evictions     int64 // removed to stay within the budget or the variant cap
 	Expired       int64 // removed because they expired
 	Purged        int64 // removed or marked by purges
 	Fenced        int64 // inserts refused by the purge fence
 	TooLarge      int64 // inserts refused for size
 	SurrogateKeys int64 // distinct surrogate keys indexed
+	Purges        int64 // purges applied
+	MaxBytes      int64 // the byte budget
 }
 
+// variants of one primary key. Copy-on-write: never modified once published
+// in a shard map, so Lookup reads it without a lock.
 type variants struct {
 	vary []string
 	objs []*Object // oldest first
 }
 
+const numShards = 256
+
+type shard struct {
+	mu sync.RWMutex
+	m  map[string]*variants // written only under Store.mu (and mu)
+	_  [128 - 32]byte       // keep shards on separate cache lines
+}
+
 // Store is safe for concurrent use.
 type Store struct {
-	cfg Config
+	cfg    Config
+	seed   maphash.Seed
+	shards [numShards]shard
 
-	mu      sync.RWMutex
-	entries map[string]*variants
-	index   map[string]map[*Object]struct{}
-	bytes   int64
-	objects int64
+	// Clock: wall time derived from the monotonic clock (one vDSO read, and
+	// no jumps). fake replaces it in tests.
+	base     time.Time
+	baseWall int64
+	fake     *atomic.Int64
 
-	seq  uint64 // purge sequence for fences
-	log  []loggedPurge
-	stat Stats
+	_ [64]byte // read-mostly fields above, written ones below
+
+	seq atomic.Uint64 // purge sequence; written under mu
+
+	mu      sync.Mutex // the writer lock; see the package comment
+	index   map[string]*keySet
+	ev      evictor
+	plog    purgeLog
+	scratch []*Object // reused by batch operations
+
+	objects, bytes, keys atomic.Int64
+	evictions, expired   atomic.Int64
+	purged, fenced       atomic.Int64
+	tooLarge, purges     atomic.Int64
+
+	// Background sweep.
+	reclaim     chan *Object // expired objects seen by Lookup
+	stop, done  chan struct{}
+	closeOnce   sync.Once
+	started     bool
+	sweepNext   int // guarded by mu
+	sweepEvery  time.Duration
+	sweepShards int
 }
 
-type loggedPurge struct {
-	seq uint64
-	p   Purge
-}
-
-// New returns an empty store.
+// New returns an empty store and starts its background expiry sweep; Close
+// stops it.
 func New(cfg Config) *Store {
+	s := newStore(cfg, nil)
+	s.started = true
+	go s.run()
+	return s
+}
+
+// newStore builds a store without starting the sweeper; fake, if set, is
+// the clock in unix nanos.
+func newStore(cfg Config, fake *atomic.Int64) *Store {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 256 << 20
 	}
 	if cfg.MaxObjectBytes <= 0 {
 		cfg.MaxObjectBytes = cfg.MaxBytes / 8
 	}
+	cfg.MaxObjectBytes = min(cfg.MaxObjectBytes, cfg.MaxBytes)
 	if cfg.MaxVariants <= 0 {
 		cfg.MaxVariants = 200
 	}
 	if cfg.PurgeLog <= 0 {
 		cfg.PurgeLog = 4096
 	}
-	return &Store{cfg: cfg, entries: map[string]*variants{}, index: map[string]map[*Object]struct{}{}}
+	s := &Store{
+		cfg:         cfg,
+		seed:        maphash.MakeSeed(),
+		fake:        fake,
+		index:       map[string]*keySet{},
+		reclaim:     make(chan *Object, 256),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+		sweepEvery:  250 * time.Millisecond,
+		sweepShards: 8,
+	}
+	s.base = time.Now()
+	s.baseWall = s.base.UnixNano()
+	for i := range s.shards {
+		s.shards[i].m = map[string]*variants{}
+	}
+	s.ev.init(cfg.MaxBytes)
+	s.plog.init(cfg.PurgeLog, max(1<<20, cfg.MaxBytes/16))
+	return s
 }
 
 // Config returns the store's effective configuration.
 func (s *Store) Config() Config { return s.cfg }
 
+func (s *Store) now() int64 {
+	if s.fake != nil {
+		return s.fake.Load()
+	}
+	return s.baseWall + int64(time.Since(s.base))
+}
+
+func (s *Store) shardIndex(primary string) uint8 {
+	return uint8(maphash.String(s.seed, primary))
+}
+
 // Lookup finds the variant of primary whose Secondary equals
-// secondary(vary), where vary is the stored Vary field list of that URL.
-// found reports whether any variant of primary exists (uri-miss vs vary-miss).
+// secondary(vary), where vary is the stored Vary field list of that URL
+// (secondary is not called when the URL has no Vary; it must not modify
+// vary). found reports whether any unexpired variant of primary exists
+// (uri-miss vs vary-miss). Expired objects are treated as absent.
 func (s *Store) Lookup(primary string, secondary func(vary []string) string) (o *Object, found bool) {
-	s.mu.RLock()
-	v := s.entries[primary]
+	sh := &s.shards[s.shardIndex(primary)]
+	sh.mu.RLock()
+	v := sh.m[primary]
+	sh.mu.RUnlock()
 	if v == nil {
-		s.mu.RUnlock()
 		return nil, false
 	}
 	sk := ""
-	if v.vary != nil {
+	if v.vary != nil && secondary != nil {
 		sk = secondary(v.vary)
 	}
+	now := s.now()
 	for _, obj := range v.objs {
-		if obj.Secondary == sk {
-			o = obj
-			break
+		if obj.skey != sk {
+			continue
+		}
+		if obj.expires > now {
+			if f := obj.freq.Load(); f < maxFreq {
+				obj.freq.CompareAndSwap(f, f+1)
+			}
+			return obj, true
+		}
+		s.expiredSeen(obj)
+		break
+	}
+	for _, obj := range v.objs {
+		if obj.expires > now {
+			return nil, true
 		}
 	}
-	s.mu.RUnlock()
-	if o != nil {
-		o.accessed.Store(true)
+	return nil, false
+}
+
+// expiredSeen hands an expired object to the sweeper, never blocking.
+func (s *Store) expiredSeen(o *Object) {
+	select {
+	case s.reclaim <- o:
+	default:
 	}
-	return o, true
 }
 
 // Fence returns the token a fetch takes when it begins.
-func (s *Store) Fence() Fence {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return Fence(s.seq)
-}
+func (s *Store) Fence() Fence { return Fence(s.seq.Load()) }
 
 // Insert stores o (replacing the variant with the same Primary and
-// Secondary) unless a purge that matches it was applied after f was taken.
+// Secondary; replacing all variants if o's Vary differs from theirs;
+// evicting the oldest variant beyond MaxVariants) unless a purge that
+// matches it was applied after f was taken. After Insert returns, the
+// store's bytes are within the budget.
 func (s *Store) Insert(o *Object, f Fence) error {
-	o.size = o.computeSize()
-	if int64(len(o.Body)) > s.cfg.MaxObjectBytes || o.size > s.cfg.MaxBytes {
-		s.mu.Lock()
-		s.stat.TooLarge++
-		s.mu.Unlock()
+	if o == nil {
+		return ErrNilObject
+	}
+	if !o.claimed.CompareAndSwap(false, true) {
+		return ErrInserted
+	}
+	err := s.insert(o, uint64(f))
+	if err != nil {
+		o.claimed.Store(false)
+	}
+	return err
+}
+
+func (s *Store) insert(o *Object, f uint64) error {
+	vary := o.Vary
+	if len(vary) == 0 {
+		vary = nil
+	}
+	skey := ""
+	if vary != nil {
+		skey = o.Secondary
+	}
+	keys := distinct(o.Keys)
+	size := objectSize(o, keys)
+	if int64(len(o.Body)) > s.cfg.MaxObjectBytes || size > s.cfg.MaxBytes {
+		s.tooLarge.Add(1)
 		return ErrTooLarge
 	}
+	exp := expiresNanos(o)
+	now := s.now()
+	if exp <= now {
+		return ErrExpired
+	}
+	ghost := maphash.String(s.seed, o.Primary) ^ (maphash.String(s.seed, skey) * 0x9e3779b97f4a7c15)
+	si := s.shardIndex(o.Primary)
+	sh := &s.shards[si]
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fenced(o, uint64(f)) {
-		s.stat.Fenced++
+	if s.plog.fenced(o, keys, f, s.seq.Load()) {
+		s.fenced.Add(1)
 		return ErrFenced
 	}
-	v := s.entries[o.Primary]
-	if v == nil {
-		v = &variants{}
-		s.entries[o.Primary] = v
-	}
-	if !equalStrings(v.vary, o.Vary) {
-		for _, old := range v.objs {
-			s.unindex(old)
+	o.size, o.expires, o.skey, o.shard, o.ghost = size, exp, skey, si, ghost
+
+	// Make room among the variants.
+	if v := sh.m[o.Primary]; v != nil {
+		if !equalStrings(v.vary, vary) {
+			s.removeVariantsLocked(sh, o.Primary, reasonReplaced)
+		} else {
+			for _, old := range v.objs {
+				if old.skey == skey {
+					s.removeLocked(old, reasonReplaced)
+					break
+				}
+			}
 		}
-		v.objs = nil
-		v.vary = o.Vary
 	}
-	for i, old := range v.objs {
-		if old.Secondary == o.Secondary {
-			s.unindex(old)
-			v.objs = append(v.objs[:i], v.objs[i+1:]...)
+	for {
+		v := sh.m[o.Primary]
+		if v == nil || len(v.objs) < s.cfg.MaxVariants {
 			break
 		}
+		s.removeLocked(v.objs[0], reasonEvicted)
 	}
-	for len(v.objs) >= s.cfg.MaxVariants {
-		s.unindex(v.objs[0])
-		v.objs = v.objs[1:]
-		s.stat.Evictions++
+	// Make room in the budget before o counts, so Bytes never exceeds it.
+	for s.bytes.Load()+size > s.cfg.MaxBytes && s.evictOneLocked(now) {
 	}
-	v.objs = append(v.objs, o)
-	s.bytes += o.size
-	s.objects++
-	for _, k := range o.Keys {
-		m := s.index[k]
-		if m == nil {
-			m = map[*Object]struct{}{}
-			s.index[k] = m
-		}
-		m[o] = struct{}{}
+
+	var objs []*Object
+	if v := sh.m[o.Primary]; v != nil {
+		objs = append(v.objs[:len(v.objs):len(v.objs)], o)
+	} else {
+		objs = []*Object{o}
 	}
-	s.evictLocked()
+	nv := &variants{vary: vary, objs: objs}
+	sh.mu.Lock()
+	sh.m[o.Primary] = nv
+	sh.mu.Unlock()
+
+	s.indexLocked(o, keys)
+	s.ev.push(o)
+	o.seq = s.seq.Load()
+	o.state = stateStored
+	s.objects.Add(1)
+	s.bytes.Add(size)
 	return nil
 }
 
-func (s *Store) fenced(o *Object, f uint64) bool {
-	if f >= s.seq {
-		return false
-	}
-	if len(s.log) == 0 || s.log[0].seq > f+1 {
-		return true // purges after the fence were forgotten: cannot prove fresh
-	}
-	for i := len(s.log) - 1; i >= 0 && s.log[i].seq > f; i-- {
-		if matches(&s.log[i].p, o) {
-			return true
-		}
-	}
-	return false
-}
+type reason uint8
 
-func matches(p *Purge, o *Object) bool {
-	if p.All {
-		return true
-	}
-	if !p.Before.IsZero() && o.ResponseTime.Before(p.Before) {
-		return true
-	}
-	for _, u := range p.URLs {
-		if u == o.Primary {
-			return true
-		}
-	}
-	for _, k := range p.Keys {
-		for _, ok := range o.Keys {
-			if k == ok {
-				return true
-			}
-		}
-	}
-	return false
-}
+const (
+	reasonReplaced reason = iota // replaced by a newer variant, Remove, Delete
+	reasonEvicted
+	reasonExpired
+	reasonPurged
+)
 
-// unindex removes o from the key index and the byte count (not from its variants list).
-func (s *Store) unindex(o *Object) {
-	for _, k := range o.Keys {
-		if m := s.index[k]; m != nil {
-			delete(m, o)
-			if len(m) == 0 {
-				delete(s.index, k)
-			}
-		}
-	}
-	s.bytes -= o.size
-	s.objects--
-}
-
-func (s *Store) removeLocked(o *Object) {
-	v := s.entries[o.Primary]
+// removeLocked drops one stored object from everything.
+func (s *Store) removeLocked(o *Object, why reason) {
+	sh := &s.shards[o.shard]
+	v := sh.m[o.Primary]
 	if v == nil {
 		return
 	}
-	for i, obj := range v.objs {
-		if obj == o {
-			s.unindex(o)
-			v.objs = append(v.objs[:i], v.objs[i+1:]...)
-			if len(v.objs) == 0 {
-				delete(s.entries, o.Primary)
-			}
-			return
-		}
+	i := 0
+	for i < len(v.objs) && v.objs[i] != o {
+		i++
 	}
-}
-
-func (s *Store) evictLocked() {
-	if s.bytes <= s.cfg.MaxBytes {
+	if i == len(v.objs) {
 		return
 	}
-	now := time.Now()
-	// Simple policy for the first version: expired first, then unaccessed, then anything.
-	for pass := 0; pass < 3 && s.bytes > s.cfg.MaxBytes; pass++ {
-		for _, v := range s.entries {
-			for _, o := range append([]*Object(nil), v.objs...) {
-				if s.bytes <= s.cfg.MaxBytes {
-					return
-				}
-				switch {
-				case now.After(o.Expires()):
-					s.removeLocked(o)
-					s.stat.Expired++
-				case pass >= 1 && !o.accessed.Load():
-					s.removeLocked(o)
-					s.stat.Evictions++
-				case pass == 2:
-					s.removeLocked(o)
-					s.stat.Evictions++
-				default:
-					o.accessed.Store(false)
-				}
-			}
-		}
+	sh.mu.Lock()
+	if len(v.objs) == 1 {
+		delete(sh.m, o.Primary)
+	} else {
+		objs := make([]*Object, 0, len(v.objs)-1)
+		objs = append(append(objs, v.objs[:i]...), v.objs[i+1:]...)
+		sh.m[o.Primary] = &variants{vary: v.vary, objs: objs}
+	}
+	sh.mu.Unlock()
+	s.unlinkLocked(o, why)
+}
+
+// removeVariantsLocked drops every variant of primary; it returns how many.
+func (s *Store) removeVariantsLocked(sh *shard, primary string, why reason) int {
+	v := sh.m[primary]
+	if v == nil {
+		return 0
+	}
+	sh.mu.Lock()
+	delete(sh.m, primary)
+	sh.mu.Unlock()
+	for _, o := range v.objs {
+		s.unlinkLocked(o, why)
+	}
+	return len(v.objs)
+}
+
+// unlinkLocked removes o, already gone from its shard map, from the index,
+// the eviction queues and the counts.
+func (s *Store) unlinkLocked(o *Object, why reason) {
+	s.unindexLocked(o)
+	s.ev.remove(o)
+	o.state = stateRemoved
+	s.objects.Add(-1)
+	s.bytes.Add(-o.size)
+	s.ev.trimGhost(s.objects.Load())
+	switch why {
+	case reasonEvicted:
+		s.evictions.Add(1)
+	case reasonExpired:
+		s.expired.Add(1)
+	case reasonPurged:
+		s.purged.Add(1)
 	}
 }
 
-// Purge applies p and returns how many objects it removed or marked.
-func (s *Store) Purge(p Purge) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq++
-	s.log = append(s.log, loggedPurge{seq: s.seq, p: p})
-	if len(s.log) > s.cfg.PurgeLog {
-		s.log = append(s.log[:0:0], s.log[len(s.log)-s.cfg.PurgeLog:]...)
+// stored reports whether o is stored in s (safe for objects of other stores).
+func (s *Store) storedLocked(o *Object) bool {
+	if o == nil {
+		return false
 	}
-	hit := map[*Object]struct{}{}
-	if p.All || !p.Before.IsZero() {
-		for _, v := range s.entries {
-			for _, o := range v.objs {
-				if matches(&p, o) {
-					hit[o] = struct{}{}
-				}
-			}
+	v := s.shards[s.shardIndex(o.Primary)].m[o.Primary]
+	if v == nil {
+		return false
+	}
+	for _, obj := range v.objs {
+		if obj == o {
+			return true
 		}
 	}
-	for _, u := range p.URLs {
-		if v := s.entries[u]; v != nil {
-			for _, o := range v.objs {
-				hit[o] = struct{}{}
-			}
-		}
-	}
-	for _, k := range p.Keys {
-		for o := range s.index[k] {
-			hit[o] = struct{}{}
-		}
-	}
-	n := 0
-	for o := range hit {
-		if p.Soft {
-			if o.softPurged.CompareAndSwap(0, time.Now().UnixNano()) {
-				n++
-			}
-			continue
-		}
-		s.removeLocked(o)
-		n++
-	}
-	s.stat.Purged += int64(n)
-	return n
+	return false
 }
 
 // Remove drops every variant of primary (invalidation after an unsafe
 // method). It is not a purge: it does not fence in-flight fetches.
 func (s *Store) Remove(primary string) int {
+	sh := &s.shards[s.shardIndex(primary)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := s.entries[primary]
-	if v == nil {
-		return 0
-	}
-	n := len(v.objs)
-	for _, o := range append([]*Object(nil), v.objs...) {
-		s.removeLocked(o)
-	}
-	return n
+	return s.removeVariantsLocked(sh, primary, reasonReplaced)
 }
 
 // Delete removes exactly o if it is still stored (e.g. a Vary: * response
@@ -438,22 +586,29 @@ func (s *Store) Remove(primary string) int {
 func (s *Store) Delete(o *Object) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.removeLocked(o)
+	if s.storedLocked(o) {
+		s.removeLocked(o, reasonReplaced)
+	}
 }
 
 // Stats returns a snapshot of the counters.
 func (s *Store) Stats() Stats {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	st := s.stat
-	st.Objects = s.objects
-	st.Bytes = s.bytes
-	st.SurrogateKeys = int64(len(s.index))
-	return st
+	return Stats{
+		Objects:       s.objects.Load(),
+		Bytes:         s.bytes.Load(),
+		Evictions:     s.evictions.Load(),
+		Expired:       s.expired.Load(),
+		Purged:        s.purged.Load(),
+		Fenced:        s.fenced.Load(),
+		TooLarge:      s.tooLarge.Load(),
+		SurrogateKeys: s.keys.Load(),
+		Purges:        s.purges.Load(),
+		MaxBytes:      s.cfg.MaxBytes,
+	}
 }
 
 func equalStrings(a, b []string) bool {
-	if len(a) != len(b) || (a == nil) != (b == nil) {
+	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
@@ -462,4 +617,35 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// distinct returns ss without duplicates, in first-seen order; ss itself
+// when it has none.
+func distinct(ss []string) []string {
+	if len(ss) < 2 {
+		return ss
+	}
+	if len(ss) <= 16 {
+		for i := 1; i < len(ss); i++ {
+			for j := 0; j < i; j++ {
+				if ss[i] == ss[j] {
+					return distinctSlow(ss)
+				}
+			}
+		}
+		return ss
+	}
+	return distinctSlow(ss)
+}
+
+func distinctSlow(ss []string) []string {
+	seen := make(map[string]struct{}, len(ss))
+	out := make([]string, 0, len(ss))
+	for _, k := range ss {
+		if _, ok := seen[k]; !ok {
+			seen[k] = struct{}{}
+			out = append(out, k)
+		}
+	}
+	return out
 }

@@ -1,0 +1,67 @@
+package store
+
+// The surrogate-key index: key → the objects tagged with it.
+//
+// Each key's set is a dense slice of (object, link number); each object
+// keeps, per distinct key, a pointer to the set and its position in it. So
+// adding and removing an object is O(its keys) with no map lookups on
+// removal (swap-remove, fixing the moved entry's position), and purging a
+// key walks one slice. All under Store.mu.
+
+type keySet struct {
+	key  string
+	refs []keyRef
+}
+
+type keyRef struct {
+	o *Object
+	i int32 // index into o.links
+}
+
+type keyLink struct {
+	set *keySet
+	pos int32 // index into set.refs
+}
+
+func (s *Store) indexLocked(o *Object, keys []string) {
+	if len(keys) == 0 {
+		o.links = nil
+		return
+	}
+	o.links = make([]keyLink, len(keys))
+	for i, k := range keys {
+		set := s.index[k]
+		if set == nil {
+			set = &keySet{key: k}
+			s.index[k] = set
+		}
+		o.links[i] = keyLink{set: set, pos: int32(len(set.refs))}
+		set.refs = append(set.refs, keyRef{o: o, i: int32(i)})
+	}
+	s.keys.Store(int64(len(s.index)))
+}
+
+func (s *Store) unindexLocked(o *Object) {
+	if len(o.links) == 0 {
+		return
+	}
+	for _, l := range o.links {
+		set := l.set
+		last := int32(len(set.refs) - 1)
+		if l.pos != last {
+			moved := set.refs[last]
+			set.refs[l.pos] = moved
+			moved.o.links[moved.i].pos = l.pos
+		}
+		set.refs[last] = keyRef{}
+		set.refs = set.refs[:last]
+		switch {
+		case last == 0:
+			delete(s.index, set.key)
+		case cap(set.refs) > 64 && int(last) < cap(set.refs)/4:
+			set.refs = append([]keyRef(nil), set.refs...)
+		}
+	}
+	o.links = nil
+	s.keys.Store(int64(len(s.index)))
+}

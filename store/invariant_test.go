@@ -1,0 +1,255 @@
+package store
+
+import (
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// checkInvariants fails the test unless every structure of s agrees with
+// every other: the primary maps, the variant lists, the surrogate-key index,
+// the eviction queues, the ghost queue, the counters and the purge log.
+func checkInvariants(t testing.TB, s *Store) {
+	t.Helper()
+	if err := s.invariantErr(); err != nil {
+		t.Fatalf("invariant broken: %v", err)
+	}
+}
+
+func (s *Store) invariantErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.shards {
+		s.shards[i].mu.RLock()
+		defer s.shards[i].mu.RUnlock()
+	}
+
+	stored := map[*Object]bool{}
+	var bytes int64
+	links := 0
+	for i := range s.shards {
+		for p, v := range s.shards[i].m {
+			if int(s.shardIndex(p)) != i {
+				return fmt.Errorf("primary %q in shard %d, hashes to %d", p, i, s.shardIndex(p))
+			}
+			if len(v.objs) == 0 || len(v.objs) > s.cfg.MaxVariants {
+				return fmt.Errorf("primary %q has %d variants (max %d)", p, len(v.objs), s.cfg.MaxVariants)
+			}
+			if v.vary != nil && len(v.vary) == 0 {
+				return fmt.Errorf("primary %q: empty non-nil vary", p)
+			}
+			skeys := map[string]bool{}
+			for _, o := range v.objs {
+				if stored[o] {
+					return fmt.Errorf("object %q/%q stored twice", p, o.skey)
+				}
+				stored[o] = true
+				if o.Primary != p || int(o.shard) != i {
+					return fmt.Errorf("object %q under primary %q shard %d (its shard %d)", o.Primary, p, i, o.shard)
+				}
+				if o.state != stateStored || !o.claimed.Load() {
+					return fmt.Errorf("object %q/%q in map with state %d claimed %v", p, o.skey, o.state, o.claimed.Load())
+				}
+				vary := o.Vary
+				if len(vary) == 0 {
+					vary = nil
+				}
+				if !equalStrings(vary, v.vary) || (vary == nil) != (v.vary == nil) {
+					return fmt.Errorf("object %q/%q vary %v, primary's %v", p, o.skey, o.Vary, v.vary)
+				}
+				want := ""
+				if vary != nil {
+					want = o.Secondary
+				}
+				if o.skey != want {
+					return fmt.Errorf("object %q: skey %q want %q", p, o.skey, want)
+				}
+				if skeys[o.skey] {
+					return fmt.Errorf("primary %q: two variants %q", p, o.skey)
+				}
+				skeys[o.skey] = true
+				if o.queue != qSmall && o.queue != qMain {
+					return fmt.Errorf("object %q/%q in no queue", p, o.skey)
+				}
+				if o.seq > s.seq.Load() {
+					return fmt.Errorf("object %q seq %d > store seq %d", p, o.seq, s.seq.Load())
+				}
+				keys := distinct(o.Keys)
+				if len(keys) != len(o.links) {
+					return fmt.Errorf("object %q: %d links for %d keys", p, len(o.links), len(keys))
+				}
+				for j, k := range keys {
+					l := o.links[j]
+					if s.index[k] != l.set || l.set.key != k {
+						return fmt.Errorf("object %q key %q: link to wrong set", p, k)
+					}
+					if int(l.pos) >= len(l.set.refs) || l.set.refs[l.pos] != (keyRef{o: o, i: int32(j)}) {
+						return fmt.Errorf("object %q key %q: set position %d wrong", p, k, l.pos)
+					}
+				}
+				if want := objectSize(o, keys); o.size != want {
+					return fmt.Errorf("object %q size %d, computes %d", p, o.size, want)
+				}
+				links += len(keys)
+				bytes += o.size
+			}
+		}
+	}
+
+	refs := 0
+	for k, set := range s.index {
+		if set.key != k || len(set.refs) == 0 {
+			return fmt.Errorf("index key %q: set key %q, %d refs", k, set.key, len(set.refs))
+		}
+		for pos, r := range set.refs {
+			if !stored[r.o] {
+				return fmt.Errorf("index key %q holds an object that is not stored (%q state %d)", k, r.o.Primary, r.o.state)
+			}
+			if int(r.i) >= len(r.o.links) || r.o.links[r.i].set != set || int(r.o.links[r.i].pos) != pos {
+				return fmt.Errorf("index key %q pos %d: back link wrong", k, pos)
+			}
+		}
+		refs += len(set.refs)
+	}
+	if refs != links {
+		return fmt.Errorf("index holds %d refs, objects %d links", refs, links)
+	}
+
+	queued := 0
+	for _, q := range []struct {
+		q  *fifo
+		id uint8
+	}{{&s.ev.small, qSmall}, {&s.ev.main, qMain}} {
+		n := 0
+		var b int64
+		var prev *Object
+		for o := q.q.head; o != nil; o = o.next {
+			if o.prev != prev || o.queue != q.id || !stored[o] {
+				return fmt.Errorf("queue %d: broken at %q (queue %d stored %v)", q.id, o.Primary, o.queue, stored[o])
+			}
+			prev = o
+			n++
+			b += o.size
+			if n > len(stored) {
+				return fmt.Errorf("queue %d: cycle", q.id)
+			}
+		}
+		if prev != q.q.tail || n != q.q.n || b != q.q.bytes {
+			return fmt.Errorf("queue %d: tail/count/bytes %d/%d, walked %d/%d", q.id, q.q.n, q.q.bytes, n, b)
+		}
+		queued += n
+	}
+	if queued != len(stored) {
+		return fmt.Errorf("%d objects queued, %d stored", queued, len(stored))
+	}
+
+	switch {
+	case s.objects.Load() != int64(len(stored)):
+		return fmt.Errorf("objects counter %d, stored %d", s.objects.Load(), len(stored))
+	case s.bytes.Load() != bytes:
+		return fmt.Errorf("bytes counter %d, objects sum %d", s.bytes.Load(), bytes)
+	case bytes > s.cfg.MaxBytes:
+		return fmt.Errorf("bytes %d over budget %d", bytes, s.cfg.MaxBytes)
+	case s.keys.Load() != int64(len(s.index)):
+		return fmt.Errorf("keys counter %d, index %d", s.keys.Load(), len(s.index))
+	}
+
+	g := &s.ev.ghost
+	if int64(g.n) > int64(len(stored)) {
+		return fmt.Errorf("ghost queue %d entries for %d objects", g.n, len(stored))
+	}
+	counts := map[uint64]int32{}
+	for i := 0; i < g.n; i++ {
+		counts[g.ring[(g.head+i)%len(g.ring)]]++
+	}
+	if len(counts) != len(g.set) {
+		return fmt.Errorf("ghost set %d hashes, ring %d", len(g.set), len(counts))
+	}
+	for h, c := range counts {
+		if g.set[h] != c {
+			return fmt.Errorf("ghost count of %x: %d, ring %d", h, g.set[h], c)
+		}
+	}
+
+	l := &s.plog
+	if l.n > l.maxEntries || (l.bytes > l.maxBytes && l.n > 1) {
+		return fmt.Errorf("purge log %d entries %d bytes (max %d, %d)", l.n, l.bytes, l.maxEntries, l.maxBytes)
+	}
+	var lb int64
+	keySeq, urlSeq := map[string]uint64{}, map[string]uint64{}
+	last := l.floor
+	for i := 0; i < l.n; i++ {
+		e := l.entries[(l.head+i)%len(l.entries)]
+		if e.seq <= last || e.seq > s.seq.Load() {
+			return fmt.Errorf("purge log out of order: %d after %d", e.seq, last)
+		}
+		last = e.seq
+		lb += e.bytes
+		for _, k := range e.keys {
+			keySeq[k] = e.seq
+		}
+		for _, u := range e.urls {
+			urlSeq[u] = e.seq
+		}
+	}
+	if lb != l.bytes {
+		return fmt.Errorf("purge log bytes %d, entries sum %d", l.bytes, lb)
+	}
+	if fmt.Sprint(keySeq) != fmt.Sprint(l.keySeq) || fmt.Sprint(urlSeq) != fmt.Sprint(l.urlSeq) {
+		return fmt.Errorf("purge log key/url sequences disagree with its entries")
+	}
+	for _, b := range l.befores {
+		if b.seq <= l.floor {
+			return fmt.Errorf("purge log keeps a forgotten Before purge %d (floor %d)", b.seq, l.floor)
+		}
+	}
+	return nil
+}
+
+// Test helpers.
+
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// newTestStore returns a store on a fake clock (unix nanos) without the
+// background sweeper.
+func newTestStore(t testing.TB, cfg Config) (*Store, *atomic.Int64) {
+	t.Helper()
+	clk := new(atomic.Int64)
+	clk.Store(epoch.UnixNano())
+	s := newStore(cfg, clk)
+	t.Cleanup(func() {
+		if err := s.invariantErr(); err != nil {
+			t.Errorf("invariant broken at end of test: %v", err)
+		}
+	})
+	return s, clk
+}
+
+func clockTime(clk *atomic.Int64) time.Time { return time.Unix(0, clk.Load()) }
+
+// mk builds an object fresh for an hour at the clock's time.
+func mk(clk *atomic.Int64, primary string, body int, keys ...string) *Object {
+	now := clockTime(clk)
+	return &Object{
+		Primary: primary, Status: 200,
+		Header: http.Header{"Content-Type": {"text/plain"}},
+		Body:   make([]byte, body), Keys: keys,
+		RequestTime: now, ResponseTime: now, Lifetime: time.Hour,
+	}
+}
+
+func mustInsert(t testing.TB, s *Store, o *Object) {
+	t.Helper()
+	if err := s.Insert(o, s.Fence()); err != nil {
+		t.Fatalf("insert %q: %v", o.Primary, err)
+	}
+}
+
+func noVary([]string) string { return "" }
+
+func has(s *Store, primary string) bool {
+	o, _ := s.Lookup(primary, noVary)
+	return o != nil
+}
