@@ -1,0 +1,106 @@
+// Command meshcdn is a self-hosted multi-node CDN: identical edge nodes,
+// each a caching reverse proxy, joined into one cluster by gossip, purged by
+// surrogate key within milliseconds on every node.
+//
+//	meshcdn serve --origin URL [flags]   run an edge node
+//	meshcdn demo                         a local 3-node cluster with the demo origin
+//	meshcdn origin                       the demo origin alone
+//	meshcdn purge [flags] KEY...         purge through a node's admin API
+//	meshcdn members [flags]              list the cluster's members
+//	meshcdn version
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+const usage = `meshcdn: a self-hosted multi-node CDN
+
+usage: meshcdn <command> [flags]
+
+commands:
+  serve     run an edge node (caching reverse proxy + admin API + cluster member)
+  demo      run a local 3-node cluster in three regions with the demo origin
+  origin    run the demo origin alone
+  purge     purge by surrogate key, URL or everything through a node's admin API
+  members   list the cluster's members as a node sees them
+  version   print the version
+
+"meshcdn <command> --help" lists a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run executes a command and returns the exit status: 0 ok, 1 failure,
+// 2 bad flags or configuration.
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = runServe(rest)
+	case "demo":
+		err = runDemo(rest)
+	case "origin":
+		err = runOrigin(rest)
+	case "purge":
+		err = runPurge(rest, os.Stdout)
+	case "members":
+		err = runMembers(rest, os.Stdout)
+	case "version", "--version", "-version":
+		fmt.Println(versionString())
+	case "help", "-h", "--help", "-help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "meshcdn: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	var ue *usageError
+	var fe *failure
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "meshcdn: %v\n", err)
+		return 2
+	case errors.As(err, &fe):
+		return fe.code // already reported
+	default:
+		fmt.Fprintf(os.Stderr, "meshcdn: %v\n", err)
+		return 1
+	}
+}
+
+// failure ends a command with a given exit status after it printed why.
+type failure struct{ code int }
+
+func (f *failure) Error() string { return fmt.Sprintf("exit status %d", f.code) }
+
+func versionString() string {
+	s := "meshcdn " + version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, kv := range bi.Settings {
+			if kv.Key == "vcs.revision" && len(kv.Value) >= 12 {
+				s += " (" + kv.Value[:12] + ")"
+			}
+		}
+	}
+	return s + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+}

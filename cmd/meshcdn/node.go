@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/meshcdn/meshcdn/api"
+	"github.com/meshcdn/meshcdn/cluster"
+	"github.com/meshcdn/meshcdn/edge"
+	"github.com/meshcdn/meshcdn/geo"
+	"github.com/meshcdn/meshcdn/store"
+)
+
+// nodeConfig is everything one node needs; serve fills it from flags, demo
+// three times.
+type nodeConfig struct {
+	Name, Region  string
+	Listen, Admin string // HOST:PORT
+	Origin        *url.URL
+
+	CacheSize, MaxObjectSize int64
+	DefaultTTL               time.Duration
+	OriginTimeout            time.Duration
+	PassCookie               *regexp.Regexp
+	VaryGeo                  []string
+
+	PurgeToken     string
+	PurgeAllow     []netip.Prefix
+	PurgeWait      time.Duration
+	TrustedProxies []netip.Prefix
+	GeoIPDB        string
+
+	GossipHost      string
+	GossipPort      int
+	AdvertiseHost   string
+	AdvertisePort   int
+	Join            []string
+	GossipKeys      [][]byte
+	ShutdownTimeout time.Duration
+}
+
+// node is one running meshcdn node: store, geo resolver, cluster member,
+// edge proxy and admin API.
+type node struct {
+	cfg      nodeConfig
+	log      *zap.Logger
+	store    *store.Store
+	registry *prometheus.Registry
+	cluster  *cluster.Node
+	proxy    *edge.Proxy
+	edgeSrv  *http.Server
+	adminSrv *http.Server
+	edgeAddr string // actual listen addresses
+	admAddr  string
+	cancel   context.CancelFunc
+	served   chan error // first Serve error
+}
+
+// startNode binds the listeners, starts every part and serves. Errors that
+// come from the configuration are *usageError.
+func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	n = &node{cfg: cfg, log: log, served: make(chan error, 2)}
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}
+	}()
+
+	// Listeners first: a port in use is reported before joining anything.
+	edgeLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("edge listener --listen %s: %w", cfg.Listen, err)
+	}
+	cleanup = append(cleanup, func() { edgeLn.Close() })
+	adminLn, err := net.Listen("tcp", cfg.Admin)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener --admin %s: %w", cfg.Admin, err)
+	}
+	cleanup = append(cleanup, func() { adminLn.Close() })
+	n.edgeAddr, n.admAddr = edgeLn.Addr().String(), adminLn.Addr().String()
+	loopback := isLoopbackListener(adminLn)
+	if cfg.PurgeToken == "" && !loopback {
+		return nil, usagef("the admin listener %s is not loopback-only: set --purge-token (or MESHCDN_PURGE_TOKEN), or bind --admin to 127.0.0.1", n.admAddr)
+	}
+
+	n.registry = prometheus.NewRegistry()
+	n.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo(),
+	)
+
+	n.store = store.New(store.Config{MaxBytes: cfg.CacheSize, MaxObjectBytes: cfg.MaxObjectSize})
+	cleanup = append(cleanup, n.store.Close)
+	if err := n.registry.Register(store.NewCollector(n.store)); err != nil {
+		return nil, fmt.Errorf("store metrics: %w", err)
+	}
+
+	resolver, err := geo.NewResolver(geo.ResolverConfig{
+		DBPath: cfg.GeoIPDB, TrustedProxies: cfg.TrustedProxies, Logger: log.Named("geo"), Registerer: n.registry,
+	})
+	if err != nil {
+		return nil, usagef("--geoip-db: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	cleanup = append(cleanup, cancel)
+	go resolver.Watch(ctx)
+
+	n.cluster, err = cluster.Start(cluster.Config{
+		NodeName: cfg.Name, Region: cfg.Region,
+		BindAddr: cfg.GossipHost, BindPort: cfg.GossipPort,
+		AdvertiseAddr: cfg.AdvertiseHost, AdvertisePort: cfg.AdvertisePort,
+		Join: cfg.Join, Keys: cfg.GossipKeys,
+		HTTPAddr:  advertisedAddr(n.edgeAddr, cfg),
+		AdminAddr: advertisedAddr(n.admAddr, cfg),
+		Logger:    log.Named("cluster"), Registerer: n.registry,
+	}, n.store)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	cleanup = append(cleanup, func() { _ = n.cluster.Shutdown() })
+
+	site := &edge.Site{
+		Name:                "default",
+		Origin:              cfg.Origin,
+		DefaultTTL:          cfg.DefaultTTL,
+		PassCookie:          cfg.PassCookie,
+		MaxObjectSize:       cfg.MaxObjectSize,
+		ConnectTimeout:      min(5*time.Second, cfg.OriginTimeout),
+		FirstByteTimeout:    cfg.OriginTimeout,
+		BetweenBytesTimeout: cfg.OriginTimeout,
+		VaryGeo:             cfg.VaryGeo,
+	}
+	c := n.cluster
+	n.proxy, err = edge.New(edge.Config{
+		Sites: []*edge.Site{site}, Store: n.store, Geo: resolver,
+		Logger: log.Named("edge"), Registerer: n.registry,
+		Purge: func(ctx context.Context, p store.Purge) (int, error) {
+			res, err := c.Purge(ctx, p, false)
+			return res.Local, err
+		},
+		PurgeToken: cfg.PurgeToken, PurgeAllow: cfg.PurgeAllow, NodeName: cfg.Name,
+	})
+	if err != nil {
+		return nil, usagef("edge: %v", err)
+	}
+	cleanup = append(cleanup, n.proxy.Close)
+
+	adminHandler, err := api.New(api.Config{
+		Store: n.store, Cluster: n.cluster, Token: cfg.PurgeToken, AllowNoToken: loopback,
+		Logger: log.Named("api"), Registerer: n.registry, Gatherer: n.registry, WaitTimeout: cfg.PurgeWait,
+	})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+
+	errLog := zap.NewStdLog(log.Named("http").WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
+	n.edgeSrv = &http.Server{
+		Handler:           n.proxy,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
+	n.adminSrv = &http.Server{
+		Handler:           adminHandler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.PurgeWait + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20, // a Surrogate-Key header of 256 keys of 1 KiB
+		ErrorLog:          errLog,
+	}
+	go n.serve(n.edgeSrv, edgeLn, "edge")
+	go n.serve(n.adminSrv, adminLn, "admin")
+	log.Info("node started",
+		zap.String("node", cfg.Name), zap.String("region", cfg.Region),
+		zap.String("edge", n.edgeAddr), zap.String("admin", n.admAddr),
+		zap.String("gossip", net.JoinHostPort(cfg.GossipHost, strconv.Itoa(cfg.GossipPort))),
+		zap.String("origin", cfg.Origin.String()), zap.Int64("cache_bytes", cfg.CacheSize),
+		zap.Bool("purge_token", cfg.PurgeToken != ""))
+	return n, nil
+}
+
+func (n *node) serve(srv *http.Server, ln net.Listener, name string) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		n.served <- fmt.Errorf("%s listener: %w", name, err)
+	}
+}
+
+// stop drains HTTP first (the node keeps receiving purges while it still
+// serves), then leaves the cluster and releases everything.
+func (n *node) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+	defer cancel()
+	done := make(chan struct{}, 2)
+	for _, srv := range []*http.Server{n.edgeSrv, n.adminSrv} {
+		go func() {
+			if err := srv.Shutdown(ctx); err != nil {
+				n.log.Warn("http shutdown", zap.Error(err))
+				_ = srv.Close()
+			}
+			done <- struct{}{}
+		}()
+	}
+	<-done
+	<-done
+	if err := n.cluster.Leave(3 * time.Second); err != nil {
+		n.log.Warn("cluster leave", zap.Error(err))
+	}
+	if err := n.cluster.Shutdown(); err != nil {
+		n.log.Warn("cluster shutdown", zap.Error(err))
+	}
+	n.proxy.Close()
+	n.cancel()
+	n.store.Close()
+	n.log.Info("node stopped", zap.String("node", n.cfg.Name))
+}
+
+func isLoopbackListener(ln net.Listener) bool {
+	a, ok := ln.Addr().(*net.TCPAddr)
+	return ok && a.IP.IsLoopback()
+}
+
+// advertisedAddr is the address other nodes and operators can use for a
+// listener: its own host if specific, else the gossip advertise or bind host.
+func advertisedAddr(actual string, cfg nodeConfig) string {
+	host, port, err := net.SplitHostPort(actual)
+	if err != nil {
+		return actual
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
+		return actual
+	}
+	for _, h := range []string{cfg.AdvertiseHost, cfg.GossipHost} {
+		if ip, err := netip.ParseAddr(h); err == nil && !ip.IsUnspecified() {
+			return net.JoinHostPort(h, port)
+		}
+	}
+	return actual
+}
+
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "meshcdn_build_info",
+		Help:        "Always 1; labels carry the meshcdn version.",
+		ConstLabels: prometheus.Labels{"version": version},
+	})
+	g.Set(1)
+	return g
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/meshcdn/meshcdn/cluster"
+)
+
+const serveUsage = `usage: meshcdn serve --origin URL [flags]
+
+Runs one edge node: a caching reverse proxy in front of --origin (--listen),
+the admin API (--admin: purge, /cluster/members, /stats, /metrics), joined to
+the other nodes by gossip (--gossip, --join).
+
+flags:
+`
+
+// serveFlags holds the raw flag values of serve.
+type serveFlags struct {
+	listen, admin, origin                string
+	cacheSize, maxObjectSize             int64
+	defaultTTL, originTimeout, purgeWait time.Duration
+	purgeToken, passCookie, purgeAllow   string
+	nodeName, gossip, advertise, join    string
+	region, gossipKey, geoipDB, trusted  string
+	varyGeo, logFormat, logLevel         string
+}
+
+func serveFlagSet(out io.Writer) (*flag.FlagSet, *serveFlags) {
+	f := &serveFlags{cacheSize: 256 << 20}
+	host, _ := os.Hostname()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&f.listen, "listen", ":8080", "edge (public) listen `address`")
+	fs.StringVar(&f.admin, "admin", "127.0.0.1:9080", "admin API listen `address` (purge, members, stats, metrics)")
+	fs.StringVar(&f.origin, "origin", "", "origin `URL` (required), such as http://127.0.0.1:8070")
+	fs.Var(sizeFlag{&f.cacheSize}, "cache-size", "memory for cached objects, such as 256MiB, 1GiB, 512MB")
+	fs.Var(sizeFlag{&f.maxObjectSize}, "max-object-size", "larger responses are passed, not stored (0 = 1/8 of --cache-size)")
+	fs.DurationVar(&f.defaultTTL, "default-ttl", 0, "freshness when the origin gives none (0 = do not store such responses)")
+	fs.DurationVar(&f.originTimeout, "origin-timeout", 30*time.Second, "origin first-byte and between-bytes timeout (connect: at most 5s)")
+	fs.StringVar(&f.purgeToken, "purge-token", "", "token required by purges (default $MESHCDN_PURGE_TOKEN); may be empty only if --admin is loopback")
+	fs.DurationVar(&f.purgeWait, "purge-wait-timeout", 5*time.Second, "longest time a purge with wait=all waits for every node's ack")
+	fs.StringVar(&f.passCookie, "pass-cookie", "", "requests with a cookie whose name matches this `regexp` bypass the cache, such as ^_session")
+	fs.StringVar(&f.purgeAllow, "purge-allow", "127.0.0.0/8,::1/128", "`CIDRs` allowed to send PURGE to the edge listener without the token")
+	fs.StringVar(&f.nodeName, "node-name", host, "unique node `name` in the cluster")
+	fs.StringVar(&f.gossip, "gossip", "0.0.0.0:7946", "gossip bind `IP:PORT` (TCP and UDP)")
+	fs.StringVar(&f.advertise, "gossip-advertise", "", "gossip `IP:PORT` other nodes use to reach this one (behind NAT)")
+	fs.StringVar(&f.join, "join", "", "`HOST:PORT,...` of nodes to join (DNS names: every address is tried; retried until it works)")
+	fs.StringVar(&f.region, "region", "default", "region `name` of this node")
+	fs.StringVar(&f.gossipKey, "gossip-key", "", "gossip encryption keys, `BASE64[,BASE64]` of 16/24/32 bytes, first = primary (default $MESHCDN_GOSSIP_KEY)")
+	fs.StringVar(&f.geoipDB, "geoip-db", "", "MaxMind DB `path` (GeoIP2/GeoLite2 Country or City); empty = embedded country database")
+	fs.StringVar(&f.trusted, "trusted-proxies", "", "`CIDRs` of proxies whose X-Forwarded-For/Forwarded are believed")
+	fs.StringVar(&f.varyGeo, "vary-geo", "none", "make the edge add Vary on the client's `continent|country|none` (for origins that cannot)")
+	fs.StringVar(&f.logFormat, "log-format", "json", "log format: `console|json`")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: `debug|info|warn|error`")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serveUsage)
+		fs.PrintDefaults()
+	}
+	return fs, f
+}
+
+// nodeConfigFromFlags validates the flags (and environment) into a nodeConfig.
+func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(string) string) (nodeConfig, error) {
+	var c nodeConfig
+	var err error
+	if err := parseListenAddr("listen", f.listen); err != nil {
+		return c, err
+	}
+	if err := parseListenAddr("admin", f.admin); err != nil {
+		return c, err
+	}
+	c.Listen, c.Admin = f.listen, f.admin
+	if c.Origin, err = parseOrigin(f.origin); err != nil {
+		return c, err
+	}
+	if f.cacheSize < 1<<20 {
+		return c, usagef("--cache-size must be at least 1MiB")
+	}
+	c.CacheSize = f.cacheSize
+	c.MaxObjectSize = f.maxObjectSize
+	if c.MaxObjectSize == 0 {
+		c.MaxObjectSize = c.CacheSize / 8
+	}
+	if c.MaxObjectSize > c.CacheSize {
+		return c, usagef("--max-object-size (%s) is larger than --cache-size (%s)", formatSize(c.MaxObjectSize), formatSize(c.CacheSize))
+	}
+	if f.defaultTTL < 0 {
+		return c, usagef("--default-ttl must not be negative (0 = do not store responses without freshness)")
+	}
+	c.DefaultTTL = f.defaultTTL
+	if err := positiveDuration("origin-timeout", f.originTimeout); err != nil {
+		return c, err
+	}
+	c.OriginTimeout = f.originTimeout
+	if err := positiveDuration("purge-wait-timeout", f.purgeWait); err != nil {
+		return c, err
+	}
+	c.PurgeWait = f.purgeWait
+
+	c.PurgeToken = f.purgeToken
+	if !setFlags["purge-token"] {
+		c.PurgeToken = getenv("MESHCDN_PURGE_TOKEN")
+	}
+	if err := checkToken("--purge-token", c.PurgeToken); err != nil {
+		return c, err
+	}
+	if f.passCookie != "" {
+		if c.PassCookie, err = regexp.Compile(f.passCookie); err != nil {
+			return c, usagef("--pass-cookie: %v", err)
+		}
+	}
+	if c.PurgeAllow, err = parseCIDRs("purge-allow", f.purgeAllow); err != nil {
+		return c, err
+	}
+	if c.TrustedProxies, err = parseCIDRs("trusted-proxies", f.trusted); err != nil {
+		return c, err
+	}
+	if f.nodeName == "" || len(f.nodeName) > 128 {
+		return c, usagef("--node-name must be 1-128 characters")
+	}
+	c.Name = f.nodeName
+	if len(f.region) > 64 {
+		return c, usagef("--region must be at most 64 characters")
+	}
+	c.Region = f.region
+	if c.GossipHost, c.GossipPort, err = parseIPPort("gossip", f.gossip, "0.0.0.0"); err != nil {
+		return c, err
+	}
+	if f.advertise != "" {
+		host, port, err := splitAdvertise(f.advertise, c.GossipPort)
+		if err != nil {
+			return c, err
+		}
+		c.AdvertiseHost, c.AdvertisePort = host, port
+	}
+	c.Join = splitList(f.join)
+	if len(c.Join) > 64 {
+		return c, usagef("--join: at most 64 addresses")
+	}
+	key := f.gossipKey
+	if !setFlags["gossip-key"] {
+		key = getenv("MESHCDN_GOSSIP_KEY")
+	}
+	if key != "" {
+		if c.GossipKeys, err = cluster.ParseKeys(key); err != nil {
+			return c, usagef("--gossip-key: %v", err)
+		}
+	}
+	c.GeoIPDB = f.geoipDB
+	switch f.varyGeo {
+	case "none", "":
+	case "continent":
+		c.VaryGeo = []string{"X-Geo-Continent-Code"}
+	case "country":
+		c.VaryGeo = []string{"X-Geo-Country-Code"}
+	default:
+		return c, usagef("--vary-geo: %q is not one of continent, country, none", f.varyGeo)
+	}
+	return c, nil
+}
+
+// splitAdvertise parses --gossip-advertise IP[:PORT].
+func splitAdvertise(s string, defPort int) (string, int, error) {
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		s = net.JoinHostPort(s, strconv.Itoa(defPort))
+	}
+	host, port, err := parseIPPort("gossip-advertise", s, "")
+	if err != nil {
+		return "", 0, err
+	}
+	return host, port, nil
+}
+
+func runServe(args []string) error {
+	fs, f := serveFlagSet(os.Stderr)
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("serve: unexpected argument %q (flags start with --)", rest[0])
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	cfg, err := nodeConfigFromFlags(f, set, os.Getenv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	n, err := startNode(cfg, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	select {
+	case <-ctx.Done():
+		stop() // a second signal ends the process at once
+		log.Info("shutting down (signal received)")
+		n.stop()
+		return nil
+	case err := <-n.served:
+		log.Error("listener failed", zap.Error(err))
+		n.stop()
+		return err
+	}
+}
