@@ -1,0 +1,79 @@
+package store
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+func TestKeyFor(t *testing.T) {
+	cases := []struct {
+		name, host, path, query, want string
+	}{
+		{"plain", "example.com", "/a", "", "example.com/a"},
+		{"empty path", "example.com", "", "", "example.com/"},
+		{"path without slash", "a.co", "m/x", "", "a.co/m/x"},
+		{"host case", "ExAmPle.COM", "/A", "", "example.com/A"},
+		{"path case kept", "example.com", "/Foo%2Fbar", "", "example.com/Foo%2Fbar"},
+		{"port 80 dropped", "example.com:80", "/", "", "example.com/"},
+		{"port 443 dropped", "EXAMPLE.com:443", "/", "", "example.com/"},
+		{"other port kept", "example.com:8080", "/", "", "example.com:8080/"},
+		{"port 8443 kept", "example.com:8443", "/", "", "example.com:8443/"},
+		{"port 4430 kept", "example.com:4430", "/", "", "example.com:4430/"},
+		{"ipv6 default port", "[::1]:80", "/", "", "[::1]/"},
+		{"ipv6 other port", "[::1]:8080", "/", "", "[::1]:8080/"},
+		{"single param", "h", "/", "b=2", "h/?b=2"},
+		{"sorted", "h", "/", "a=1&b=2", "h/?a=1&b=2"},
+		{"unsorted", "h", "/", "b=2&a=1", "h/?a=1&b=2"},
+		{"repeated names keep order", "h", "/", "a=2&b=1&a=1", "h/?a=2&a=1&b=1"},
+		{"repeated names keep order 2", "h", "/", "a=1&a=2", "h/?a=1&a=2"},
+		{"repeated names not sorted by value", "h", "/", "a=2&a=1", "h/?a=2&a=1"},
+		{"name without value", "h", "/", "z&a", "h/?a&z"},
+		{"prefix names", "h", "/", "a-b=1&a=2", "h/?a=2&a-b=1"},
+		{"empty params kept", "h", "/", "b=1&&a=2", "h/?&a=2&b=1"},
+		{"escaped kept", "h", "/", "q=%20x&a=b%26c", "h/?a=b%26c&q=%20x"},
+	}
+	for _, c := range cases {
+		if got := KeyFor(c.host, c.path, c.query); got != c.want {
+			t.Errorf("%s: KeyFor(%q, %q, %q) = %q, want %q", c.name, c.host, c.path, c.query, got, c.want)
+		}
+	}
+}
+
+// Every order of the same parameters that keeps repeated names in order
+// gives the same key; swapping two values of one name gives another.
+func TestKeyForPermutations(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	names := []string{"a", "a-b", "a_b", "ab", "b", "B", "a.b", ""}
+	for range 2000 {
+		n := 1 + r.IntN(7)
+		var params []string
+		for i := range n {
+			params = append(params, names[r.IntN(len(names))]+"="+string(rune('0'+i)))
+		}
+		want := KeyFor("h", "/p", strings.Join(params, "&"))
+		// A random interleaving that keeps the order within each name.
+		shuffled := append([]string(nil), params...)
+		r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		byN := map[string][]string{}
+		for _, p := range params {
+			byN[paramName(p)] = append(byN[paramName(p)], p)
+		}
+		for i, p := range shuffled {
+			nm := paramName(p)
+			shuffled[i], byN[nm] = byN[nm][0], byN[nm][1:]
+		}
+		if got := KeyFor("h", "/p", strings.Join(shuffled, "&")); got != want {
+			t.Fatalf("%v → %q, but %v → %q", params, want, shuffled, got)
+		}
+	}
+	if KeyFor("h", "/", "a=1&a=2") == KeyFor("h", "/", "a=2&a=1") {
+		t.Fatal("values of a repeated name reordered")
+	}
+}
+
+func TestKeyForNoAllocWhenLowerCase(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { _ = lowerASCII("example.com") }); n != 0 {
+		t.Fatalf("lowerASCII allocates %v", n)
+	}
+}
