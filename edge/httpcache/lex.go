@@ -174,10 +174,10 @@ func (sc *dirScanner) next(d *directive) bool {
 			continue
 		}
 		bad := false
-		sc.skipOWS()
+		// No whitespace is allowed around "=" (RFC 9111 §5.2); an element
+		// such as "max-age =60" is malformed and skipped.
 		if sc.i < len(sc.s) && sc.s[sc.i] == '=' {
 			sc.i++
-			sc.skipOWS()
 			d.hasValue = true
 			if sc.i < len(sc.s) && sc.s[sc.i] == '"' {
 				v, ok := sc.quoted()

@@ -6,113 +6,121 @@ import (
 )
 
 // ParseCDNCacheControl parses CDN-Cache-Control (RFC 9213) as a Structured
-// Fields Dictionary. ok is false when the field is absent, empty or fails to
-// parse; the whole field is then to be ignored (RFC 9213 §2.1, RFC 9651
-// §4.2). A valid field that names no known directive (for example
+// Fields Dictionary. ok is false when the field is absent, empty or invalid;
+// the whole field is then to be ignored (RFC 9213 §2.1, RFC 9651 §4.2) and
+// the returned Directives are empty (with Invalid set if it was present). A
+// valid field that names no known directive (for example
 // "CDN-Cache-Control: none") still returns ok: it still overrides
 // Cache-Control (RFC 9213 §3.1).
 //
-// Values are read with the types RFC 9213 §2.1 infers: delta directives take
-// an Integer ≥ 0; no-cache and private take Boolean true or a String listing
-// field names; flags take Boolean true. Parameters are ignored. A directive
-// whose value has another type is not consumed (Invalid is set) — except
-// no-store, no-cache and private, which are honoured in their most
-// restrictive form unless their value is ?0.
+// Directive values must have the types RFC 9213 §2.1 infers: an Integer ≥ 0
+// for max-age, s-maxage, stale-while-revalidate and stale-if-error; a
+// Boolean, or a String listing field names, for no-cache and private; a
+// Boolean for the other known directives (?0 means absent). A known
+// directive with a value of another type makes the field invalid
+// ("implementations SHOULD NOT consume values that violate these inferred
+// constraints"): consuming part of it could turn, say, a no-store into a
+// stored response. Unknown directives and all parameters are ignored.
 func ParseCDNCacheControl(values []string) (Directives, bool) {
 	d := emptyDirectives()
+	if len(values) == 0 {
+		return d, false
+	}
 	s, ok := joinFieldLines(values, maxSFInput)
-	if !ok || s == "" {
+	if ok && s == "" {
 		return d, false
 	}
-	members, ok := parseSFDictionary(s)
+	var members []sfMember
+	if ok {
+		members, ok = parseSFDictionary(s)
+	}
+	if ok {
+		for i := range members {
+			if !applySFDirective(&d, &members[i]) {
+				ok = false
+				break
+			}
+		}
+	}
 	if !ok || len(members) == 0 {
+		d = emptyDirectives()
+		d.Invalid = true
 		return d, false
-	}
-	for i := range members {
-		applySFDirective(&d, &members[i])
 	}
 	return d, true
 }
 
-func applySFDirective(d *Directives, m *sfMember) {
+// applySFDirective folds one dictionary member into d; false when a known
+// directive has a value of the wrong type.
+func applySFDirective(d *Directives, m *sfMember) bool {
 	v := m.item.bare
-	isTrue := !m.isInner && v.kind == sfBoolean && v.b
-	isFalse := !m.isInner && v.kind == sfBoolean && !v.b
-	delta := func(f *time.Duration) {
+	isBool := !m.isInner && v.kind == sfBoolean
+	delta := func(f *time.Duration) bool {
 		if m.isInner || v.kind != sfInteger || v.i < 0 {
-			d.Invalid = true
-			return
+			return false
 		}
-		n := time.Duration(v.i)
-		if n > maxDelta/time.Second {
+		if v.i > int64(maxDelta/time.Second) {
 			*f = maxDelta
 		} else {
-			*f = n * time.Second
+			*f = time.Duration(v.i) * time.Second
 		}
+		return true
 	}
-	flagSF := func(f *bool) {
-		switch {
-		case isTrue:
-			*f = true
-		case !isFalse:
-			d.Invalid = true
+	flagSF := func(f *bool) bool {
+		if !isBool {
+			return false
 		}
+		*f = *f || v.b
+		return true
+	}
+	fields := func(list *[]string, bare *bool) bool {
+		switch {
+		case isBool:
+			*bare = *bare || v.b
+			return true
+		case !m.isInner && v.kind == sfString:
+			n := len(*list)
+			var ok bool
+			*list, ok = appendFieldNames(*list, v.s)
+			if !ok {
+				d.Invalid = true
+			}
+			if len(*list) == n && !(ok && trimOWS(v.s) != "") {
+				*bare = true // nothing usable listed: the unqualified form
+			}
+			return true
+		}
+		return false
 	}
 	switch m.key {
 	case "max-age":
-		delta(&d.MaxAge)
+		return delta(&d.MaxAge)
 	case "s-maxage":
-		delta(&d.SMaxAge)
+		return delta(&d.SMaxAge)
 	case "stale-while-revalidate":
-		delta(&d.StaleWhileRevalidate)
+		return delta(&d.StaleWhileRevalidate)
 	case "stale-if-error":
-		delta(&d.StaleIfError)
+		return delta(&d.StaleIfError)
 	case "no-store":
-		if !isFalse {
-			d.NoStore = true
-			d.Invalid = d.Invalid || !isTrue
-		}
+		return flagSF(&d.NoStore)
 	case "no-cache":
-		d.NoCacheFields, d.NoCache = sfFieldList(d, m, d.NoCacheFields, d.NoCache)
+		return fields(&d.NoCacheFields, &d.NoCache)
 	case "private":
-		d.PrivateFields, d.Private = sfFieldList(d, m, d.PrivateFields, d.Private)
+		return fields(&d.PrivateFields, &d.Private)
 	case "public":
-		flagSF(&d.Public)
+		return flagSF(&d.Public)
 	case "must-revalidate":
-		flagSF(&d.MustRevalidate)
+		return flagSF(&d.MustRevalidate)
 	case "proxy-revalidate":
-		flagSF(&d.ProxyRevalidate)
+		return flagSF(&d.ProxyRevalidate)
 	case "immutable":
-		flagSF(&d.Immutable)
+		return flagSF(&d.Immutable)
 	case "no-transform":
-		flagSF(&d.NoTransform)
+		return flagSF(&d.NoTransform)
 	case "must-understand":
-		flagSF(&d.MustUnderstand)
+		return flagSF(&d.MustUnderstand)
 	}
-}
-
-// sfFieldList reads a no-cache / private member: true → unqualified; a
-// String → the field names it lists; ?0 → absent; anything else → the
-// unqualified (most restrictive) form, flagged Invalid.
-func sfFieldList(d *Directives, m *sfMember, fields []string, bare bool) ([]string, bool) {
-	v := m.item.bare
-	if !m.isInner && v.kind == sfBoolean {
-		return fields, bare || v.b
-	}
-	if !m.isInner && v.kind == sfString {
-		n := len(fields)
-		var ok bool
-		fields, ok = appendFieldNames(fields, v.s)
-		if !ok {
-			d.Invalid = true
-		}
-		if len(fields) > n || ok && trimOWS(v.s) != "" {
-			return fields, bare
-		}
-		return fields, true
-	}
-	d.Invalid = true
-	return fields, true
+	return true
 }
 
 // Limits on surrogate keys and cache groups, as Fastly documents them.
