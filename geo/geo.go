@@ -140,6 +140,13 @@ func openBytes(b []byte, verify bool) (*DB, error) {
 		return nil, fmt.Errorf("geo: MaxMind DB has unsupported ip_version %d", md.IPVersion)
 	}
 	if verify {
+		// Verify also insists on a metadata description, which says nothing
+		// about whether lookups work (the embedded database has none):
+		// satisfy that one check for the duration of the call.
+		if len(mm.Metadata.Description) == 0 {
+			mm.Metadata.Description = map[string]string{"en": "-"}
+			defer func() { mm.Metadata.Description = nil }()
+		}
 		if err := mm.Verify(); err != nil {
 			return nil, fmt.Errorf("geo: corrupt MaxMind DB (type %q): %w", md.DatabaseType, err)
 		}
@@ -155,21 +162,22 @@ func openBytes(b []byte, verify bool) (*DB, error) {
 			Size:      len(b),
 		},
 	}
-	// geoip2 accepts the GeoIP2/GeoLite2 (and DB-IP) database types it knows
-	// by name; with those, records are decoded by its Country model.
-	if g2, err := geoip2.OpenBytes(b); err == nil {
-		if _, err := g2.Country(netip.IPv4Unspecified()); !isInvalidMethod(err) {
-			d.g2 = g2
-			d.info.Schema = SchemaGeoIP2
-			return d, nil
-		}
-	}
-	// Any other type: probe the records.
+	// The schema is read off the records (an empty database, or one without
+	// country data, is refused whatever its type says).
 	schema, err := probeSchema(mm)
 	if err != nil {
 		return nil, fmt.Errorf("geo: MaxMind DB of type %q: %w", md.DatabaseType, err)
 	}
 	d.info.Schema = schema
+	// geoip2-golang accepts the GeoIP2/GeoLite2 (and DB-IP) types it knows by
+	// name; records of those are decoded by its Country model.
+	if schema == SchemaGeoIP2 {
+		if g2, err := geoip2.OpenBytes(b); err == nil {
+			if _, err := g2.Country(netip.IPv4Unspecified()); !isInvalidMethod(err) {
+				d.g2 = g2
+			}
+		}
+	}
 	return d, nil
 }
 
