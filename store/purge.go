@@ -42,6 +42,9 @@ func (s *Store) Purge(p Purge) int {
 		for i := 0; i < len(targets); i += purgeBatch {
 			if i > 0 {
 				s.mu.Unlock()
+				if s.hookBatch != nil {
+					s.hookBatch()
+				}
 				s.mu.Lock()
 			}
 			for _, o := range targets[i:min(i+purgeBatch, len(targets))] {
@@ -59,6 +62,9 @@ func (s *Store) Purge(p Purge) int {
 
 	// All / Before: walk the shards, one per hold of the lock.
 	for i := range s.shards {
+		if s.hookBatch != nil {
+			s.hookBatch()
+		}
 		s.mu.Lock()
 		batch := s.takeScratch()
 		for _, v := range s.shards[i].m {

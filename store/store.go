@@ -279,6 +279,8 @@ type Store struct {
 	sweepNext   int // guarded by mu
 	sweepEvery  time.Duration
 	sweepShards int
+
+	hookBatch func() // tests: called between the batches of a purge, lock released
 }
 
 // New returns an empty store and starts its background expiry sweep; Close
