@@ -36,7 +36,7 @@ func adminFlag(fs *flag.FlagSet) *string {
 	if def == "" {
 		def = "http://127.0.0.1:9080"
 	}
-	return fs.String("admin", def, "admin API base `URL` of any node (default $MESHCDN_ADMIN or http://127.0.0.1:9080)")
+	return fs.String("admin", def, "admin API base `URL` of any node (env MESHCDN_ADMIN)")
 }
 
 func checkAdminURL(s string) (string, error) {
@@ -58,7 +58,7 @@ func runPurge(args []string, stdout io.Writer) error {
 	wait := fs.Bool("wait", false, "wait until every live node has acknowledged")
 	timeout := fs.Duration("timeout", 0, "with --wait: longest wait (capped by the node's --purge-wait-timeout)")
 	asJSON := fs.Bool("json", false, "print the node's JSON answer")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), purgeUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), purgeUsage); printFlags(fs) }
 	keys, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func runMembers(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("members", flag.ContinueOnError)
 	admin := adminFlag(fs)
 	asJSON := fs.Bool("json", false, "print the node's JSON answer")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), membersUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), membersUsage); printFlags(fs) }
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err

@@ -56,7 +56,7 @@ func runDemo(args []string) error {
 	cacheSize := int64(64 << 20)
 	fs.Var(sizeFlag{&cacheSize}, "cache-size", "cache size of each node")
 	logLevel := fs.String("log-level", "info", "log level: `debug|info|warn|error`")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), demoUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), demoUsage); printFlags(fs) }
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err

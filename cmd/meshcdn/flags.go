@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/netip"
@@ -28,14 +29,20 @@ func usagef(format string, args ...any) error {
 
 // parseFlags parses args with fs, allowing flags after positional arguments
 // (meshcdn purge user/42 --wait). "--" ends flag parsing.
+// Errors are short (the flag and what is wrong); --help prints the usage
+// to stdout.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
+	fs.SetOutput(io.Discard)
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(os.Stdout)
+				fs.Usage()
 				return nil, err
 			}
-			return nil, &usageError{msg: err.Error()}
+			msg := strings.NewReplacer("flag -", "flag --", "defined: -", "defined: --").Replace(err.Error())
+			return nil, &usageError{msg: fmt.Sprintf("%s: %s (see meshcdn %s --help)", fs.Name(), msg, fs.Name())}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -49,6 +56,23 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// printFlags lists fs's flags GNU-style (--name VALUE).
+func printFlags(fs *flag.FlagSet) {
+	w := fs.Output()
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n      %s", line, help)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" && f.DefValue != "0B" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
 }
 
 var sizeUnits = map[string]float64{

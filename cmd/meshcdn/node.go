@@ -98,7 +98,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	n.edgeAddr, n.admAddr = edgeLn.Addr().String(), adminLn.Addr().String()
 	loopback := isLoopbackListener(adminLn)
 	if cfg.PurgeToken == "" && !loopback {
-		return nil, usagef("the admin listener %s is not loopback-only: set --purge-token (or MESHCDN_PURGE_TOKEN), or bind --admin to 127.0.0.1", n.admAddr)
+		return nil, usagef("--admin %s is not loopback-only: set --purge-token (or MESHCDN_PURGE_TOKEN), or bind --admin to 127.0.0.1", cfg.Admin)
 	}
 
 	n.registry = prometheus.NewRegistry()

@@ -37,7 +37,7 @@ func runOrigin(args []string) error {
 	token := fs.String("purge-token", "", "purge token (default $MESHCDN_PURGE_TOKEN)")
 	logFormat := fs.String("log-format", "console", "log format: `console|json`")
 	logLevel := fs.String("log-level", "info", "log level: `debug|info|warn|error`")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), originUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), originUsage); printFlags(fs) }
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err

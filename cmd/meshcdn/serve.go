@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -38,11 +37,10 @@ type serveFlags struct {
 	varyGeo, logFormat, logLevel         string
 }
 
-func serveFlagSet(out io.Writer) (*flag.FlagSet, *serveFlags) {
+func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	f := &serveFlags{cacheSize: 256 << 20}
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(out)
 	fs.StringVar(&f.listen, "listen", ":8080", "edge (public) listen `address`")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:9080", "admin API listen `address` (purge, members, stats, metrics)")
 	fs.StringVar(&f.origin, "origin", "", "origin `URL` (required), such as http://127.0.0.1:8070")
@@ -67,7 +65,7 @@ func serveFlagSet(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: `debug|info|warn|error`")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	return fs, f
 }
@@ -185,7 +183,7 @@ func splitAdvertise(s string, defPort int) (string, int, error) {
 }
 
 func runServe(args []string) error {
-	fs, f := serveFlagSet(os.Stderr)
+	fs, f := serveFlagSet()
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
