@@ -1,0 +1,56 @@
+# meshcdn: make build | test | demo | bench | bench-purge | docker | fmt | vet
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN     := bin/meshcdn
+
+# The race detector needs cgo and a C compiler; without them tests run without it.
+RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
+
+.PHONY: all build test test-full demo bench bench-purge docker fmt vet clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/meshcdn
+
+# Every test; -short trims the largest cluster sizes and soak loops.
+test:
+	@[ -n "$(RACE)" ] || echo "warning: no C compiler for cgo: running tests without -race" >&2
+	$(GO) vet ./... && $(GO) test $(RACE) -count=1 -short -timeout 14m ./...
+
+# Every test at full size (longer).
+test-full:
+	$(GO) vet ./... && $(GO) test $(RACE) -count=1 -timeout 30m ./...
+
+# A local cluster of three nodes in three regions with the demo origin.
+demo: build
+	$(BIN) demo
+
+# Hit throughput of one node (wrk, 1 KiB objects), then the Go benchmarks.
+bench: build
+	BIN=$(BIN) bash deploy/bench/hits.sh
+	$(GO) test -run='^$$' -bench=. -benchmem ./store/ ./edge/ ./geo/
+
+# Purge propagation latency and throughput across in-process clusters.
+bench-purge:
+	$(GO) test -run='^$$' -bench=Propagation ./cluster/
+
+# Static binary in a FROM scratch image (nothing is pulled).
+docker:
+	mkdir -p bin/docker
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/docker/meshcdn ./cmd/meshcdn
+	if [ -r /etc/ssl/certs/ca-certificates.crt ]; then cp /etc/ssl/certs/ca-certificates.crt bin/docker/; \
+	else echo "warning: no /etc/ssl/certs/ca-certificates.crt: https origins will not verify" >&2; : > bin/docker/ca-certificates.crt; fi
+	docker build -f deploy/Dockerfile -t meshcdn:$(VERSION) -t meshcdn:latest bin/docker
+
+fmt:
+	gofmt -l -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
