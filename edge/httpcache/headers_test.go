@@ -1,0 +1,87 @@
+package httpcache
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestRemoveHopByHop(t *testing.T) {
+	h := hdr(
+		"Connection", "keep-alive, X-Secret , close",
+		"Connection", "x-other",
+		"Keep-Alive", "timeout=5",
+		"Proxy-Connection", "keep-alive",
+		"Proxy-Authenticate", "Basic",
+		"Proxy-Authorization", "Basic xyz",
+		"TE", "trailers",
+		"Trailer", "X-T",
+		"Transfer-Encoding", "chunked",
+		"Upgrade", "websocket",
+		"X-Secret", "1",
+		"X-Other", "2",
+		"Content-Type", "text/plain",
+		"Cache-Control", "max-age=60",
+	)
+	RemoveHopByHop(h)
+	want := hdr("Content-Type", "text/plain", "Cache-Control", "max-age=60")
+	if !reflect.DeepEqual(h, want) {
+		t.Fatalf("RFC 9110 §7.6.1: got %v, want %v", h, want)
+	}
+	RemoveHopByHop(nil) // must not panic
+}
+
+func TestMerge304(t *testing.T) {
+	stored := hdr(
+		"Content-Type", "text/plain",
+		"Content-Length", "10",
+		"Content-Encoding", "gzip",
+		"ETag", `"a"`,
+		"Cache-Control", "max-age=1",
+		"X-Test", "A",
+		"X-Multi", "1", "X-Multi", "2",
+		"Vary", "Accept-Encoding",
+	)
+	fresh := hdr(
+		"Cache-Control", "max-age=3600",
+		"Date", "Wed, 01 May 2024 12:00:00 GMT",
+		"X-Test", "B",
+		"X-Multi", "3",
+		"Content-Length", "0",
+		"Content-Encoding", "br",
+		"Set-Cookie", "a=b",
+		"Vary", "Cookie",
+		"Connection", "X-Conn",
+		"X-Conn", "hop",
+		"Keep-Alive", "timeout=5",
+		"Content-Type", "text/plain;charset=utf-8",
+	)
+	storedCopy := stored.Clone()
+	freshCopy := fresh.Clone()
+	got := Merge304(stored, fresh)
+	want := hdr(
+		"Content-Type", "text/plain;charset=utf-8",
+		"Content-Length", "10",
+		"Content-Encoding", "gzip",
+		"ETag", `"a"`,
+		"Cache-Control", "max-age=3600",
+		"Date", "Wed, 01 May 2024 12:00:00 GMT",
+		"X-Test", "B",
+		"X-Multi", "3",
+		"Vary", "Accept-Encoding",
+	)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("RFC 9111 §4.3.4:\n got %v\nwant %v", got, want)
+	}
+	if !reflect.DeepEqual(stored, storedCopy) || !reflect.DeepEqual(fresh, freshCopy) {
+		t.Fatal("Merge304 modified its arguments")
+	}
+	// The result shares no backing arrays with the inputs.
+	got["Etag"][0] = "changed"
+	got["X-Test"][0] = "changed"
+	if stored.Get("Etag") != `"a"` || fresh.Get("X-Test") != "B" {
+		t.Fatal("Merge304 result aliases its inputs")
+	}
+	if m := Merge304(nil, nil); m == nil || len(m) != 0 {
+		t.Fatalf("Merge304(nil, nil) = %v", m)
+	}
+}
