@@ -1,0 +1,383 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/meshcdn/meshcdn/store"
+)
+
+// waiter is a Purge call waiting for acknowledgements.
+type waiter struct {
+	first, last uint64
+	acked       map[string]bool // target → acknowledged
+	gone        map[string]bool // targets that failed or left before acknowledging
+	remaining   int
+	done        chan struct{}
+}
+
+func (w *waiter) resolve(name string, ok bool) {
+	a, isTarget := w.acked[name]
+	if !isTarget || a || w.gone[name] {
+		return
+	}
+	if ok {
+		w.acked[name] = true
+	} else {
+		w.gone[name] = true
+	}
+	w.remaining--
+	if w.remaining == 0 {
+		close(w.done)
+	}
+}
+
+func (w *waiter) fail(name string) { w.resolve(name, false) }
+
+// Purge stamps p with this node's name, its next sequence number(s) and the
+// current time, applies it to the local store, then sends it directly to
+// every live member at once (and queues it on gossip for redundancy).
+//
+// With wait, Purge returns once every member that was live when the purge
+// was accepted has acknowledged it (applied it), or one of them failed or
+// left, or ctx is done — whichever comes first; Result.Pending lists the
+// members that did not acknowledge, Complete is true when none is left.
+// Without wait it returns right after the local apply with every target in
+// Pending. A purge with more than MaxEntryKeys keys and URLs is split into
+// several entries (consecutive sequence numbers), sent and acknowledged
+// together; the error is non-nil only for an invalid purge or a shut-down
+// node.
+func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, error) {
+	if n.closed.Load() {
+		return Result{}, ErrClosed
+	}
+	parts, err := splitPurge(p)
+	if err != nil {
+		return Result{}, err
+	}
+	n.purgeMu.Lock()
+	now := time.Now()
+	n.mu.Lock()
+	first := n.own.contig + 1
+	n.mu.Unlock()
+
+	local := 0
+	framed := make([][]byte, len(parts))
+	for i := range parts {
+		sp := &parts[i]
+		sp.Origin, sp.Seq, sp.Time = n.name, first+uint64(i), now
+		local += n.st.Purge(*sp)
+		e := entryOf(sp, n.epoch)
+		framed[i] = framedEntry(&e)
+	}
+	last := first + uint64(len(parts)) - 1
+
+	n.mu.Lock()
+	for i := range parts {
+		n.own.markApplied(first + uint64(i))
+		n.rlog.add(n.own, first+uint64(i), now.UnixNano(), framed[i])
+	}
+	n.own.lastTime, n.own.touched = now.UnixNano(), now.UnixNano()
+	var targets []string
+	for _, pr := range n.peers {
+		if pr.state != stateAlive {
+			continue
+		}
+		targets = append(targets, pr.name)
+		n.enqueueLocked(pr, framed)
+	}
+	var w *waiter
+	if wait && len(targets) > 0 {
+		w = &waiter{first: first, last: last, acked: map[string]bool{}, gone: map[string]bool{}, remaining: len(targets), done: make(chan struct{})}
+		for _, t := range targets {
+			w.acked[t] = false
+		}
+		n.waiters[w] = struct{}{}
+	}
+	n.mu.Unlock()
+	n.purgeMu.Unlock()
+	n.kickFlush()
+
+	for _, f := range framed {
+		if len(f) <= gossipEntryMax {
+			n.bq.QueueBroadcast(bcast(encodePurges(n.name, n.epoch, [][]byte{f})))
+		}
+	}
+	n.bq.Prune(gossipQueueMax)
+	n.m.accepted.Add(uint64(len(parts)))
+	n.m.applied.Add(uint64(len(parts)))
+
+	sort.Strings(targets)
+	res := Result{ID: fmt.Sprintf("%s/%d/%d", n.name, n.epoch, first), Origin: n.name, Seq: last, Local: local}
+	if last != first {
+		res.ID = fmt.Sprintf("%s/%d/%d-%d", n.name, n.epoch, first, last)
+	}
+	if w == nil {
+		res.Pending = targets
+		res.Complete = len(targets) == 0
+		return res, nil
+	}
+	var closedErr error
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+	case <-n.done:
+		closedErr = ErrClosed
+	}
+	n.mu.Lock()
+	delete(n.waiters, w)
+	for _, t := range targets {
+		if w.acked[t] {
+			res.Acked = append(res.Acked, t)
+		} else {
+			res.Pending = append(res.Pending, t)
+		}
+	}
+	n.mu.Unlock()
+	res.Complete = len(res.Pending) == 0
+	return res, closedErr
+}
+
+// splitPurge validates p and splits it into wire-sized entries.
+func splitPurge(p store.Purge) ([]store.Purge, error) {
+	if p.All {
+		return []store.Purge{{All: true, Soft: p.Soft}}, nil
+	}
+	nk := len(p.Keys) + len(p.URLs)
+	if nk == 0 && p.Before.IsZero() {
+		return nil, fmt.Errorf("%w: nothing to purge (no keys, URLs, all or before)", ErrInvalidPurge)
+	}
+	if nk > MaxPurgeKeys {
+		return nil, fmt.Errorf("%w: %d keys and URLs, at most %d per purge", ErrInvalidPurge, nk, MaxPurgeKeys)
+	}
+	for _, set := range [][]string{p.Keys, p.URLs} {
+		for _, k := range set {
+			if k == "" || len(k) > MaxKeyLen {
+				return nil, fmt.Errorf("%w: key or URL of %d bytes (1…%d allowed)", ErrInvalidPurge, len(k), MaxKeyLen)
+			}
+		}
+	}
+	if nk <= MaxEntryKeys {
+		return []store.Purge{{Keys: p.Keys, URLs: p.URLs, Before: p.Before, Soft: p.Soft}}, nil
+	}
+	var parts []store.Purge
+	keys, urls := p.Keys, p.URLs
+	for len(keys)+len(urls) > 0 {
+		part := store.Purge{Soft: p.Soft}
+		if len(parts) == 0 {
+			part.Before = p.Before
+		}
+		k := min(len(keys), MaxEntryKeys)
+		part.Keys, keys = keys[:k:k], keys[k:]
+		u := min(len(urls), MaxEntryKeys-k)
+		part.URLs, urls = urls[:u:u], urls[u:]
+		parts = append(parts, part)
+	}
+	return parts, nil
+}
+
+func entryOf(p *store.Purge, epoch uint64) entry {
+	return entry{Origin: p.Origin, Epoch: epoch, Seq: p.Seq, Time: nanos(p.Time), All: p.All, Soft: p.Soft,
+		Before: nanos(p.Before), Keys: p.Keys, URLs: p.URLs}
+}
+
+func (e *entry) purge() store.Purge {
+	return store.Purge{Origin: e.Origin, Seq: e.Seq, Time: fromNanos(e.Time), Keys: e.Keys, URLs: e.URLs,
+		All: e.All, Before: fromNanos(e.Before), Soft: e.Soft}
+}
+
+// enqueueLocked queues framed entries for p; a full queue drops them
+// (retransmission and anti-entropy repair that).
+func (n *Node) enqueueLocked(p *peer, framed [][]byte) {
+	for _, f := range framed {
+		if len(p.out) >= maxOutQueue {
+			n.m.error("send_queue_full")
+			continue
+		}
+		p.out = append(p.out, f)
+		p.outBytes += len(f)
+	}
+}
+
+func inRanges(rs [][2]uint64, seq uint64) bool {
+	i := sort.Search(len(rs), func(i int) bool { return rs[i][1] >= seq })
+	return i < len(rs) && rs[i][0] <= seq
+}
+
+// mergeRanges unions two ascending range lists, dropping what is ≤ floor,
+// keeping at most max ranges (the highest ones are dropped first).
+func mergeRanges(a, b [][2]uint64, floor uint64, limit int) [][2]uint64 {
+	all := make([][2]uint64, 0, len(a)+len(b))
+	for _, rs := range [][][2]uint64{a, b} {
+		for _, r := range rs {
+			if r[1] <= floor {
+				continue
+			}
+			if r[0] <= floor {
+				r[0] = floor + 1
+			}
+			all = append(all, r)
+		}
+	}
+	slices.SortFunc(all, func(x, y [2]uint64) int {
+		switch {
+		case x[0] < y[0]:
+			return -1
+		case x[0] > y[0]:
+			return 1
+		}
+		return 0
+	})
+	var out [][2]uint64
+	for _, r := range all {
+		if k := len(out); k > 0 && r[0] <= out[k-1][1]+1 {
+			out[k-1][1] = max(out[k-1][1], r[1])
+			continue
+		}
+		out = append(out, r)
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+// txProgressLocked records that p has applied our own seqs ≤ contig and
+// those in ranges: observes ack latency, resolves waiters, resets the
+// retransmission timer.
+func (n *Node) txProgressLocked(p *peer, contig uint64, ranges [][2]uint64, now time.Time) {
+	top := n.own.contig
+	contig = min(contig, top)
+	oldC, oldR := p.txContig, p.txRanges
+	newC := max(oldC, contig)
+	newR := mergeRanges(oldR, ranges, newC, maxAckRanges)
+	if n := len(newR); n > 0 && newR[n-1][1] > top {
+		newR = mergeRanges(nil, newR, 0, maxAckRanges)
+		for len(newR) > 0 && newR[len(newR)-1][0] > top {
+			newR = newR[:len(newR)-1]
+		}
+		if k := len(newR); k > 0 && newR[k-1][1] > top {
+			newR[k-1][1] = top
+		}
+	}
+	// Absorb ranges that became contiguous.
+	for len(newR) > 0 && newR[0][0] <= newC+1 {
+		newC = max(newC, newR[0][1])
+		newR = newR[1:]
+	}
+	if newC == oldC && len(newR) == len(oldR) && slices.Equal(newR, oldR) {
+		return
+	}
+	// Observe newly acknowledged seqs (bounded).
+	observed := 0
+	observe := func(seq uint64) {
+		if seq <= oldC || inRanges(oldR, seq) || observed >= 1024 {
+			return
+		}
+		observed++
+		if e := n.own.entry(seq); e != nil {
+			lat := now.Sub(time.Unix(0, e.time))
+			if lat < 0 {
+				lat = 0
+			}
+			n.m.ackLatency.Observe(lat.Seconds())
+			if p.srtt == 0 {
+				p.srtt = lat
+			} else {
+				p.srtt = (7*p.srtt + lat) / 8
+			}
+		}
+	}
+	for seq := oldC + 1; seq <= newC && observed < 1024; seq++ {
+		observe(seq)
+	}
+	for _, r := range newR {
+		for seq := r[0]; seq <= r[1] && observed < 1024; seq++ {
+			observe(seq)
+		}
+	}
+	p.txContig, p.txRanges = newC, newR
+	p.rto = n.rtoBase(p)
+	p.lastTx = now
+	for w := range n.waiters {
+		if a, ok := w.acked[p.name]; !ok || a || w.gone[p.name] {
+			continue
+		}
+		all := true
+		for seq := w.first; seq <= w.last; seq++ {
+			if seq > newC && !inRanges(newR, seq) {
+				all = false
+				break
+			}
+		}
+		if all {
+			w.resolve(p.name, true)
+		}
+	}
+}
+
+// rtoBase is the first retransmission delay for p: three smoothed ack
+// round trips, within [RetransmitMin, RetransmitMax].
+func (n *Node) rtoBase(p *peer) time.Duration {
+	t := n.cfg.Timing
+	return min(max(3*p.srtt, t.RetransmitMin), t.RetransmitMax)
+}
+
+// handleAck processes a peer's acknowledgement of our stream.
+func (n *Node) handleAck(sender string, senderEpoch uint64, a *ackMsg) {
+	now := time.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.peers[sender]
+	if p == nil || p.state != stateAlive || a.Epoch != n.epoch || senderEpoch != p.meta.Epoch {
+		n.m.error("stale_ack")
+		return
+	}
+	n.txProgressLocked(p, a.Contig, a.Ranges, now)
+}
+
+// retransmitLocked resends to each live peer the entries of ours it has not
+// acknowledged, once they are older than its retransmission timeout, with
+// exponential backoff while it makes no progress. Entries no longer in the
+// retained log go as a replay claim (the peer then drops what it cannot
+// prove fresh).
+func (n *Node) retransmitLocked(now time.Time) {
+	top := n.own.contig
+	for _, p := range n.peers {
+		if p.state != stateAlive || p.txContig >= top || now.Sub(p.lastTx) < p.rto {
+			continue
+		}
+		base := n.rtoBase(p)
+		var framed [][]byte
+		missing := false
+		steps := 0
+		for seq := p.txContig + 1; seq <= top && len(framed) < maxRetransmit && steps < 4*maxRetransmit; seq++ {
+			steps++
+			if inRanges(p.txRanges, seq) {
+				continue
+			}
+			e := n.own.entry(seq)
+			if e == nil {
+				missing = true
+				break
+			}
+			if now.Sub(time.Unix(0, e.time)) < base {
+				break // newer entries are younger still
+			}
+			framed = append(framed, e.framed)
+		}
+		if missing {
+			n.queueReplaysLocked(p, n.own, p.txContig)
+		} else if len(framed) == 0 {
+			continue
+		} else {
+			n.enqueueLocked(p, framed)
+			n.m.retransmitted.Add(uint64(len(framed)))
+		}
+		p.lastTx = now
+		p.rto = min(2*p.rto, n.cfg.Timing.RetransmitMax)
+	}
+}

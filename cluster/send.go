@@ -1,0 +1,166 @@
+package cluster
+
+import (
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"go.uber.org/zap"
+)
+
+// bcast is a purge message on memberlist's gossip queue (redundancy: the
+// direct send and anti-entropy do the real work).
+type bcast []byte
+
+func (b bcast) Invalidates(memberlist.Broadcast) bool { return false }
+func (b bcast) Message() []byte                       { return b }
+func (b bcast) Finished()                             {}
+
+type tcpJob struct {
+	node memberlist.Node
+	msg  []byte
+}
+
+func (n *Node) kickFlush() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// flushLoop sends what is queued as soon as it is idle: purges accepted
+// while a flush is under way go out together in the next one (one packet
+// per peer for a burst), so batching adds no delay when idle.
+// Timing.BatchDelay > 0 waits that long before each flush to batch more.
+func (n *Node) flushLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-n.kick:
+		}
+		if d := n.cfg.Timing.BatchDelay; d > 0 {
+			select {
+			case <-n.done:
+				return
+			case <-time.After(d):
+			}
+		}
+		n.flush()
+	}
+}
+
+type sendJob struct {
+	node memberlist.Node
+	out  [][]byte
+	ctrl [][]byte
+	ack  []byte
+}
+
+func (n *Node) flush() {
+	n.mu.Lock()
+	var jobs []sendJob
+	for _, p := range n.peers {
+		if len(p.out) == 0 && len(p.ctrl) == 0 && !p.ackDirty {
+			continue
+		}
+		if p.state != stateAlive {
+			p.out, p.outBytes, p.ctrl, p.ackDirty = nil, 0, nil, false
+			continue
+		}
+		j := sendJob{node: p.node, out: p.out, ctrl: p.ctrl}
+		p.out, p.outBytes, p.ctrl = nil, 0, nil
+		if p.ackDirty {
+			p.ackDirty = false
+			if s := n.streams[streamKey{p.name, p.meta.Epoch}]; s != nil {
+				a := ackMsg{Epoch: p.meta.Epoch, Contig: s.contig, Ranges: s.aheadRanges(maxAckRanges)}
+				j.ack = encodeAck(n.name, n.epoch, &a)
+			}
+		}
+		jobs = append(jobs, j)
+	}
+	n.mu.Unlock()
+	for i := range jobs {
+		n.send(&jobs[i])
+	}
+}
+
+// send packs a peer's queued entries into UDP messages of at most
+// PacketSize bytes; entries too big for a packet go over TCP together.
+func (n *Node) send(j *sendJob) {
+	limit := n.cfg.Timing.PacketSize
+	hdr := 3 + 2 + len(n.name) + 10 + 3
+	var batch, big [][]byte
+	size, bigSize := hdr, hdr
+	for _, f := range j.out {
+		if hdr+len(f) > limit {
+			if bigSize+len(f) > maxReplayBytes && len(big) > 0 {
+				n.sendTCP(j.node, encodePurges(n.name, n.epoch, big))
+				big, bigSize = nil, hdr
+			}
+			big = append(big, f)
+			bigSize += len(f)
+			continue
+		}
+		if size+len(f) > limit || len(batch) == maxEntries {
+			n.sendUDP(j.node, encodePurges(n.name, n.epoch, batch))
+			batch, size = nil, hdr
+		}
+		batch = append(batch, f)
+		size += len(f)
+	}
+	if len(batch) > 0 {
+		n.sendUDP(j.node, encodePurges(n.name, n.epoch, batch))
+	}
+	if len(big) > 0 {
+		n.sendTCP(j.node, encodePurges(n.name, n.epoch, big))
+	}
+	n.m.sent.Add(uint64(len(j.out)))
+	if j.ack != nil {
+		n.sendAny(j.node, j.ack)
+	}
+	for _, c := range j.ctrl {
+		n.sendAny(j.node, c)
+	}
+}
+
+func (n *Node) sendAny(node memberlist.Node, msg []byte) {
+	if len(msg) <= n.cfg.Timing.PacketSize {
+		n.sendUDP(node, msg)
+	} else {
+		n.sendTCP(node, msg)
+	}
+}
+
+func (n *Node) sendUDP(node memberlist.Node, msg []byte) {
+	if err := n.ml.SendBestEffort(&node, msg); err != nil {
+		n.m.error("send")
+		n.log.Debug("udp send failed", zap.String("to", node.Name), zap.Error(err))
+	}
+}
+
+// sendTCP hands msg to the TCP senders; if they are all busy and the
+// queue is full the message is dropped (retransmission and anti-entropy
+// repair it) rather than blocking the flusher.
+func (n *Node) sendTCP(node memberlist.Node, msg []byte) {
+	select {
+	case n.tcpq <- tcpJob{node: node, msg: msg}:
+	default:
+		n.m.error("tcp_queue_full")
+	}
+}
+
+func (n *Node) tcpLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.done:
+			return
+		case j := <-n.tcpq:
+			if err := n.ml.SendReliable(&j.node, j.msg); err != nil {
+				n.m.error("send")
+				n.log.Debug("tcp send failed", zap.String("to", j.node.Name), zap.Int("bytes", len(j.msg)), zap.Error(err))
+			}
+		}
+	}
+}
