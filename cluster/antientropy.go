@@ -11,8 +11,6 @@ import (
 
 const maxInboundBytes = 64 << 20
 
-
-
 // receive decodes a message from memberlist (packet, stream or push/pull
 // state) and queues it for the apply loop. It never blocks: when the queue
 // is full the message is dropped and counted.
