@@ -58,6 +58,7 @@ func TestParseCacheControl(t *testing.T) {
 		{"RFC 9111 §5.2", "unterminated quoted string", []string{`no-cache="a, max-age=5`}, dirs(func(d *Directives) { d.Invalid = true })},
 		{"RFC 9110 §5.6.4", "quoted-pair unescaped", []string{`no-cache="a\,b"`}, dirs(func(d *Directives) { d.NoCacheFields = []string{"A", "B"} })},
 		{"RFC 9111 §5.2", "unknown extensions ignored", []string{`foo, bar=baz, qux="x"`}, dirs(nil)},
+		{"RFC 9110 §5.6.1", "OWS before a comma", []string{"public , max-age=5 ,no-store"}, dirs(func(d *Directives) { d.MaxAge = 5 * s; d.Public = true; d.NoStore = true })},
 		{"RFC 9111 §5.2", "tabs as OWS", []string{"\tmax-age=5\t,\tpublic"}, dirs(func(d *Directives) { d.MaxAge = 5 * s; d.Public = true })},
 		{"RFC 9111 §5.2", "control character makes element malformed", []string{"max-age=5\x00, public"}, dirs(func(d *Directives) { d.Public = true; d.Invalid = true })},
 	}

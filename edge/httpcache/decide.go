@@ -37,8 +37,13 @@ func understoodStatus(status int) bool {
 // response time; a malformed Age as 0; the first Age line is used. The result
 // is capped at 2^31 s.
 func CorrectedInitialAge(h http.Header, requestTime, responseTime time.Time) time.Duration {
+	date, ok := headerDate(h, "Date")
+	return correctedInitialAge(h, date, ok, requestTime, responseTime)
+}
+
+func correctedInitialAge(h http.Header, date time.Time, dateOK bool, requestTime, responseTime time.Time) time.Duration {
 	var apparent time.Duration
-	if date, ok := headerDate(h, "Date"); ok {
+	if dateOK {
 		apparent = responseTime.Sub(date)
 		if apparent < 0 {
 			apparent = 0
@@ -170,11 +175,9 @@ func Decide(p Policy, method string, reqHeader http.Header, status int, respHead
 		dec.Reason = "status"
 		return dec
 	}
-	if vary := respHeader["Vary"]; len(vary) > 0 {
-		if _, star := ParseVary(vary); star {
-			dec.Reason = "vary-star"
-			return dec
-		}
+	if vary := respHeader["Vary"]; len(vary) > 0 && varyStar(vary) {
+		dec.Reason = "vary-star"
+		return dec
 	}
 	d, field := controlling(&p, respHeader)
 
@@ -269,7 +272,7 @@ func Decide(p Policy, method string, reqHeader http.Header, status int, respHead
 
 	dec.Storable = true
 	dec.Lifetime = lifetime
-	dec.InitialAge = CorrectedInitialAge(respHeader, requestTime, responseTime)
+	dec.InitialAge = correctedInitialAge(respHeader, date, dateOK, requestTime, responseTime)
 	dec.MustRevalidate = d.MustRevalidate || d.ProxyRevalidate || d.SMaxAge >= 0
 	dec.NoCache = d.NoCache
 	if dec.NoCache {

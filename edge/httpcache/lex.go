@@ -189,8 +189,8 @@ func (sc *dirScanner) next(d *directive) bool {
 					bad = true
 				}
 			}
-			sc.skipOWS()
 		}
+		sc.skipOWS()
 		if !bad && sc.allowTarget && sc.i < len(sc.s) && sc.s[sc.i] == ';' {
 			sc.i++
 			sc.skipOWS()

@@ -76,6 +76,7 @@ func TestParseSurrogateControl(t *testing.T) {
 		{"Edge Arch §3", "space before = ignored", []string{"max-age =100"}, "", dirs(func(d *Directives) { d.Invalid = true }), false},
 		{"Edge Arch §3", "space after = ignored", []string{"max-age= 100"}, "", dirs(func(d *Directives) { d.Invalid = true }), false},
 		{"Edge Arch §3", "targeted at us wins over untargeted", []string{"no-store, max-age=300;meshcdn"}, "meshcdn", dirs(func(d *Directives) { d.MaxAge = 300 * s }), true},
+		{"Edge Arch §3", "OWS around the target", []string{"no-store ; meshcdn , max-age=5"}, "meshcdn", dirs(func(d *Directives) { d.NoStore = true }), true},
 		{"Edge Arch §3", "target compared case-insensitively", []string{"max-age=10, max-age=300;MeshCDN"}, "meshcdn", dirs(func(d *Directives) { d.MaxAge = 300 * s }), true},
 		{"Edge Arch §3", "targeted at another surrogate ignored", []string{"max-age=10, no-store;othercdn"}, "meshcdn", dirs(func(d *Directives) { d.MaxAge = 10 * s }), true},
 		{"Edge Arch §3", "only other targets: nothing applies", []string{"max-age=10;othercdn"}, "meshcdn", dirs(nil), false},

@@ -60,6 +60,35 @@ func ParseVary(values []string) (fields []string, star bool) {
 	return fields, star
 }
 
+// varyStar reports whether Vary makes a response unusable, as ParseVary's
+// star does, without allocating in the common case.
+func varyStar(values []string) bool {
+	members := 0
+	for _, v := range values {
+		for v != "" {
+			i := indexByte(v, ',')
+			item := v
+			if i >= 0 {
+				item, v = v[:i], v[i+1:]
+			} else {
+				v = ""
+			}
+			item = trimOWS(item)
+			if item == "*" {
+				return true
+			}
+			if item != "" {
+				members++
+			}
+		}
+	}
+	if members > maxVaryFields {
+		_, star := ParseVary(values)
+		return star
+	}
+	return false
+}
+
 // NormalizeAcceptEncoding reduces an Accept-Encoding value (RFC 9110 §12.5.3)
 // to the one coding the cache keys on: "br" if acceptable (q > 0, listed or
 // covered by "*"), else "gzip" (or its alias x-gzip), else "" (identity).

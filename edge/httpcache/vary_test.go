@@ -33,6 +33,9 @@ func TestParseVary(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.rfc+"/"+tc.name, func(t *testing.T) {
 			fields, star := ParseVary(tc.values)
+			if varyStar(tc.values) != tc.star {
+				t.Errorf("varyStar(%.60q) != %v", tc.values, tc.star)
+			}
 			if !reflect.DeepEqual(fields, tc.fields) || star != tc.star {
 				t.Errorf("ParseVary(%.60q) = %q, %v; want %q, %v", tc.values, fields, star, tc.fields, tc.star)
 			}
