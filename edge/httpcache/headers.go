@@ -78,9 +78,16 @@ var notMerged = map[string]bool{
 }
 
 // Merge304 returns a new header for a stored response freshened by a 304
-// (RFC 9111 §4.3.4, §3.2): every field of fresh replaces all stored lines of
-// that field, except those in notMerged and those fresh's Connection names.
-// Neither argument is modified; the result shares no slices with them.
+// (RFC 9111 §4.3.4, §3.2) — or by a HEAD response (§4.3.5): every field of
+// fresh replaces all stored lines of that field, except those in notMerged
+// and those fresh's Connection names. Neither argument is modified; the
+// result shares no slices with them.
+//
+// The caller then re-runs Decide on the merged header to get the new
+// freshness (and StripFields), and re-reads surrogate keys if fresh carried
+// Surrogate-Key or Cache-Groups. A Set-Cookie on the 304 is for the client
+// whose request caused the revalidation only: forward it on that response,
+// never store it.
 func Merge304(stored, fresh http.Header) http.Header {
 	out := make(http.Header, len(stored)+len(fresh))
 	for k, v := range stored {

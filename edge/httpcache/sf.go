@@ -135,6 +135,7 @@ func parseSFDictionary(s string) ([]sfMember, bool) {
 	p := sfParser{s: s}
 	p.skipSP()
 	var out []sfMember
+	var index map[string]int // key → position, once there are many members
 	for p.i < len(p.s) && !p.bad {
 		key := p.key()
 		if p.bad {
@@ -149,19 +150,34 @@ func parseSFDictionary(s string) ([]sfMember, bool) {
 			m.item.params = p.parameters()
 		}
 		m.key = key
-		replaced := false
-		for j := range out {
-			if out[j].key == key {
-				out[j] = m
-				replaced = true
-				break
+		j := -1
+		if index != nil {
+			if k, ok := index[key]; ok {
+				j = k
+			}
+		} else {
+			for k := range out {
+				if out[k].key == key {
+					j = k
+					break
+				}
 			}
 		}
-		if !replaced {
+		if j >= 0 {
+			out[j] = m
+		} else {
 			if len(out) >= maxSFMembers {
 				return nil, false
 			}
 			out = append(out, m)
+			if index != nil {
+				index[key] = len(out) - 1
+			} else if len(out) > 32 {
+				index = make(map[string]int, 2*len(out))
+				for k := range out {
+					index[out[k].key] = k
+				}
+			}
 		}
 		if !p.listSeparator() {
 			break
@@ -250,7 +266,11 @@ func (p *sfParser) item() sfItem {
 
 func (p *sfParser) parameters() []sfParam {
 	var out []sfParam
-	for !p.bad && p.i < len(p.s) && p.s[p.i] == ';' {
+	for n := 0; !p.bad && p.i < len(p.s) && p.s[p.i] == ';'; n++ {
+		if n >= maxSFParams*4 { // repeated keys: bound the work too
+			p.bad = true
+			return nil
+		}
 		p.i++
 		p.skipSP()
 		key := p.key()

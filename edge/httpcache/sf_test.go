@@ -217,6 +217,26 @@ func TestParseSFBounds(t *testing.T) {
 	if _, ok := parseSFList(strings.Repeat(" ", maxSFInput+1)); ok {
 		t.Fatal("oversized input accepted")
 	}
+	// Many distinct keys (indexed lookup) with repeats: last value wins.
+	var d strings.Builder
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 100; i++ {
+			if d.Len() > 0 {
+				d.WriteString(", ")
+			}
+			fmt.Fprintf(&d, "k%d=%d", i, round)
+		}
+	}
+	if got, ok := parseSFDictionary(d.String()); !ok || len(got) != 100 || got[99].key != "k99" || got[99].item.bare.i != 2 {
+		t.Fatalf("indexed dictionary: ok=%v n=%d", ok, len(got))
+	}
+	// Repeated parameters are bounded in work too.
+	if _, ok := parseSFList("a" + strings.Repeat(";x", 4*maxSFParams+1)); ok {
+		t.Fatal("unbounded repeated parameters accepted")
+	}
+	if got, ok := parseSFList("a" + strings.Repeat(";x", 300)); !ok || len(got[0].item.params) != 1 {
+		t.Fatal("repeated parameter not collapsed")
+	}
 	// Dictionary with many duplicate keys stays within the member bound.
 	dup := strings.Repeat("a=1, ", 5000) + "a=2"
 	if got, ok := parseSFDictionary(dup); !ok || len(got) != 1 || got[0].item.bare.i != 2 {

@@ -10,13 +10,22 @@ import (
 // sensible response varies on that many fields.
 const maxVaryFields = 64
 
+// maxVaryMembers bounds the list members (duplicates and empty ones
+// included) examined; a longer Vary is treated like "Vary: *" too.
+const maxVaryMembers = 1024
+
 // ParseVary parses Vary lines (RFC 9110 §12.5.5) into canonical field names,
 // sorted and deduplicated. star reports a "*" member (RFC 9111 §4.1: such a
-// response never matches) — or more than 64 distinct names. Malformed members
-// are skipped. fields is nil when none are listed.
+// response never matches) — or more than 64 distinct names, or more than
+// 1024 list members. Malformed members are skipped. fields is nil when none
+// are listed.
 func ParseVary(values []string) (fields []string, star bool) {
+	members := 0
 	for _, v := range values {
 		for v != "" {
+			if members++; members > maxVaryMembers {
+				return nil, true
+			}
 			var item string
 			i := 0
 			for i < len(v) && v[i] != ',' {
@@ -77,12 +86,10 @@ func varyStar(values []string) bool {
 			if item == "*" {
 				return true
 			}
-			if item != "" {
-				members++
-			}
+			members++
 		}
 	}
-	if members > maxVaryFields {
+	if members > maxVaryFields || members > maxVaryMembers {
 		_, star := ParseVary(values)
 		return star
 	}

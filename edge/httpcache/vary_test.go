@@ -29,6 +29,8 @@ func TestParseVary(t *testing.T) {
 		{"RFC 9110 §5.6.1", "empty elements and OWS", []string{" ,\tfoo\t, ,bar,"}, []string{"Bar", "Foo"}, false},
 		{"RFC 9110 §5.6.2", "malformed names skipped", []string{"foo bar, b@d, ok"}, []string{"Ok"}, false},
 		{"hostile input", "more than 64 names treated as star", []string{strings.Join(many, ",")}, nil, true},
+		{"hostile input", "more than 1024 members treated as star", []string{strings.Repeat("a,", 1100)}, nil, true},
+		{"hostile input", "1024 duplicate members are fine", []string{strings.Repeat("a,", 1024)}, []string{"A"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.rfc+"/"+tc.name, func(t *testing.T) {
