@@ -1,0 +1,122 @@
+package edge
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshcdn/meshcdn/store"
+)
+
+// benchOrigin answers like the shared benchmark's origin: 1 KiB bodies,
+// cacheable for an hour, tagged with a surrogate key.
+func benchOrigin(b *testing.B) *origin {
+	body := strings.Repeat("x", 1024)
+	return newOrigin(b, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		h.Set("Cache-Control", "public, max-age=3600")
+		h.Set("Surrogate-Control", "max-age=3600")
+		h.Set("Surrogate-Key", "obj/"+r.URL.Path)
+		h.Set("X-Version", "1")
+		io.WriteString(w, body)
+	})
+}
+
+// BenchmarkHit: 1 KiB cache hits through the real proxy on a loopback
+// socket, keep-alive clients in parallel.
+func BenchmarkHit(b *testing.B) {
+	o := benchOrigin(b)
+	e := newEdge(b, o)
+	const objects = 1000
+	for i := range objects {
+		e.get("/obj/" + strconv.Itoa(i) + "?size=1024")
+	}
+	if o.hits.Load() != objects {
+		b.Fatalf("warm-up: %d origin requests", o.hits.Load())
+	}
+	paths := make([]string, objects)
+	for i := range paths {
+		paths[i] = e.srv.URL + "/obj/" + strconv.Itoa(i) + "?size=1024"
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		buf := make([]byte, 4096)
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodGet, paths[i%objects], nil)
+			i += 7
+			res, err := tr.RoundTrip(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			for {
+				if _, err := res.Body.Read(buf); err != nil {
+					break
+				}
+			}
+			res.Body.Close()
+			if res.StatusCode != 200 || res.Header.Get("X-Cache") != "HIT" {
+				b.Errorf("status %d X-Cache %q", res.StatusCode, res.Header.Get("X-Cache"))
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	if o.hits.Load() != objects {
+		b.Fatalf("origin requests during the benchmark: %d", o.hits.Load()-objects)
+	}
+}
+
+// nullWriter is a reusable ResponseWriter, so that BenchmarkHitHandler
+// counts the proxy's own allocations only.
+type nullWriter struct {
+	h      http.Header
+	status int
+	n      int
+}
+
+func (w *nullWriter) Header() http.Header         { return w.h }
+func (w *nullWriter) WriteHeader(code int)        { w.status = code }
+func (w *nullWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+// BenchmarkHitHandler: one 1 KiB hit through ServeHTTP, no sockets.
+func BenchmarkHitHandler(b *testing.B) {
+	o := benchOrigin(b)
+	st := store.New(store.Config{MaxBytes: 64 << 20})
+	defer st.Close()
+	p, err := New(Config{Sites: []*Site{{Origin: o.url}}, Store: st, NodeName: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	req := httptest.NewRequest(http.MethodGet, "http://example.com/obj/1?size=1024", nil)
+	req.RemoteAddr = "192.0.2.1:1234"
+	rec := httptest.NewRecorder()
+	p.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		b.Fatalf("warm-up: %d", rec.Code)
+	}
+	w := &nullWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		w.n = 0
+		p.ServeHTTP(w, req)
+	}
+	b.StopTimer()
+	if w.status != 200 || w.n != 1024 || w.h.Get("X-Cache") != "HIT" {
+		b.Fatalf("status %d, %d bytes, X-Cache %q", w.status, w.n, w.h.Get("X-Cache"))
+	}
+	_ = time.Second
+}

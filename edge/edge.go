@@ -1,0 +1,386 @@
+// Package edge is meshcdn's caching reverse proxy. One request goes through
+// the stages CDN engineers know from VCL:
+//
+//   - recv: pick the site by host, normalise, resolve the client's country
+//     and continent (client-supplied geo headers are removed first), decide
+//     pass (unsafe or unknown method, Authorization, a pass cookie, a body
+//     on GET/HEAD);
+//   - lookup: primary key store.KeyFor(host, path, query) and the variant
+//     selected by the stored response's Vary;
+//   - hit: fresh → deliver; stale inside stale-while-revalidate → deliver and
+//     refresh once in the background; otherwise revalidate;
+//   - miss: collapse concurrent misses into one origin fetch, remember
+//     uncacheable answers briefly (hit-for-miss) so that later requests go
+//     to the origin in parallel;
+//   - fetch: to the site's origin, streaming to every waiting client while
+//     the body is buffered for the store; stale-if-error on origin failure;
+//   - store: insert with the purge fence taken when the fetch began;
+//   - deliver: Age, X-Cache, Cache-Status (RFC 9211), conditional requests,
+//     Range, HEAD; surrogate headers removed unless the debug header is set.
+//
+// # Client Cache-Control
+//
+// Request Cache-Control (no-cache, max-age, min-fresh, max-stale,
+// only-if-cached, no-store) is ignored by default: a browser's reload button
+// sends "no-cache" or "max-age=0", and honouring it would let any client
+// push every request through to the origin, which is exactly what a CDN is
+// there to prevent. Freshness is the origin's call (its headers and purges).
+// A site can opt in with Site.HonorClientCacheControl.
+//
+// # Pass cookies
+//
+// Site.PassCookie is matched against the name of each cookie in the
+// request's Cookie header (not the values): a match sends the request to the
+// origin uncached.
+//
+// # Host header
+//
+// The client's Host header is sent to the origin unchanged (as Fastly,
+// Varnish and Cloudflare do); the origin URL only says where to connect.
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/meshcdn/meshcdn/edge/httpcache"
+	"github.com/meshcdn/meshcdn/geo"
+	"github.com/meshcdn/meshcdn/store"
+)
+
+// Site is one origin and its caching policy, selected by host name.
+type Site struct {
+	Name   string
+	Hosts  []string // lower-case, no port; empty = the default site
+	Origin *url.URL // http or https; its path is prefixed to request paths
+
+	DefaultTTL time.Duration // lifetime when the origin gives no freshness; 0 = don't store such responses
+	DefaultSWR time.Duration // stale-while-revalidate when the origin says nothing
+	DefaultSIE time.Duration // stale-if-error when the origin says nothing
+
+	PassCookie *regexp.Regexp // matched against cookie names; nil = none
+
+	MaxObjectSize int64 // larger responses are streamed, not stored; 0 = the store's limit
+
+	ConnectTimeout      time.Duration // default 5s
+	FirstByteTimeout    time.Duration // request sent → response headers; default 15s
+	BetweenBytesTimeout time.Duration // longest silence while reading a body; default 10s
+
+	GeoCountryHeader   string // default X-Geo-Country-Code
+	GeoContinentHeader string // default X-Geo-Continent-Code
+
+	VaryGeo []string // header names the edge adds to Vary itself (for origins that cannot)
+
+	HonorClientCacheControl bool // default false: see the package documentation
+}
+
+// GeoResolver finds the client's address and location for a request;
+// *geo.Resolver implements it.
+type GeoResolver interface {
+	Resolve(remoteAddr string, h http.Header) (netip.Addr, geo.Location)
+}
+
+// Config configures a Proxy.
+type Config struct {
+	Sites []*Site
+	Store *store.Store
+	Geo   GeoResolver // nil = no geo headers (client-supplied ones are still removed)
+
+	Logger     *zap.Logger           // nil = no logging
+	Registerer prometheus.Registerer // nil = metrics not registered
+
+	// Purge applies a purge cluster-wide; the PURGE method and
+	// Cache-Group-Invalidation go through it. nil = Store.Purge locally.
+	Purge func(ctx context.Context, p store.Purge) (int, error)
+
+	PurgeToken string         // accepted in Fastly-Key or Authorization: Bearer
+	PurgeAllow []netip.Prefix // peers allowed to PURGE without the token
+
+	DebugHeader string // default "Meshcdn-Debug": a request with "<DebugHeader>: 1" keeps surrogate headers
+	NodeName    string // Via and Cache-Status name; default the host name
+
+	// StaleCutoff, if set, makes objects stored before the returned time
+	// stale (bounded staleness while the node may have missed purges).
+	StaleCutoff func() time.Time
+}
+
+// Defaults applied by New.
+const (
+	DefaultConnectTimeout      = 5 * time.Second
+	DefaultFirstByteTimeout    = 15 * time.Second
+	DefaultBetweenBytesTimeout = 10 * time.Second
+	DefaultCountryHeader       = "X-Geo-Country-Code"
+	DefaultContinentHeader     = "X-Geo-Continent-Code"
+	DefaultDebugHeader         = "Meshcdn-Debug"
+
+	surrogateTarget     = "meshcdn"
+	maxResponseHeader   = 64 << 10 // bytes of origin response headers
+	hitForMissDefault   = 2 * time.Minute
+	hitForMissError     = 5 * time.Second
+	maxHitForMiss       = 1 << 16 // remembered uncacheable URLs
+	maxFlightsPerKey    = 64      // concurrent variant fetches of one URL
+	streamWindow        = 1 << 20 // bytes kept for slow readers once a body is too large to store
+	purgeTimeout        = 10 * time.Second
+	maxKeysPerObject    = 4096
+	maxCacheGroupLength = 1024
+)
+
+// site is a Site with defaults applied and what the proxy derives from it.
+type site struct {
+	Site
+	name         string
+	policy       httpcache.Policy
+	maxObject    int64
+	transport    *http.Transport
+	countryKey   string // canonical header names
+	continentKey string
+	varyGeo      []string
+	originPath   string // origin URL path without trailing slash ("" for "/")
+	reqs         [numResults]prometheus.Counter
+}
+
+// Proxy is the caching reverse proxy; it is an http.Handler.
+type Proxy struct {
+	cfg      Config
+	store    *store.Store
+	log      *zap.Logger
+	geo      GeoResolver
+	sites    map[string]*site
+	def      *site
+	all      []*site
+	node     string
+	via      string   // "1.1 <node>"
+	viaVal   []string // {"1.1 <node>"}
+	debugKey string
+	m        *metrics
+	flights  flightTable
+	status   statusTable
+	purge    func(ctx context.Context, p store.Purge) (int, error)
+
+	ctx       context.Context // cancelled by Close: background fetches stop
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New validates cfg and returns a Proxy.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("edge: Config.Store is required")
+	}
+	if len(cfg.Sites) == 0 {
+		return nil, errors.New("edge: at least one site is required")
+	}
+	p := &Proxy{cfg: cfg, store: cfg.Store, log: cfg.Logger, geo: cfg.Geo, sites: map[string]*site{}}
+	if p.log == nil {
+		p.log = zap.NewNop()
+	}
+	p.node = cfg.NodeName
+	if p.node == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "meshcdn"
+		}
+		p.node = h
+	}
+	if strings.ContainsAny(p.node, " ,;\"\r\n\t") {
+		return nil, fmt.Errorf("edge: node name %q must be a single token", p.node)
+	}
+	p.via = "1.1 " + p.node
+	p.viaVal = []string{p.via}
+	p.debugKey = http.CanonicalHeaderKey(cfg.DebugHeader)
+	if p.debugKey == "" {
+		p.debugKey = DefaultDebugHeader
+	}
+	p.purge = cfg.Purge
+	if p.purge == nil {
+		st := cfg.Store
+		p.purge = func(_ context.Context, pg store.Purge) (int, error) { return st.Purge(pg), nil }
+	}
+	storeMax := cfg.Store.Config().MaxObjectBytes
+
+	var err error
+	if p.m, err = newMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	for i, in := range cfg.Sites {
+		if in == nil {
+			return nil, fmt.Errorf("edge: site %d is nil", i)
+		}
+		s, err := newSite(*in, storeMax)
+		if err != nil {
+			return nil, err
+		}
+		if s.name == "" {
+			s.name = fmt.Sprintf("site%d", i)
+		}
+		for r := range numResults {
+			s.reqs[r] = p.m.requests.WithLabelValues(s.name, resultNames[r])
+		}
+		if len(s.Hosts) == 0 {
+			if p.def != nil {
+				return nil, fmt.Errorf("edge: sites %q and %q both have no hosts (only one default site)", p.def.name, s.name)
+			}
+			p.def = s
+		}
+		for _, h := range s.Hosts {
+			if other, dup := p.sites[h]; dup {
+				return nil, fmt.Errorf("edge: host %q in sites %q and %q", h, other.name, s.name)
+			}
+			p.sites[h] = s
+		}
+		p.all = append(p.all, s)
+	}
+	p.status.init(p.node)
+	p.flights.init()
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	return p, nil
+}
+
+func newSite(s Site, storeMax int64) (*site, error) {
+	name := s.Name
+	if s.Origin == nil {
+		return nil, fmt.Errorf("edge: site %q has no origin", name)
+	}
+	if s.Origin.Scheme != "http" && s.Origin.Scheme != "https" {
+		return nil, fmt.Errorf("edge: site %q: origin %q must be http or https", name, s.Origin.Redacted())
+	}
+	if s.Origin.Host == "" {
+		return nil, fmt.Errorf("edge: site %q: origin %q has no host", name, s.Origin.Redacted())
+	}
+	if s.Origin.RawQuery != "" || s.Origin.Fragment != "" {
+		return nil, fmt.Errorf("edge: site %q: origin %q must not have a query or fragment", name, s.Origin.Redacted())
+	}
+	hosts := make([]string, 0, len(s.Hosts))
+	for _, h := range s.Hosts {
+		n := normalizeHost(h)
+		if n == "" {
+			return nil, fmt.Errorf("edge: site %q: empty host name", name)
+		}
+		hosts = append(hosts, n)
+	}
+	s.Hosts = hosts
+	if s.DefaultTTL < 0 || s.DefaultSWR < 0 || s.DefaultSIE < 0 || s.MaxObjectSize < 0 {
+		return nil, fmt.Errorf("edge: site %q: negative TTL or size", name)
+	}
+	if s.ConnectTimeout <= 0 {
+		s.ConnectTimeout = DefaultConnectTimeout
+	}
+	if s.FirstByteTimeout <= 0 {
+		s.FirstByteTimeout = DefaultFirstByteTimeout
+	}
+	if s.BetweenBytesTimeout <= 0 {
+		s.BetweenBytesTimeout = DefaultBetweenBytesTimeout
+	}
+	if s.GeoCountryHeader == "" {
+		s.GeoCountryHeader = DefaultCountryHeader
+	}
+	if s.GeoContinentHeader == "" {
+		s.GeoContinentHeader = DefaultContinentHeader
+	}
+	st := &site{Site: s, name: name}
+	st.countryKey = http.CanonicalHeaderKey(s.GeoCountryHeader)
+	st.continentKey = http.CanonicalHeaderKey(s.GeoContinentHeader)
+	if st.countryKey == st.continentKey {
+		return nil, fmt.Errorf("edge: site %q: country and continent header are both %q", name, st.countryKey)
+	}
+	for _, v := range s.VaryGeo {
+		k := http.CanonicalHeaderKey(strings.TrimSpace(v))
+		if k == "" || strings.ContainsAny(k, " ,:\t") {
+			return nil, fmt.Errorf("edge: site %q: bad VaryGeo header name %q", name, v)
+		}
+		st.varyGeo = append(st.varyGeo, k)
+	}
+	st.maxObject = storeMax
+	if s.MaxObjectSize > 0 && (st.maxObject <= 0 || s.MaxObjectSize < st.maxObject) {
+		st.maxObject = s.MaxObjectSize
+	}
+	st.policy = httpcache.Policy{
+		DefaultTTL:        s.DefaultTTL,
+		DefaultSWR:        s.DefaultSWR,
+		DefaultSIE:        s.DefaultSIE,
+		HeuristicFraction: 0.1,
+		HeuristicMax:      24 * time.Hour,
+		SurrogateTarget:   surrogateTarget,
+	}
+	st.originPath = strings.TrimSuffix(s.Origin.EscapedPath(), "/")
+	dialer := &net.Dialer{Timeout: s.ConnectTimeout, KeepAlive: 30 * time.Second}
+	st.transport = &http.Transport{
+		Proxy:                  nil, // never an environment proxy
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           2048,
+		MaxIdleConnsPerHost:    1024,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    s.ConnectTimeout,
+		ResponseHeaderTimeout:  s.FirstByteTimeout,
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true, // bytes pass through as the origin encoded them
+		MaxResponseHeaderBytes: maxResponseHeader,
+		WriteBufferSize:        32 << 10,
+		ReadBufferSize:         32 << 10,
+	}
+	return st, nil
+}
+
+// normalizeHost lower-cases a host name and drops a port and a trailing dot.
+func normalizeHost(h string) string {
+	h = strings.TrimSpace(h)
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(h, ".")
+	return strings.ToLower(h)
+}
+
+// siteFor returns the site for a request's Host (nil if none matches and
+// there is no default site). No allocation for lower-case hosts.
+func (p *Proxy) siteFor(host string) *site {
+	if len(p.sites) == 0 {
+		return p.def
+	}
+	h := host
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && strings.IndexByte(h[i:], ']') < 0 {
+		h = h[:i]
+	}
+	if n := len(h); n > 0 && h[n-1] == '.' {
+		h = h[:n-1]
+	}
+	if s, ok := p.sites[h]; ok {
+		return s
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			if s, ok := p.sites[strings.ToLower(h)]; ok {
+				return s
+			}
+			break
+		}
+	}
+	return p.def
+}
+
+// Close stops background fetches, waits for them and closes idle origin
+// connections. It is idempotent; the Proxy must not serve afterwards.
+func (p *Proxy) Close() {
+	p.closeOnce.Do(func() {
+		p.cancel()
+		p.wg.Wait()
+		for _, s := range p.all {
+			s.transport.CloseIdleConnections()
+		}
+	})
+}

@@ -1,0 +1,293 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshcdn/meshcdn/edge/httpcache"
+	"github.com/meshcdn/meshcdn/store"
+)
+
+// idleTimer cancels a fetch when the origin stays silent for too long
+// while a body is read (the between-bytes timeout).
+type idleTimer struct {
+	t     *time.Timer
+	d     time.Duration
+	fired atomic.Bool
+}
+
+func newIdleTimer(d time.Duration, cancel context.CancelFunc) *idleTimer {
+	it := &idleTimer{d: d}
+	it.t = time.AfterFunc(d, func() {
+		it.fired.Store(true)
+		cancel()
+	})
+	it.t.Stop()
+	return it
+}
+
+func (it *idleTimer) stop() { it.t.Stop() }
+
+// timedBody applies the between-bytes timeout to each Read.
+type timedBody struct {
+	rc io.ReadCloser
+	it *idleTimer
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	b.it.t.Reset(b.it.d)
+	n, err := b.rc.Read(p)
+	b.it.t.Stop()
+	if err != nil && err != io.EOF && b.it.fired.Load() {
+		err = errBetweenBytes
+	}
+	return n, err
+}
+
+func (b *timedBody) Close() error { return b.rc.Close() }
+
+var (
+	errBetweenBytes = errors.New("origin between-bytes timeout")
+	errLoop         = errors.New("request loop: this node is already in Via")
+)
+
+// classify maps an origin error to the status the client gets and the
+// fetch outcome label.
+func classify(err error, it *idleTimer) (int, string) {
+	var ne net.Error
+	if errors.Is(err, errBetweenBytes) || (it != nil && it.fired.Load()) ||
+		errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return http.StatusGatewayTimeout, fetchTimeout
+	}
+	return http.StatusBadGateway, fetchError
+}
+
+// Request header fields that describe the client's conditional or partial
+// request; a cache fetch drops them to get a full, storable response.
+var conditionalFields = []string{"If-None-Match", "If-Modified-Since", "If-Range", "Range", "If-Match", "If-Unmodified-Since"}
+
+// originHeader copies the client's request header for the origin:
+// hop-by-hop fields removed, X-Forwarded-For / -Proto / -Host and Via set.
+func (p *Proxy) originHeader(r *http.Request) (http.Header, error) {
+	for _, v := range r.Header["Via"] {
+		if viaContains(v, p.node) {
+			return nil, errLoop
+		}
+	}
+	h := r.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	httpcache.RemoveHopByHop(h)
+	if peer := peerHost(r.RemoteAddr); peer != "" {
+		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+			h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + peer}
+		} else {
+			h["X-Forwarded-For"] = []string{peer}
+		}
+	}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	h["X-Forwarded-Proto"] = []string{proto}
+	if _, ok := h["X-Forwarded-Host"]; !ok && r.Host != "" {
+		h["X-Forwarded-Host"] = []string{r.Host}
+	}
+	via := viaProto(r) + " " + p.node
+	if prior := h["Via"]; len(prior) > 0 {
+		h["Via"] = []string{strings.Join(prior, ", ") + ", " + via}
+	} else {
+		h["Via"] = []string{via}
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // don't let the transport add its own
+	}
+	return h, nil
+}
+
+// viaContains reports whether a Via field value names node as a recipient.
+func viaContains(v, node string) bool {
+	for part := range strings.SplitSeq(v, ",") {
+		f := strings.Fields(part)
+		if len(f) >= 2 && f[1] == node {
+			return true
+		}
+	}
+	return false
+}
+
+func viaProto(r *http.Request) string {
+	switch {
+	case r.ProtoMajor == 1 && r.ProtoMinor == 0:
+		return "1.0"
+	case r.ProtoMajor == 2:
+		return "2"
+	case r.ProtoMajor == 3:
+		return "3"
+	}
+	return "1.1"
+}
+
+func peerHost(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
+}
+
+// originRequest builds the request to s's origin for the client request r.
+func (p *Proxy) originRequest(ctx context.Context, s *site, method string, r *http.Request, h http.Header) *http.Request {
+	u := &url.URL{Scheme: s.Origin.Scheme, Host: s.Origin.Host, User: s.Origin.User, RawQuery: r.URL.RawQuery}
+	path, raw := r.URL.Path, r.URL.RawPath
+	if path == "" || path[0] != '/' {
+		path, raw = "/"+path, ""
+	}
+	if s.originPath != "" {
+		u.RawPath = s.originPath + r.URL.EscapedPath()
+		if un, err := url.PathUnescape(u.RawPath); err == nil {
+			u.Path = un
+		} else {
+			u.Path, u.RawPath = s.Origin.Path+path, ""
+		}
+	} else {
+		u.Path, u.RawPath = path, raw
+	}
+	out := (&http.Request{
+		Method:     method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Host:       r.Host,
+	}).WithContext(ctx)
+	if out.Host == "" {
+		out.Host = s.Origin.Host
+	}
+	return out
+}
+
+// fetchHeader is the origin request header for a cache fetch (GET) made on
+// behalf of r; with a stale object it becomes a conditional request.
+func (p *Proxy) fetchHeader(r *http.Request, stale *store.Object) (http.Header, error) {
+	h, err := p.originHeader(r)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range conditionalFields {
+		delete(h, f)
+	}
+	if ae := h["Accept-Encoding"]; len(ae) > 0 {
+		if n := httpcache.NormalizeAcceptEncoding(strings.Join(ae, ",")); n != "" {
+			h["Accept-Encoding"] = []string{n}
+		} else {
+			delete(h, "Accept-Encoding")
+		}
+	}
+	if stale != nil {
+		if v := stale.Header["Etag"]; len(v) > 0 && v[0] != "" {
+			h["If-None-Match"] = []string{v[0]}
+		}
+		if v := stale.Header["Last-Modified"]; len(v) > 0 && v[0] != "" {
+			h["If-Modified-Since"] = []string{v[0]}
+		}
+	}
+	return h, nil
+}
+
+// responseVary returns the response's Vary fields plus the site's own
+// (VaryGeo), canonical and sorted, and whether it said "Vary: *".
+func responseVary(s *site, h http.Header) ([]string, bool) {
+	fields, star := httpcache.ParseVary(h["Vary"])
+	if star {
+		return nil, true
+	}
+	if len(s.varyGeo) == 0 {
+		return fields, false
+	}
+	out := slices.Clone(fields)
+	for _, f := range s.varyGeo {
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	if len(out) != len(fields) {
+		h["Vary"] = []string{strings.Join(out, ", ")}
+	}
+	return out, false
+}
+
+// surrogateKeys returns the object's surrogate keys from Surrogate-Key and
+// Cache-Groups, counting what the limits made us ignore.
+func (p *Proxy) surrogateKeys(h http.Header) []string {
+	var keys []string
+	dropped := 0
+	if v := h["Surrogate-Key"]; len(v) > 0 {
+		keys, dropped = httpcache.ParseSurrogateKeys(v)
+	}
+	if v := h["Cache-Groups"]; len(v) > 0 {
+		size := 0
+		for _, s := range v {
+			size += len(s)
+		}
+		if size > 16<<10 {
+			dropped++
+		} else if groups, ok := httpcache.ParseCacheGroups(v); ok {
+			for _, g := range groups {
+				if g == "" || len(g) > maxCacheGroupLength {
+					dropped++
+					continue
+				}
+				keys = append(keys, g)
+			}
+		}
+	}
+	if len(keys) > 1 {
+		slices.Sort(keys)
+		keys = slices.Compact(keys)
+	}
+	if len(keys) > maxKeysPerObject {
+		dropped += len(keys) - maxKeysPerObject
+		keys = keys[:maxKeysPerObject]
+	}
+	if dropped > 0 {
+		p.m.keysDropped.Add(float64(dropped))
+	}
+	return keys
+}
+
+// keepFor is how long a stale object with validators stays for revalidation.
+func keepFor(h http.Header, lifetime time.Duration) time.Duration {
+	if len(h["Etag"]) == 0 && len(h["Last-Modified"]) == 0 {
+		return 0
+	}
+	return min(max(lifetime, 10*time.Minute), 24*time.Hour)
+}
+
+// addVia appends this node to the response's Via.
+func (p *Proxy) addVia(h http.Header) {
+	if prior := h["Via"]; len(prior) > 0 {
+		h["Via"] = []string{strings.Join(prior, ", ") + ", " + p.via}
+	} else {
+		h["Via"] = p.viaVal
+	}
+}
+
+func peerAddr(remote string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().Unmap()
+	}
+	a, _ := netip.ParseAddr(remote)
+	return a
+}

@@ -1,0 +1,529 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/meshcdn/meshcdn/edge/httpcache"
+	"github.com/meshcdn/meshcdn/store"
+)
+
+// A flight is one origin fetch for a cache miss or revalidation that any
+// number of requests for the same object wait on (request collapsing).
+//
+// The flight table groups flights by primary key. A request joins a flight
+// whose secondary key (computed under the flight's Vary) equals its own.
+// Before the response arrives a flight started on a URL miss matches every
+// request; when the response's Vary is known, each waiter checks whether the
+// response is its variant and re-queues if not.
+type flight struct {
+	primary   string
+	vary      []string    // Vary the secondary key is computed under (nil: none or unknown)
+	sec       string      // the leader's secondary key under vary
+	reqHeader http.Header // the origin request's header (to recompute sec)
+	stale     *store.Object
+	private   bool // not in the table: a hit-for-miss or overflow fetch nobody joins
+	body      *streamBody
+	ready     chan struct{} // closed once res is set
+	res       flightResult
+
+	leaderGone bool // guarded by flightTable.mu: nobody will take res.resp
+}
+
+type resultKind int
+
+const (
+	resStream      resultKind = iota // storable: the body streams through body
+	resObject                        // revalidated (304): res.obj is complete
+	resUncacheable                   // not storable: res.resp belongs to the leader, the others re-queue
+	resError                         // the fetch failed: res.code is 502/504
+)
+
+type flightResult struct {
+	kind         resultKind
+	status       int
+	header       http.Header // delivered to waiters (stripped of private/no-cache fields)
+	leaderHeader http.Header // delivered to the leader
+	size         int64       // Content-Length or -1
+	obj          *store.Object
+	resp         *http.Response // resUncacheable: the leader streams it
+	cancel       context.CancelFunc
+	it           *idleTimer
+	code         int  // resError: status for the client
+	fwdStatus    int  // the origin's status (0 when none)
+	storable     bool // the cache meant to store the response
+	ttl          time.Duration
+	initialAge   time.Duration
+	reason       string // why not storable
+	staleOK      bool   // resError from a 5xx the stale copy may hide (stale-if-error)
+}
+
+type flightTable struct {
+	mu     sync.Mutex
+	groups map[string][]*flight
+	hfm    map[string]time.Time // hit-for-miss: primary → until
+}
+
+func (t *flightTable) init() {
+	t.groups = map[string][]*flight{}
+	t.hfm = map[string]time.Time{}
+}
+
+// hitForMissLocked reports whether primary recently answered uncacheable.
+func (t *flightTable) hitForMissLocked(primary string, now time.Time) bool {
+	until, ok := t.hfm[primary]
+	if !ok {
+		return false
+	}
+	if now.Before(until) {
+		return true
+	}
+	delete(t.hfm, primary)
+	return false
+}
+
+// markHitForMiss remembers that primary answered uncacheable until d from now.
+func (t *flightTable) markHitForMiss(primary string, d time.Duration) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.hfm) >= maxHitForMiss {
+		for k, until := range t.hfm {
+			if !now.Before(until) {
+				delete(t.hfm, k)
+			}
+		}
+		if len(t.hfm) >= maxHitForMiss {
+			for k := range t.hfm { // drop an arbitrary eighth
+				delete(t.hfm, k)
+				if len(t.hfm) < maxHitForMiss*7/8 {
+					break
+				}
+			}
+		}
+	}
+	t.hfm[primary] = now.Add(d)
+}
+
+func (t *flightTable) clearHitForMiss(primary string) {
+	t.mu.Lock()
+	delete(t.hfm, primary)
+	t.mu.Unlock()
+}
+
+// removeLocked takes f out of its group.
+func (t *flightTable) removeLocked(f *flight) {
+	g := t.groups[f.primary]
+	for i, x := range g {
+		if x == f {
+			g = append(g[:i:i], g[i+1:]...)
+			break
+		}
+	}
+	if len(g) == 0 {
+		delete(t.groups, f.primary)
+	} else {
+		t.groups[f.primary] = g
+	}
+}
+
+// findLocked returns the joinable flight for a request with header h.
+func (t *flightTable) findLocked(primary string, h http.Header) *flight {
+	for _, f := range t.groups[primary] {
+		if secondaryKey(f.vary, h) == f.sec && f.body.joinable() {
+			return f
+		}
+	}
+	return nil
+}
+
+// joinOutcome is what a missing request does next.
+type joinOutcome int
+
+const (
+	joinWait       joinOutcome = iota // wait on the flight (leader or not)
+	joinFresh                         // a fresh object appeared meanwhile
+	joinHitForMiss                    // go to the origin uncollapsed
+)
+
+// join finds the flight for a request that missed (or found the stale
+// object stale), or starts one. lk is the lookup the request made.
+func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flight, rd *bodyReader, leader bool, fresh *store.Object, out joinOutcome, err error) {
+	r, s := rq.r, rq.s
+	t := &p.flights
+	t.mu.Lock()
+	if !private {
+		if t.hitForMissLocked(lk.primary, rq.start) {
+			t.mu.Unlock()
+			return nil, nil, false, nil, joinHitForMiss, nil
+		}
+		if f = t.findLocked(lk.primary, r.Header); f != nil {
+			if rd = f.body.attach(); rd != nil {
+				t.mu.Unlock()
+				return f, rd, false, nil, joinWait, nil
+			}
+		}
+		// A flight may have finished between the lookup and now: look again.
+		if allowFresh {
+			h := r.Header
+			o, _ := p.store.Lookup(lk.primary, func(v []string) string { return secondaryKey(v, h) })
+			if o != nil && o != lk.obj && o.TTL(time.Now()) > 0 && !o.NoCache && !p.beforeCutoff(o) {
+				t.mu.Unlock()
+				return nil, nil, false, o, joinFresh, nil
+			}
+		}
+		if len(t.groups[lk.primary]) >= maxFlightsPerKey {
+			private = true
+		}
+	}
+	vary, sec := lk.vary, lk.sec
+	if !lk.found && !private {
+		// URL miss: if a running flight already knows the response's Vary,
+		// compute this request's variant under it.
+		for _, g := range t.groups[lk.primary] {
+			if g.vary != nil {
+				vary = g.vary
+				sec = secondaryKey(vary, r.Header)
+				break
+			}
+		}
+	}
+	h, herr := p.fetchHeader(r, lk.obj)
+	if herr != nil {
+		t.mu.Unlock()
+		return nil, nil, false, nil, joinWait, herr
+	}
+	f = &flight{primary: lk.primary, vary: vary, sec: sec, reqHeader: h, stale: lk.obj, private: private,
+		body: newStreamBody(s.maxObject), ready: make(chan struct{})}
+	rd = f.body.attach()
+	if !private {
+		t.groups[lk.primary] = append(t.groups[lk.primary], f)
+	}
+	t.mu.Unlock()
+	p.startFlight(f, s, r)
+	return f, rd, true, nil, joinWait, nil
+}
+
+// refresh starts a background revalidation of the stale object o unless a
+// fetch for that variant is already running (one refresh per object).
+func (p *Proxy) refresh(rq *request, lk *lookup) {
+	r := rq.r
+	t := &p.flights
+	t.mu.Lock()
+	for _, f := range t.groups[lk.primary] {
+		if secondaryKey(f.vary, r.Header) == f.sec {
+			t.mu.Unlock()
+			return
+		}
+	}
+	h, err := p.fetchHeader(r, lk.obj)
+	if err != nil {
+		t.mu.Unlock()
+		return
+	}
+	f := &flight{primary: lk.primary, vary: lk.vary, sec: lk.sec, reqHeader: h, stale: lk.obj,
+		body: newStreamBody(rq.s.maxObject), ready: make(chan struct{}), leaderGone: true}
+	t.groups[lk.primary] = append(t.groups[lk.primary], f)
+	t.mu.Unlock()
+	p.startFlight(f, rq.s, r)
+}
+
+// startFlight sends the origin request in its own goroutine, detached from
+// any one client: the fetch completes (and is stored) even if the client
+// that started it goes away.
+func (p *Proxy) startFlight(f *flight, s *site, r *http.Request) {
+	ctx, cancel := context.WithCancel(p.ctx)
+	it := newIdleTimer(s.BetweenBytesTimeout, cancel)
+	req := p.originRequest(ctx, s, http.MethodGet, r, f.reqHeader)
+	p.wg.Add(1)
+	go p.runFlight(f, s, req, ctx, cancel, it)
+}
+
+// publish sets the flight's result and wakes its waiters.
+func (p *Proxy) publish(f *flight, res flightResult, vary []string, sec string, keep bool) {
+	t := &p.flights
+	t.mu.Lock()
+	f.res = res
+	f.vary, f.sec = vary, sec
+	if !keep && !f.private {
+		t.removeLocked(f)
+	}
+	orphan := res.kind == resUncacheable && f.leaderGone
+	close(f.ready)
+	t.mu.Unlock()
+	if orphan {
+		res.resp.Body.Close()
+		res.it.stop()
+		res.cancel()
+	}
+}
+
+// leave is called by a leader that stops waiting before the result: if the
+// result holds a response for it, it is closed.
+func (p *Proxy) leave(f *flight) {
+	t := &p.flights
+	t.mu.Lock()
+	f.leaderGone = true
+	var resp *http.Response
+	select {
+	case <-f.ready:
+		if f.res.kind == resUncacheable {
+			resp = f.res.resp
+		}
+	default:
+	}
+	t.mu.Unlock()
+	if resp != nil {
+		resp.Body.Close()
+		f.res.it.stop()
+		f.res.cancel()
+	}
+}
+
+// runFlight performs the fetch: fence, request, decision, then streams the
+// body into f.body and stores it.
+func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Context, cancel context.CancelFunc, it *idleTimer) {
+	defer p.wg.Done()
+	fence := p.store.Fence() // before the request: a purge after this point fences the response
+	reqTime := time.Now()
+	resp, err := s.transport.RoundTrip(req)
+	respTime := time.Now()
+	p.m.fetchSeconds.Observe(respTime.Sub(reqTime).Seconds())
+	if err != nil {
+		code, outcome := classify(err, it)
+		p.m.fetches[outcome].Inc()
+		p.log.Warn("origin fetch failed", zapSite(s), zapURL(req), zapErr(err), zapStatus(code))
+		it.stop()
+		cancel()
+		p.publish(f, flightResult{kind: resError, code: code, staleOK: true}, f.vary, f.sec, false)
+		return
+	}
+	httpcache.RemoveHopByHop(resp.Header)
+	resp.Body = &timedBody{rc: resp.Body, it: it}
+	status := resp.StatusCode
+
+	if f.stale != nil && status == http.StatusNotModified {
+		p.m.fetches[fetchNotModified].Inc()
+		resp.Body.Close()
+		it.stop()
+		cancel()
+		p.revalidated(f, s, resp.Header, fence, reqTime, respTime)
+		return
+	}
+	if status >= 500 {
+		p.m.fetches[fetchServerError].Inc()
+	} else {
+		p.m.fetches[fetchOK].Inc()
+	}
+	// stale-if-error: a 5xx while a stale copy exists that may hide it.
+	if status >= 500 && f.stale != nil && p.staleIfErrorOK(f.stale, respTime) {
+		resp.Body.Close()
+		it.stop()
+		cancel()
+		p.publish(f, flightResult{kind: resError, code: status, fwdStatus: status, staleOK: true}, f.vary, f.sec, false)
+		return
+	}
+
+	vary, star := responseVary(s, resp.Header)
+	sec := secondaryKey(vary, f.reqHeader)
+	d := httpcache.Decide(s.policy, http.MethodGet, f.reqHeader, status, resp.Header, reqTime, respTime)
+	storable := d.Storable && !star && status != http.StatusNotModified
+	reason := d.Reason
+	if star {
+		reason = "vary-star"
+	}
+	if storable && resp.ContentLength > s.maxObject {
+		storable, reason = false, "too-large"
+	}
+	p.addVia(resp.Header)
+	if status == http.StatusOK && len(resp.Header["Accept-Ranges"]) == 0 {
+		resp.Header["Accept-Ranges"] = acceptRangesVal
+	}
+	setContentLength(resp.Header, resp.ContentLength)
+	res := flightResult{status: status, leaderHeader: resp.Header, header: resp.Header, size: resp.ContentLength,
+		fwdStatus: status, storable: storable, reason: reason, initialAge: d.InitialAge,
+		ttl: (d.Lifetime - d.InitialAge).Round(time.Second)}
+
+	if !storable {
+		if f.stale != nil && (star || status < 500) {
+			// The origin no longer lets this be cached: drop the stale copy.
+			p.store.Delete(f.stale)
+		}
+		hfm := hitForMissDefault
+		if status >= 500 {
+			hfm = hitForMissError
+		} else if d.Lifetime > 0 && d.Lifetime < hfm {
+			hfm = d.Lifetime
+		}
+		p.flights.markHitForMiss(f.primary, hfm)
+		res.kind, res.resp, res.cancel, res.it = resUncacheable, resp, cancel, it
+		p.publish(f, res, vary, sec, false)
+		return
+	}
+	if len(d.StripFields) > 0 {
+		res.header = resp.Header.Clone()
+		for _, name := range d.StripFields {
+			delete(res.header, http.CanonicalHeaderKey(name))
+		}
+	}
+	res.kind = resStream
+	f.body.start(resp.ContentLength)
+	p.publish(f, res, vary, sec, true)
+	if f.private {
+		p.flights.clearHitForMiss(f.primary)
+	}
+
+	// Body: read with the between-bytes timeout into the stream.
+	var rerr error
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if werr := f.body.write(ctx, buf[:n]); werr != nil {
+				rerr = werr
+				break
+			}
+		}
+		if err != nil {
+			if err != io.EOF {
+				rerr = err
+			}
+			break
+		}
+	}
+	resp.Body.Close()
+	it.stop()
+	cancel()
+	if rerr != nil && !errors.Is(rerr, errNoReaders) {
+		code, _ := classify(rerr, it)
+		p.log.Warn("origin body failed", zapSite(s), zapURL(req), zapErr(rerr), zapStatus(code))
+	}
+	f.body.finish(rerr)
+
+	body, ok := f.body.complete()
+	if !ok {
+		if rerr == nil || errors.Is(rerr, errNoReaders) {
+			// Outgrew the limit: remember, so the next requests stream directly.
+			p.flights.markHitForMiss(f.primary, hitForMissDefault)
+		}
+		p.finishFlight(f)
+		return
+	}
+	if cap(body) > len(body)+len(body)/4+512 {
+		body = append([]byte(nil), body...)
+	}
+	hdr := maps.Clone(res.header)
+	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	o := &store.Object{
+		Primary: f.primary, Secondary: sec, Vary: vary,
+		Status: status, Header: hdr, Body: body, Keys: p.surrogateKeys(hdr),
+		RequestTime: reqTime, ResponseTime: respTime, InitialAge: d.InitialAge,
+		Lifetime: d.Lifetime, SWR: d.SWR, SIE: d.SIE, Keep: keepFor(hdr, d.Lifetime),
+		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache,
+	}
+	p.insert(o, fence)
+	p.finishFlight(f)
+}
+
+// revalidated handles a 304 to a conditional fetch: the stored headers are
+// freshened (RFC 9111 §4.3.4) into a new object that shares the body.
+func (p *Proxy) revalidated(f *flight, s *site, fresh http.Header, fence store.Fence, reqTime, respTime time.Time) {
+	old := f.stale
+	merged := httpcache.Merge304(old.Header, fresh)
+	if v := old.Header["Content-Length"]; len(v) > 0 {
+		merged["Content-Length"] = v
+	}
+	if !viaHas(merged, p.via) {
+		p.addVia(merged)
+	}
+	d := httpcache.Decide(s.policy, http.MethodGet, f.reqHeader, old.Status, merged, reqTime, respTime)
+	vary, _ := responseVary(s, merged)
+	sec := secondaryKey(vary, f.reqHeader)
+	o := &store.Object{
+		Primary: old.Primary, Secondary: sec, Vary: vary,
+		Status: old.Status, Header: merged, Body: old.Body, Keys: p.surrogateKeys(merged),
+		RequestTime: reqTime, ResponseTime: respTime, InitialAge: d.InitialAge,
+		Lifetime: d.Lifetime, SWR: d.SWR, SIE: d.SIE, Keep: keepFor(merged, d.Lifetime),
+		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache,
+	}
+	res := flightResult{kind: resObject, obj: o, status: old.Status, fwdStatus: http.StatusNotModified,
+		storable: d.Storable, reason: d.Reason, ttl: (d.Lifetime - d.InitialAge).Round(time.Second), size: int64(len(old.Body))}
+	if d.Storable {
+		p.insert(o, fence)
+	} else {
+		p.store.Delete(old)
+	}
+	p.publish(f, res, vary, sec, false)
+}
+
+// insert stores o behind the fence taken when its fetch began.
+func (p *Proxy) insert(o *store.Object, fence store.Fence) {
+	switch err := p.store.Insert(o, fence); {
+	case err == nil:
+	case errors.Is(err, store.ErrFenced):
+		p.m.fenced.Inc()
+		p.log.Debug("response not stored: purged while fetched", zapKey(o.Primary))
+	case errors.Is(err, store.ErrTooLarge), errors.Is(err, store.ErrExpired):
+		p.log.Debug("response not stored", zapKey(o.Primary), zapErr(err))
+	default:
+		p.log.Warn("response not stored", zapKey(o.Primary), zapErr(err))
+	}
+}
+
+// finishFlight removes a streamed flight once its object is stored (or not).
+func (p *Proxy) finishFlight(f *flight) {
+	if f.private {
+		return
+	}
+	p.flights.mu.Lock()
+	p.flights.removeLocked(f)
+	p.flights.mu.Unlock()
+}
+
+// staleIfErrorOK reports whether o may be served because the origin failed
+// (RFC 5861 §4; never with must-revalidate; no-cache only within an
+// explicit stale-if-error window).
+func (p *Proxy) staleIfErrorOK(o *store.Object, now time.Time) bool {
+	if o == nil || o.MustRevalidate {
+		return false
+	}
+	ttl := o.TTL(now)
+	if o.NoCache || ttl <= 0 || p.beforeCutoff(o) {
+		return o.SIE > 0 && -ttl <= o.SIE
+	}
+	return true
+}
+
+func viaHas(h http.Header, via string) bool {
+	for _, v := range h["Via"] {
+		if len(v) >= len(via) && (v == via || containsToken(v, via)) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsToken(v, via string) bool {
+	for i := 0; i+len(via) <= len(v); i++ {
+		if v[i:i+len(via)] == via && (i+len(via) == len(v) || v[i+len(via)] == ',') {
+			return true
+		}
+	}
+	return false
+}
+
+func setContentLength(h http.Header, n int64) {
+	if n >= 0 {
+		h["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+	} else {
+		delete(h, "Content-Length")
+	}
+}
+
+var acceptRangesVal = []string{"bytes"}

@@ -1,0 +1,121 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Cache results, the label values of meshcdn_edge_requests_total.
+const (
+	resHit   = iota // served fresh from the cache
+	resMiss         // fetched from the origin (including revalidation)
+	resPass         // sent to the origin without the cache
+	resStale        // stale copy served (stale-while-revalidate, stale-if-error, max-stale)
+	resSynth        // answered by the edge itself (PURGE, errors)
+	numResults
+)
+
+var resultNames = [numResults]string{"hit", "miss", "pass", "stale", "synth"}
+
+// Continents: the bounded label set of meshcdn_edge_requests_by_continent_total.
+var continentCodes = [...]string{"AF", "AN", "AS", "EU", "NA", "OC", "SA", "XX"}
+
+func continentIndex(c string) int {
+	if len(c) == 2 {
+		for i, code := range continentCodes[:7] {
+			if c == code {
+				return i
+			}
+		}
+	}
+	return len(continentCodes) - 1
+}
+
+// Origin fetch outcomes, label values of meshcdn_edge_origin_fetches_total.
+const (
+	fetchOK          = "ok"           // a response below 500
+	fetchNotModified = "not_modified" // 304 to a revalidation
+	fetchServerError = "server_error" // a 5xx response
+	fetchError       = "error"        // connection failed, reset, bad response
+	fetchTimeout     = "timeout"      // connect, first byte or between bytes
+)
+
+type metrics struct {
+	requests     *prometheus.CounterVec
+	continents   [len(continentCodes)]prometheus.Counter
+	fetches      map[string]prometheus.Counter
+	fetchSeconds prometheus.Histogram
+	collapsed    prometheus.Counter
+	fenced       prometheus.Counter
+	keysDropped  prometheus.Counter
+	purgeDenied  *prometheus.CounterVec
+	hitForMiss   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshcdn_edge_requests_total",
+			Help: "Requests by site and cache result (hit, miss, pass, stale, synth).",
+		}, []string{"site", "result"}),
+		fetchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "meshcdn_edge_origin_fetch_duration_seconds",
+			Help:    "Time from sending an origin request to its response headers.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		collapsed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshcdn_edge_collapsed_total",
+			Help: "Requests answered by another request's origin fetch (request collapsing).",
+		}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshcdn_edge_fenced_total",
+			Help: "Fetched responses not stored because a matching purge arrived while they were fetched.",
+		}),
+		keysDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshcdn_edge_surrogate_keys_dropped_total",
+			Help: "Surrogate keys or cache groups ignored for exceeding the limits (1024 B per key, 16 KiB per header).",
+		}),
+		purgeDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshcdn_edge_purge_denied_total",
+			Help: "PURGE requests refused on the edge listener, by reason.",
+		}, []string{"reason"}),
+		hitForMiss: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshcdn_edge_hit_for_miss_total",
+			Help: "Requests sent to the origin uncollapsed because the URL recently answered uncacheable.",
+		}),
+		fetches: map[string]prometheus.Counter{},
+	}
+	byContinent := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshcdn_edge_requests_by_continent_total",
+		Help: "Requests by the client's continent (XX = unknown).",
+	}, []string{"continent"})
+	for i, c := range continentCodes {
+		m.continents[i] = byContinent.WithLabelValues(c)
+	}
+	fetches := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshcdn_edge_origin_fetches_total",
+		Help: "Origin requests by outcome (ok, not_modified, server_error, error, timeout).",
+	}, []string{"outcome"})
+	for _, o := range []string{fetchOK, fetchNotModified, fetchServerError, fetchError, fetchTimeout} {
+		m.fetches[o] = fetches.WithLabelValues(o)
+	}
+	for _, r := range []string{"missing_token", "bad_token"} {
+		m.purgeDenied.WithLabelValues(r)
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.requests, byContinent, fetches, m.fetchSeconds,
+		m.collapsed, m.fenced, m.keysDropped, m.purgeDenied, m.hitForMiss} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, fmt.Errorf("edge: metrics already registered (one Proxy per registry): %w", err)
+			}
+			return nil, fmt.Errorf("edge: registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,125 @@
+package edge
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meshcdn/meshcdn/edge/httpcache"
+	"github.com/meshcdn/meshcdn/store"
+)
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// safeMethods never invalidate (RFC 9110 §9.2.1; WebDAV's read-only ones).
+func safeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		"PROPFIND", "REPORT", "SEARCH":
+		return true
+	}
+	return false
+}
+
+// pass sends the request to the origin as it came (method, body,
+// conditionals, Range) and streams the answer back; nothing is stored.
+// Unsafe methods invalidate what they changed (RFC 9111 §4.4).
+func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
+	r, s := rq.r, rq.s
+	rq.result = resPass
+	h, err := p.originHeader(r)
+	if err != nil {
+		p.synth(w, rq, http.StatusLoopDetected, err.Error(), xcachePass, nil)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	it := newIdleTimer(s.BetweenBytesTimeout, cancel)
+	defer it.stop()
+	req := p.originRequest(ctx, s, r.Method, r, h)
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		req.Body = r.Body
+		req.ContentLength = r.ContentLength
+		req.GetBody = nil
+	}
+	t0 := time.Now()
+	resp, err := s.transport.RoundTrip(req)
+	p.m.fetchSeconds.Observe(time.Since(t0).Seconds())
+	if err != nil {
+		code, outcome := classify(err, it)
+		p.m.fetches[outcome].Inc()
+		if r.Context().Err() != nil {
+			rq.status = 499 // the client went away first
+			return
+		}
+		rq.err = err
+		p.synth(w, rq, code, originErrorText(code), xcachePass,
+			p.status.format(httpcache.CacheStatus{Fwd: fwd, Detail: "origin-" + strings.ToLower(http.StatusText(code))}))
+		rq.result = resPass
+		return
+	}
+	defer resp.Body.Close()
+	resp.Body = &timedBody{rc: resp.Body, it: it}
+	if resp.StatusCode >= 500 {
+		p.m.fetches[fetchServerError].Inc()
+	} else {
+		p.m.fetches[fetchOK].Inc()
+	}
+	httpcache.RemoveHopByHop(resp.Header)
+	p.addVia(resp.Header)
+	setContentLength(resp.Header, resp.ContentLength)
+	if !safeMethod(r.Method) && resp.StatusCode >= 200 && resp.StatusCode < 400 {
+		p.invalidate(rq, resp.Header)
+	}
+	p.copyResponse(w, rq, resp, xcachePass,
+		p.status.format(httpcache.CacheStatus{Fwd: fwd, FwdStatus: resp.StatusCode}))
+}
+
+func originErrorText(code int) string {
+	if code == http.StatusGatewayTimeout {
+		return "the origin did not answer in time"
+	}
+	return "the origin could not be reached"
+}
+
+// invalidate drops what a successful unsafe request changed: the target
+// URI and a same-host Location / Content-Location (RFC 9111 §4.4), and the
+// groups named in Cache-Group-Invalidation (RFC 9875 §3), cluster-wide.
+func (p *Proxy) invalidate(rq *request, h http.Header) {
+	r := rq.r
+	p.store.Remove(store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery))
+	base := &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	if r.TLS != nil {
+		base.Scheme = "https"
+	}
+	for _, field := range [...]string{"Location", "Content-Location"} {
+		v := h[field]
+		if len(v) != 1 || v[0] == "" || len(v[0]) > 8<<10 {
+			continue
+		}
+		ref, err := url.Parse(v[0])
+		if err != nil {
+			continue
+		}
+		u := base.ResolveReference(ref)
+		if !strings.EqualFold(u.Hostname(), base.Hostname()) {
+			continue // another host: never invalidated from here
+		}
+		p.store.Remove(store.KeyFor(u.Host, u.EscapedPath(), u.RawQuery))
+	}
+	if v := h["Cache-Group-Invalidation"]; len(v) > 0 {
+		if groups, ok := httpcache.ParseCacheGroups(v); ok && len(groups) > 0 {
+			ctx, cancel := context.WithTimeout(p.ctx, purgeTimeout)
+			n, err := p.purge(ctx, store.Purge{Keys: groups, Time: time.Now()})
+			cancel()
+			if err != nil {
+				p.log.Warn("cache-group invalidation failed", zapSite(rq.s), zapErr(err))
+			} else {
+				p.log.Debug("cache-group invalidation", zapSite(rq.s), zapInt("groups", len(groups)), zapInt("purged", n))
+			}
+		}
+	}
+}

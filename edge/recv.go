@@ -1,0 +1,469 @@
+package edge
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/meshcdn/meshcdn/edge/httpcache"
+	"github.com/meshcdn/meshcdn/geo"
+	"github.com/meshcdn/meshcdn/store"
+)
+
+// request is one request's state on its way through the stages; it lives
+// on ServeHTTP's stack.
+type request struct {
+	r      *http.Request
+	s      *site
+	start  time.Time
+	loc    geo.Location
+	client netip.Addr
+	debug  bool
+	honor  bool // the site honours the client's Cache-Control
+	cc     clientCC
+
+	status  int
+	bytes   int64
+	result  int
+	err     error
+	aborted error // the body broke off after the headers were sent
+}
+
+// lookup is the outcome of the lookup stage.
+type lookup struct {
+	primary string
+	obj     *store.Object // the selected variant, nil if none
+	found   bool          // some variant of primary is stored
+	vary    []string      // the stored Vary of primary
+	sec     string        // this request's secondary key under vary
+}
+
+// clientCC is the client's Cache-Control, used when the site honours it.
+type clientCC struct {
+	noCache, onlyIfCached      bool
+	maxAge, minFresh, maxStale time.Duration // -1 absent
+}
+
+func parseClientCC(h http.Header) clientCC {
+	d := httpcache.ParseCacheControl(h["Cache-Control"])
+	cc := clientCC{noCache: d.NoCache, onlyIfCached: d.OnlyIfCached, maxAge: d.MaxAge, minFresh: d.MinFresh, maxStale: d.MaxStale}
+	if len(h["Cache-Control"]) == 0 {
+		for _, v := range h["Pragma"] { // RFC 9111 §5.4
+			if strings.Contains(strings.ToLower(v), "no-cache") {
+				cc.noCache = true
+			}
+		}
+	}
+	return cc
+}
+
+// ServeHTTP handles one request on the edge listener.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rq := request{r: r, start: time.Now(), result: resSynth}
+	p.serve(w, &rq)
+	p.finish(&rq)
+	if rq.aborted != nil {
+		// The status line is out; only cutting the connection tells the
+		// client that the body is incomplete.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
+	r := rq.r
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
+	s := p.siteFor(r.Host)
+	if s == nil {
+		p.synth(w, rq, http.StatusMisdirectedRequest, "no site is configured for this host", nil, nil)
+		return
+	}
+	rq.s = s
+	if v := r.Header[p.debugKey]; len(v) > 0 && v[0] != "" && v[0] != "0" {
+		rq.debug = true
+	}
+	if r.Method == "PURGE" {
+		p.servePurge(w, rq)
+		return
+	}
+	p.recvGeo(rq)
+	if r.Method == http.MethodConnect {
+		p.synth(w, rq, http.StatusMethodNotAllowed, "CONNECT is not supported by a reverse proxy", nil, nil)
+		return
+	}
+	if fwd := passReason(r, s); fwd != "" {
+		p.pass(w, rq, fwd)
+		return
+	}
+	if s.HonorClientCacheControl {
+		rq.honor = true
+		rq.cc = parseClientCC(r.Header)
+	}
+
+	// lookup
+	h := r.Header
+	lk := lookup{primary: store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery)}
+	lk.obj, lk.found = p.store.Lookup(lk.primary, func(v []string) string {
+		lk.vary = v
+		lk.sec = secondaryKey(v, h)
+		return lk.sec
+	})
+
+	fwd := "uri-miss"
+	if o := lk.obj; o != nil {
+		now := rq.start
+		v, ttl, why := p.judge(rq, o, now)
+		switch v {
+		case vFresh:
+			rq.result = resHit
+			p.deliverObject(w, rq, o, o.Age(now), xcacheHit, p.status.hitValue(ttl))
+			return
+		case vStale:
+			rq.result = resStale
+			p.refresh(rq, &lk)
+			p.deliverObject(w, rq, o, o.Age(now), xcacheHit,
+				p.status.format(httpcache.CacheStatus{Hit: true, TTL: ttl, HasTTL: true, Detail: "stale-while-revalidate"}))
+			return
+		}
+		fwd = why
+	} else if lk.found {
+		fwd = "vary-miss"
+	}
+	if rq.honor && rq.cc.onlyIfCached {
+		p.synth(w, rq, http.StatusGatewayTimeout, "not in cache (only-if-cached)", xcacheMiss,
+			p.status.format(httpcache.CacheStatus{Detail: "only-if-cached"}))
+		return
+	}
+	p.miss(w, rq, &lk, fwd)
+}
+
+// recvGeo removes client-supplied geo headers (a client must never choose
+// its own variant) and sets the edge's.
+func (p *Proxy) recvGeo(rq *request) {
+	h, s := rq.r.Header, rq.s
+	delete(h, s.countryKey)
+	delete(h, s.continentKey)
+	if p.geo == nil {
+		return
+	}
+	rq.client, rq.loc = p.geo.Resolve(rq.r.RemoteAddr, h)
+	h[s.countryKey] = countryValue(rq.loc.Country)
+	h[s.continentKey] = continentValue(rq.loc.Continent)
+}
+
+// passReason says why a request bypasses the cache ("" = it does not):
+// the Cache-Status fwd value.
+func passReason(r *http.Request, s *site) string {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return "method"
+	}
+	if len(r.Header["Authorization"]) > 0 || r.ContentLength != 0 {
+		return "bypass"
+	}
+	if s.PassCookie != nil && passCookie(s.PassCookie, r.Header["Cookie"]) {
+		return "bypass"
+	}
+	return ""
+}
+
+// passCookie reports whether a cookie name matches re.
+func passCookie(re *regexp.Regexp, lines []string) bool {
+	for _, line := range lines {
+		for line != "" {
+			var part string
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				part, line = line[:i], line[i+1:]
+			} else {
+				part, line = line, ""
+			}
+			name := part
+			if i := strings.IndexByte(part, '='); i >= 0 {
+				name = part[:i]
+			}
+			name = strings.TrimSpace(name)
+			if name != "" && re.MatchString(name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type verdict int
+
+const (
+	vFresh      verdict = iota // deliver
+	vStale                     // deliver stale, refresh in the background
+	vRevalidate                // go to the origin (conditionally if validators)
+)
+
+// judge decides what a stored object is good for (RFC 9111 §4.2, §4.3,
+// RFC 5861): the verdict, its ttl and, when it must go forward, why
+// (the Cache-Status fwd value).
+func (p *Proxy) judge(rq *request, o *store.Object, now time.Time) (verdict, time.Duration, string) {
+	ttl := o.TTL(now)
+	fresh := ttl > 0
+	if fresh && p.beforeCutoff(o) {
+		fresh, ttl = false, -1
+	}
+	if o.NoCache {
+		return vRevalidate, ttl, "stale"
+	}
+	staleness := max(-ttl, 0)
+	if rq.honor {
+		cc := &rq.cc
+		if cc.noCache || (cc.maxAge >= 0 && o.Age(now) > cc.maxAge) || (fresh && cc.minFresh >= 0 && ttl < cc.minFresh) {
+			return vRevalidate, ttl, "request"
+		}
+		if !fresh && !o.MustRevalidate && cc.maxStale >= 0 && staleness <= cc.maxStale {
+			return vStale, ttl, ""
+		}
+	}
+	if fresh {
+		return vFresh, ttl, ""
+	}
+	if !o.MustRevalidate && o.SWR > 0 && staleness <= o.SWR {
+		return vStale, ttl, ""
+	}
+	return vRevalidate, ttl, "stale"
+}
+
+// beforeCutoff: the object predates Config.StaleCutoff (treated as stale).
+func (p *Proxy) beforeCutoff(o *store.Object) bool {
+	return p.cfg.StaleCutoff != nil && o.ResponseTime.Before(p.cfg.StaleCutoff())
+}
+
+// miss waits for (or starts) the origin fetch and answers from it.
+func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string) {
+	r := rq.r
+	private := false
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			// Re-queued: the world changed; look again.
+			h := r.Header
+			nlk := lookup{primary: lk.primary}
+			nlk.obj, nlk.found = p.store.Lookup(nlk.primary, func(v []string) string {
+				nlk.vary = v
+				nlk.sec = secondaryKey(v, h)
+				return nlk.sec
+			})
+			if o := nlk.obj; o != nil && !private {
+				now := time.Now()
+				if v, ttl, _ := p.judge(rq, o, now); v == vFresh {
+					rq.result = resHit
+					p.deliverObject(w, rq, o, o.Age(now), xcacheHit, p.status.hitValue(ttl))
+					return
+				}
+			}
+			*lk = nlk
+		}
+		if attempt >= 3 {
+			private = true
+		}
+		f, rd, leader, fresh, out, err := p.join(rq, lk, private, fwd != "request")
+		if err != nil {
+			p.synth(w, rq, http.StatusLoopDetected, err.Error(), xcacheMiss, nil)
+			return
+		}
+		switch out {
+		case joinFresh:
+			now := time.Now()
+			rq.result = resHit
+			p.deliverObject(w, rq, fresh, fresh.Age(now), xcacheHit, p.status.hitValue(fresh.TTL(now)))
+			return
+		case joinHitForMiss:
+			p.m.hitForMiss.Inc()
+			private, fwd = true, "miss"
+			continue
+		}
+		done, uncollapse := p.await(w, rq, lk, f, rd, leader, fwd)
+		if done {
+			return
+		}
+		if uncollapse {
+			private, fwd = true, "miss"
+		}
+	}
+}
+
+// await waits for the flight's result and answers from it. done=false:
+// the request must re-queue (uncollapse: go to the origin by itself).
+func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight, rd *bodyReader, leader bool, fwd string) (done, uncollapse bool) {
+	r := rq.r
+	defer rd.close()
+	select {
+	case <-f.ready:
+	case <-r.Context().Done():
+		if leader {
+			p.leave(f)
+		}
+		rq.status = 499 // client closed the connection
+		rq.result = resMiss
+		return true, false
+	}
+	res := &f.res
+	collapsed := !leader
+	now := time.Now()
+	switch res.kind {
+	case resError:
+		if collapsed {
+			p.m.collapsed.Inc()
+		}
+		if lk.obj != nil && res.staleOK && p.staleIfErrorOK(lk.obj, now) {
+			rq.result = resStale
+			p.deliverObject(w, rq, lk.obj, lk.obj.Age(now), xcacheHit, p.status.format(httpcache.CacheStatus{
+				Fwd: "stale", FwdStatus: res.fwdStatus, TTL: lk.obj.TTL(now), HasTTL: true, Collapsed: collapsed, Detail: "stale-if-error"}))
+			return true, false
+		}
+		code := res.code
+		if code < 500 || code > 599 {
+			code = http.StatusBadGateway
+		}
+		if code != http.StatusGatewayTimeout {
+			code = http.StatusBadGateway
+		}
+		p.synth(w, rq, code, originErrorText(code), xcacheMiss, p.status.format(httpcache.CacheStatus{
+			Fwd: fwd, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: "origin-" + strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "-"))}))
+		return true, false
+	case resObject:
+		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
+			return false, false
+		}
+		if collapsed {
+			p.m.collapsed.Inc()
+		}
+		rq.result = resMiss
+		p.deliverObject(w, rq, res.obj, res.obj.Age(now), xcacheMiss, p.status.format(httpcache.CacheStatus{
+			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: res.storable, Stored: res.storable, Collapsed: collapsed}))
+		return true, false
+	case resUncacheable:
+		if !leader {
+			return false, true
+		}
+		rq.result = resMiss
+		defer func() {
+			res.resp.Body.Close()
+			res.it.stop()
+			res.cancel()
+		}()
+		p.copyResponse(w, rq, res.resp, xcacheMiss, p.status.format(httpcache.CacheStatus{
+			Fwd: fwd, FwdStatus: res.fwdStatus, Detail: res.reason}))
+		return true, false
+	default: // resStream
+		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
+			return false, false
+		}
+		if collapsed {
+			p.m.collapsed.Inc()
+		}
+		rq.result = resMiss
+		p.deliverStream(w, rq, f, rd, leader, p.status.format(httpcache.CacheStatus{
+			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: res.storable, Stored: res.storable, Collapsed: collapsed}))
+		return true, false
+	}
+}
+
+// secondaryKey is the variant key of a request: the normalised values of
+// the request header fields named by vary (canonical, sorted). Accept-Encoding
+// is reduced to the one coding the cache keys on. Long keys are hashed.
+func secondaryKey(vary []string, h http.Header) string {
+	if len(vary) == 0 {
+		return ""
+	}
+	var buf [256]byte
+	b := buf[:0]
+	for _, name := range vary {
+		b = append(b, name...)
+		b = append(b, '=')
+		vals := h[name]
+		if name == "Accept-Encoding" {
+			switch len(vals) {
+			case 0:
+			case 1:
+				b = append(b, httpcache.NormalizeAcceptEncoding(vals[0])...)
+			default:
+				b = append(b, httpcache.NormalizeAcceptEncoding(strings.Join(vals, ","))...)
+			}
+		} else {
+			b = appendFieldValues(b, vals)
+		}
+		b = append(b, '\n')
+	}
+	if len(b) > 512 {
+		sum := sha256.Sum256(b)
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return string(b)
+}
+
+// appendFieldValues appends the list members of vals trimmed of
+// whitespace and joined by ","; control bytes and '%' are %-escaped so that
+// the key stays unambiguous.
+func appendFieldValues(b []byte, vals []string) []byte {
+	first := true
+	for _, v := range vals {
+		for v != "" {
+			var m string
+			if i := strings.IndexByte(v, ','); i >= 0 {
+				m, v = v[:i], v[i+1:]
+			} else {
+				m, v = v, ""
+			}
+			m = strings.Trim(m, " \t")
+			if m == "" {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			for i := 0; i < len(m); i++ {
+				c := m[i]
+				if c < 0x20 || c == 0x7f || c == '%' {
+					b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
+					continue
+				}
+				b = append(b, c)
+			}
+		}
+	}
+	return b
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+// Geo header values, shared read-only.
+var (
+	countryValues   [26 * 26][]string
+	continentValues [len(continentCodes)][]string
+	unknownValue    = []string{geo.Unknown}
+)
+
+func init() {
+	for i := range countryValues {
+		countryValues[i] = []string{string([]byte{byte('A' + i/26), byte('A' + i%26)})}
+	}
+	for i, c := range continentCodes {
+		continentValues[i] = []string{c}
+	}
+}
+
+func countryValue(c string) []string {
+	if len(c) != 2 {
+		return unknownValue
+	}
+	a, b := c[0]&^0x20, c[1]&^0x20 // upper-case ASCII letters
+	if a < 'A' || a > 'Z' || b < 'A' || b > 'Z' {
+		return unknownValue
+	}
+	return countryValues[int(a-'A')*26+int(b-'A')]
+}
+
+func continentValue(c string) []string {
+	return continentValues[continentIndex(c)]
+}

@@ -1,0 +1,211 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+)
+
+// errNoReaders stops a fetch whose body can no longer be stored and that
+// nobody is reading any more.
+var errNoReaders = errors.New("edge: no readers left for an unstorable body")
+
+// streamBody is a response body being fetched, read by any number of
+// clients while it grows. While it fits the store's limit every byte is
+// kept (late readers start at byte 0, the finished bytes become the stored
+// object). Once it outgrows the limit it switches to window mode: bytes
+// every reader has passed are dropped, the fetch waits for the slowest
+// reader when the window is full, and no new reader can join.
+type streamBody struct {
+	mu       sync.Mutex
+	buf      []byte // bytes [base, base+len(buf))
+	base     int64
+	limit    int64 // most bytes kept for the store
+	size     int64 // Content-Length, -1 if unknown
+	overflow bool  // window mode: the body will not be stored
+	done     bool
+	err      error // fetch failed mid-body
+	notify   chan struct{}
+	space    chan struct{}
+	readers  map[*bodyReader]struct{}
+}
+
+type bodyReader struct {
+	b   *streamBody
+	pos int64
+}
+
+func newStreamBody(limit int64) *streamBody {
+	return &streamBody{limit: limit, size: -1, notify: make(chan struct{}), space: make(chan struct{}),
+		readers: map[*bodyReader]struct{}{}}
+}
+
+// start sizes the buffer once the response headers are known.
+func (b *streamBody) start(size int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.size = size
+	switch {
+	case size > 0 && size <= b.limit:
+		b.buf = make([]byte, 0, size)
+	case size > b.limit || size < 0:
+		b.buf = make([]byte, 0, min(b.limit, 64<<10))
+	}
+}
+
+// attach adds a reader at byte 0; nil if the beginning was already dropped.
+func (b *streamBody) attach() *bodyReader {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.base > 0 || b.overflow {
+		return nil
+	}
+	r := &bodyReader{b: b}
+	b.readers[r] = struct{}{}
+	return r
+}
+
+// joinable reports whether a new reader could still start at byte 0.
+func (b *streamBody) joinable() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.base == 0 && !b.overflow
+}
+
+// write appends p. In window mode it blocks until the slowest reader made
+// room; it fails with errNoReaders when nobody reads an unstorable body.
+func (b *streamBody) write(ctx context.Context, p []byte) error {
+	b.mu.Lock()
+	if !b.overflow && int64(len(b.buf)+len(p)) > b.limit {
+		b.overflow = true
+	}
+	for b.overflow {
+		b.trimLocked()
+		if len(b.readers) == 0 {
+			b.mu.Unlock()
+			return errNoReaders
+		}
+		if len(b.buf) < streamWindow {
+			break
+		}
+		space := b.space
+		b.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		b.mu.Lock()
+	}
+	b.buf = append(b.buf, p...)
+	close(b.notify)
+	b.notify = make(chan struct{})
+	b.mu.Unlock()
+	return nil
+}
+
+// trimLocked drops the bytes every reader has passed (window mode only).
+func (b *streamBody) trimLocked() {
+	lo := b.base + int64(len(b.buf))
+	for r := range b.readers {
+		lo = min(lo, r.pos)
+	}
+	if n := lo - b.base; n > 0 {
+		b.buf = b.buf[n:]
+		b.base = lo
+	}
+}
+
+// finish marks the end of the body (err != nil: it broke off).
+func (b *streamBody) finish(err error) {
+	b.mu.Lock()
+	b.done = true
+	b.err = err
+	close(b.notify)
+	b.notify = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// complete returns the whole body if it ended cleanly and was kept.
+func (b *streamBody) complete() ([]byte, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.done || b.err != nil || b.overflow || b.base != 0 {
+		return nil, false
+	}
+	return b.buf, true
+}
+
+// next returns the bytes after r's position, blocking until there are some.
+// io.EOF after the last byte of a clean body; the fetch's error if it broke.
+func (r *bodyReader) next(ctx context.Context) ([]byte, error) {
+	b := r.b
+	for {
+		b.mu.Lock()
+		if off := r.pos - b.base; off < int64(len(b.buf)) {
+			chunk := b.buf[off:]
+			r.pos += int64(len(chunk))
+			if b.overflow {
+				close(b.space)
+				b.space = make(chan struct{})
+			}
+			b.mu.Unlock()
+			return chunk, nil
+		}
+		if b.done {
+			err := b.err
+			b.mu.Unlock()
+			if err == nil {
+				err = io.EOF
+			}
+			return nil, err
+		}
+		notify := b.notify
+		b.mu.Unlock()
+		select {
+		case <-notify:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// waitComplete blocks until the body ended or overflowed; it reports
+// whether the whole body is available.
+func (r *bodyReader) waitComplete(ctx context.Context) ([]byte, bool) {
+	b := r.b
+	for {
+		b.mu.Lock()
+		if b.done || b.overflow {
+			ok := b.done && b.err == nil && !b.overflow && b.base == 0
+			buf := b.buf
+			b.mu.Unlock()
+			return buf, ok
+		}
+		notify := b.notify
+		b.mu.Unlock()
+		select {
+		case <-notify:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// close detaches r, letting a windowed body move on without it.
+func (r *bodyReader) close() {
+	if r == nil {
+		return
+	}
+	b := r.b
+	b.mu.Lock()
+	if _, ok := b.readers[r]; ok {
+		delete(b.readers, r)
+		if b.overflow {
+			close(b.space)
+			b.space = make(chan struct{})
+		}
+	}
+	b.mu.Unlock()
+}
