@@ -241,7 +241,7 @@ func contentRange(rg httpcache.ByteRange, size int64) string {
 }
 
 // deliverStream answers from a body still being fetched.
-func (p *Proxy) deliverStream(w http.ResponseWriter, rq *request, f *flight, rd *bodyReader, leader bool, cs []string) {
+func (p *Proxy) deliverStream(w http.ResponseWriter, rq *request, f *flight, rd *bodyReader, leader bool, xcache, cs []string) {
 	r := rq.r
 	res := &f.res
 	src := res.header
@@ -250,8 +250,8 @@ func (p *Proxy) deliverStream(w http.ResponseWriter, rq *request, f *flight, rd 
 	}
 	h := w.Header()
 	copyHeader(h, src, rq.debug)
-	h["Age"] = ageValue(res.initialAge)
-	h["X-Cache"] = xcacheMiss
+	h["Age"] = ageValue(res.initialAge + time.Since(res.respTime))
+	h["X-Cache"] = xcache
 	h["Cache-Status"] = cs
 	status := res.status
 	if status >= 200 && status < 300 && hasPreconditions(r.Header) {

@@ -51,6 +51,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -173,6 +174,7 @@ type Proxy struct {
 	ctx       context.Context // cancelled by Close: background fetches stop
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+	fetching  atomic.Int64 // cache fetches running (tests wait for them)
 	closeOnce sync.Once
 }
 

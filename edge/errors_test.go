@@ -98,9 +98,7 @@ func TestOriginFailures(t *testing.T) {
 			if c.want == 504 {
 				outcome = "timeout"
 			}
-			if got := e.counter("meshcdn_edge_origin_fetches_total", "outcome", outcome); got != 1 {
-				t.Errorf("fetch outcome %s counted %v", outcome, got)
-			}
+			e.waitCounter(1, "meshcdn_edge_origin_fetches_total", "outcome", outcome)
 		})
 	}
 }

@@ -34,6 +34,8 @@ type flight struct {
 	res       flightResult
 
 	leaderGone bool // guarded by flightTable.mu: nobody will take res.resp
+	published  bool // guarded by flightTable.mu: res is set
+	lateOK     bool // guarded by flightTable.mu: requests arriving now may use the response (fresh)
 }
 
 type resultKind int
@@ -60,6 +62,8 @@ type flightResult struct {
 	storable     bool // the cache meant to store the response
 	ttl          time.Duration
 	initialAge   time.Duration
+	respTime     time.Time
+	noCache      bool
 	reason       string // why not storable
 	staleOK      bool   // resError from a 5xx the stale copy may hide (stale-if-error)
 }
@@ -136,6 +140,9 @@ func (t *flightTable) removeLocked(f *flight) {
 // findLocked returns the joinable flight for a request with header h.
 func (t *flightTable) findLocked(primary string, h http.Header) *flight {
 	for _, f := range t.groups[primary] {
+		if f.published && !f.lateOK {
+			continue // stale on arrival or no-cache: only for the requests that waited
+		}
 		if secondaryKey(f.vary, h) == f.sec && f.body.joinable() {
 			return f
 		}
@@ -148,6 +155,7 @@ type joinOutcome int
 
 const (
 	joinWait       joinOutcome = iota // wait on the flight (leader or not)
+	joinStreaming                     // the flight's response is already streaming
 	joinFresh                         // a fresh object appeared meanwhile
 	joinHitForMiss                    // go to the origin uncollapsed
 )
@@ -165,8 +173,12 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 		}
 		if f = t.findLocked(lk.primary, r.Header); f != nil {
 			if rd = f.body.attach(); rd != nil {
+				out = joinWait
+				if f.published {
+					out = joinStreaming // the response is known: like a hit on a busy object
+				}
 				t.mu.Unlock()
-				return f, rd, false, nil, joinWait, nil
+				return f, rd, false, nil, out, nil
 			}
 		}
 		// A flight may have finished between the lookup and now: look again.
@@ -242,6 +254,7 @@ func (p *Proxy) startFlight(f *flight, s *site, r *http.Request) {
 	it := newIdleTimer(s.BetweenBytesTimeout, cancel)
 	req := p.originRequest(ctx, s, http.MethodGet, r, f.reqHeader)
 	p.wg.Add(1)
+	p.fetching.Add(1)
 	go p.runFlight(f, s, req, ctx, cancel, it)
 }
 
@@ -251,6 +264,8 @@ func (p *Proxy) publish(f *flight, res flightResult, vary []string, sec string, 
 	t.mu.Lock()
 	f.res = res
 	f.vary, f.sec = vary, sec
+	f.published = true
+	f.lateOK = res.kind == resStream && res.ttl > 0 && !res.noCache
 	if !keep && !f.private {
 		t.removeLocked(f)
 	}
@@ -290,6 +305,7 @@ func (p *Proxy) leave(f *flight) {
 // body into f.body and stores it.
 func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Context, cancel context.CancelFunc, it *idleTimer) {
 	defer p.wg.Done()
+	defer p.fetching.Add(-1)
 	fence := p.store.Fence() // before the request: a purge after this point fences the response
 	reqTime := time.Now()
 	resp, err := s.transport.RoundTrip(req)
@@ -347,8 +363,8 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	}
 	setContentLength(resp.Header, resp.ContentLength)
 	res := flightResult{status: status, leaderHeader: resp.Header, header: resp.Header, size: resp.ContentLength,
-		fwdStatus: status, storable: storable, reason: reason, initialAge: d.InitialAge,
-		ttl: (d.Lifetime - d.InitialAge).Round(time.Second)}
+		fwdStatus: status, storable: storable, reason: reason, initialAge: d.InitialAge, respTime: respTime,
+		ttl: (d.Lifetime - d.InitialAge).Round(time.Second), noCache: d.NoCache}
 
 	if !storable {
 		if f.stale != nil && (star || status < 500) {

@@ -212,3 +212,24 @@ func mustURL(t testing.TB, s string) *url.URL {
 	}
 	return u
 }
+
+// waitCounter waits until a metric reaches want (requests are counted after
+// their response is written, so a client can be faster than the count), then
+// fails if it is not exactly want.
+func (e *edgeEnv) waitCounter(want float64, name string, labels ...string) {
+	e.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for e.counter(name, labels...) < want && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := e.counter(name, labels...); got != want {
+		e.t.Errorf("%s%v = %v, want %v", name, labels, got, want)
+	}
+}
+
+// settle waits until no origin fetch is in flight (streamed objects are
+// inserted when their body completes, after the client may have it all).
+func (e *edgeEnv) settle() {
+	e.t.Helper()
+	waitFor(e.t, "fetches to finish", func() bool { return e.proxy.fetching.Load() == 0 })
+}

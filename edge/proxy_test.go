@@ -78,21 +78,11 @@ func TestMissThenHit(t *testing.T) {
 	if n := o.hits.Load(); n != 1 {
 		t.Errorf("origin requests = %d, want 1", n)
 	}
-	if got := e.counter("meshcdn_edge_requests_total", "result", "hit", "site", "test"); got != 1 {
-		t.Errorf("hit counter = %v", got)
-	}
-	if got := e.counter("meshcdn_edge_requests_total", "result", "miss"); got != 1 {
-		t.Errorf("miss counter = %v", got)
-	}
-	if got := e.counter("meshcdn_edge_origin_fetches_total", "outcome", "ok"); got != 1 {
-		t.Errorf("origin fetch counter = %v", got)
-	}
-	if got := e.counter("meshcdn_edge_origin_fetch_duration_seconds"); got != 1 {
-		t.Errorf("fetch duration samples = %v", got)
-	}
-	if got := e.counter("meshcdn_edge_requests_by_continent_total", "continent", "XX"); got != 2 {
-		t.Errorf("continent XX = %v", got)
-	}
+	e.waitCounter(1, "meshcdn_edge_requests_total", "result", "hit", "site", "test")
+	e.waitCounter(1, "meshcdn_edge_requests_total", "result", "miss")
+	e.waitCounter(1, "meshcdn_edge_origin_fetches_total", "outcome", "ok")
+	e.waitCounter(1, "meshcdn_edge_origin_fetch_duration_seconds")
+	e.waitCounter(2, "meshcdn_edge_requests_by_continent_total", "continent", "XX")
 }
 
 // Freshness for a shared cache, first present wins (issue 2; RFC 9111
@@ -269,6 +259,7 @@ func TestSurrogateKeysAndLimits(t *testing.T) {
 			t.Fatalf("%s not cached despite bad keys", p)
 		}
 	}
+	e.settle()
 	if got := e.counter("meshcdn_edge_surrogate_keys_dropped_total"); got < 2 {
 		t.Errorf("dropped keys counted %v, want ≥ 2", got)
 	}
@@ -333,14 +324,13 @@ func TestPassRules(t *testing.T) {
 			if fwd, _ := csParam(rs.Header.Get("Cache-Status"), "fwd"); fwd != c.fwd {
 				t.Errorf("Cache-Status %q, want fwd=%s", rs.Header.Get("Cache-Status"), c.fwd)
 			}
+			e.settle()
 			if e.store.Stats().Objects != 2 { // "plain GET" and "other cookie"
 				t.Errorf("a passed response was stored: %d objects", e.store.Stats().Objects)
 			}
 		})
 	}
-	if got := e.counter("meshcdn_edge_requests_total", "result", "pass"); got != 8 {
-		t.Errorf("pass counter %v", got)
-	}
+	e.waitCounter(8, "meshcdn_edge_requests_total", "result", "pass")
 }
 
 // Issue 5: every method reaches the origin untouched, including unknown and

@@ -281,7 +281,7 @@ func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string)
 			private, fwd = true, "miss"
 			continue
 		}
-		done, uncollapse := p.await(w, rq, lk, f, rd, leader, fwd)
+		done, uncollapse := p.await(w, rq, lk, f, rd, leader, fwd, out == joinStreaming)
 		if done {
 			return
 		}
@@ -293,7 +293,7 @@ func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string)
 
 // await waits for the flight's result and answers from it. done=false:
 // the request must re-queue (uncollapse: go to the origin by itself).
-func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight, rd *bodyReader, leader bool, fwd string) (done, uncollapse bool) {
+func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight, rd *bodyReader, leader bool, fwd string, streaming bool) (done, uncollapse bool) {
 	r := rq.r
 	defer rd.close()
 	select {
@@ -358,11 +358,18 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
 			return false, false
 		}
+		if streaming {
+			// Joined a response already on its way into the cache.
+			rq.result = resHit
+			p.deliverStream(w, rq, f, rd, false, xcacheHit, p.status.format(httpcache.CacheStatus{
+				Hit: true, TTL: res.ttl, HasTTL: true, Detail: "streaming"}))
+			return true, false
+		}
 		if collapsed {
 			p.m.collapsed.Inc()
 		}
 		rq.result = resMiss
-		p.deliverStream(w, rq, f, rd, leader, p.status.format(httpcache.CacheStatus{
+		p.deliverStream(w, rq, f, rd, leader, xcacheMiss, p.status.format(httpcache.CacheStatus{
 			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: res.storable, Stored: res.storable, Collapsed: collapsed}))
 		return true, false
 	}
