@@ -453,23 +453,25 @@ func (n *Node) tickLoop() {
 			return
 		case now := <-tick.C:
 			n.mu.Lock()
-			n.retransmitLocked(now)
+			queued := n.retransmitLocked(now)
 			if now.After(nextDigest) {
 				nextDigest = now.Add(t.DigestInterval)
-				n.digestRoundLocked()
+				queued = n.digestRoundLocked() || queued
 			}
 			n.mu.Unlock()
 			if now.After(nextHouse) {
 				nextHouse = now.Add(t.ReconnectInterval)
 				n.housekeeping(now)
 			}
-			n.kickFlush()
+			if queued {
+				n.kickFlush()
+			}
 		}
 	}
 }
 
 // digestRoundLocked sends a light digest to one random live peer.
-func (n *Node) digestRoundLocked() {
+func (n *Node) digestRoundLocked() bool {
 	var alive []*peer
 	for _, p := range n.peers {
 		if p.state == stateAlive {
@@ -477,11 +479,12 @@ func (n *Node) digestRoundLocked() {
 		}
 	}
 	if len(alive) == 0 {
-		return
+		return false
 	}
 	p := alive[rand.IntN(len(alive))]
 	dg := n.digestLocked(false, false, nil)
 	p.ctrl = append(p.ctrl, encodeDigest(n.name, n.epoch, &dg))
+	return true
 }
 
 // housekeeping: reconnect failed members, forget long-dead ones and idle

@@ -13,11 +13,12 @@ import (
 type Timing struct {
 	// Failure detection (memberlist SWIM). A failed node is suspected
 	// after ProbeTimeout and declared dead after
-	// SuspicionMult × max(1, log10(N)) × ProbeInterval (1.5 s for N ≤ 10)
-	// unless it refutes.
-	ProbeInterval time.Duration // 300ms (memberlist LAN default 1s)
-	ProbeTimeout  time.Duration // 150ms (LAN default 500ms)
-	SuspicionMult int           // 5 (LAN default 4)
+	// SuspicionMult × max(1, log10(N)) × ProbeInterval (2 s for N ≤ 10,
+	// 3 s for 30) unless it refutes. (Tighter values, e.g. 300ms/150ms,
+	// cause false suspicions when 30 nodes share two busy cores.)
+	ProbeInterval time.Duration // 500ms (memberlist LAN default 1s)
+	ProbeTimeout  time.Duration // 250ms (LAN default 500ms)
+	SuspicionMult int           // 4 (LAN default 4)
 	// Gossip (membership, and purges queued for redundancy).
 	GossipInterval time.Duration // 100ms (LAN default 200ms)
 	GossipNodes    int           // 3
@@ -71,10 +72,10 @@ func (t *Timing) fill() {
 			*d = v
 		}
 	}
-	def(&t.ProbeInterval, 300*time.Millisecond)
-	def(&t.ProbeTimeout, 150*time.Millisecond)
+	def(&t.ProbeInterval, 500*time.Millisecond)
+	def(&t.ProbeTimeout, 250*time.Millisecond)
 	if t.SuspicionMult <= 0 {
-		t.SuspicionMult = 5
+		t.SuspicionMult = 4
 	}
 	def(&t.GossipInterval, 100*time.Millisecond)
 	if t.GossipNodes <= 0 {

@@ -344,7 +344,7 @@ func (n *Node) handleAck(sender string, senderEpoch uint64, a *ackMsg) {
 // exponential backoff while it makes no progress. Entries no longer in the
 // retained log go as a replay claim (the peer then drops what it cannot
 // prove fresh).
-func (n *Node) retransmitLocked(now time.Time) {
+func (n *Node) retransmitLocked(now time.Time) (queued bool) {
 	top := n.own.contig
 	for _, p := range n.peers {
 		if p.state != stateAlive || p.txContig >= top || now.Sub(p.lastTx) < p.rto {
@@ -379,5 +379,7 @@ func (n *Node) retransmitLocked(now time.Time) {
 		}
 		p.lastTx = now
 		p.rto = min(2*p.rto, n.cfg.Timing.RetransmitMax)
+		queued = true
 	}
+	return queued
 }
