@@ -286,6 +286,7 @@ func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string)
 			return
 		}
 		if uncollapse {
+			p.m.hitForMiss.Inc()
 			private, fwd = true, "miss"
 		}
 	}
