@@ -2,7 +2,6 @@ package httpcache
 
 import (
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -26,34 +25,33 @@ type CacheStatus struct {
 // Detail is emitted as a Token when it is one, else as a String. Characters
 // a Structured Fields String cannot carry are dropped.
 func (c CacheStatus) Format(cacheName string) string {
-	var b strings.Builder
-	b.Grow(64)
-	writeTokenOrString(&b, cacheName)
+	var arr [128]byte
+	b := appendTokenOrString(arr[:0], cacheName)
 	if c.Hit {
-		b.WriteString("; hit")
+		b = append(b, "; hit"...)
 	} else if c.Fwd != "" && isSFToken(c.Fwd) {
-		b.WriteString("; fwd=")
-		b.WriteString(c.Fwd)
+		b = append(b, "; fwd="...)
+		b = append(b, c.Fwd...)
 		if c.FwdStatus >= 100 && c.FwdStatus <= 999 {
-			b.WriteString("; fwd-status=")
-			b.WriteString(strconv.Itoa(c.FwdStatus))
+			b = append(b, "; fwd-status="...)
+			b = strconv.AppendInt(b, int64(c.FwdStatus), 10)
 		}
 	}
 	if c.HasTTL {
-		b.WriteString("; ttl=")
-		b.WriteString(strconv.FormatInt(ttlSeconds(c.TTL), 10))
+		b = append(b, "; ttl="...)
+		b = strconv.AppendInt(b, ttlSeconds(c.TTL), 10)
 	}
 	if c.Stored && !c.Hit {
-		b.WriteString("; stored")
+		b = append(b, "; stored"...)
 	}
 	if c.Collapsed {
-		b.WriteString("; collapsed")
+		b = append(b, "; collapsed"...)
 	}
 	if c.Detail != "" {
-		b.WriteString("; detail=")
-		writeTokenOrString(&b, c.Detail)
+		b = append(b, "; detail="...)
+		b = appendTokenOrString(b, c.Detail)
 	}
-	return b.String()
+	return string(b)
 }
 
 // ttlSeconds rounds toward negative infinity, so that a copy stale by less
@@ -81,21 +79,20 @@ func isSFToken(s string) bool {
 	return true
 }
 
-func writeTokenOrString(b *strings.Builder, s string) {
+func appendTokenOrString(b []byte, s string) []byte {
 	if isSFToken(s) {
-		b.WriteString(s)
-		return
+		return append(b, s...)
 	}
-	b.WriteByte('"')
+	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < 0x20 || c > 0x7e {
 			continue
 		}
 		if c == '"' || c == '\\' {
-			b.WriteByte('\\')
+			b = append(b, '\\')
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	b.WriteByte('"')
+	return append(b, '"')
 }

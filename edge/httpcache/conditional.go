@@ -16,8 +16,79 @@ func parseHTTPDate(s string) (time.Time, bool) {
 	if s == "" || len(s) > maxDateLen {
 		return time.Time{}, false
 	}
+	if t, ok := parseIMFFixdate(s); ok {
+		return t, true
+	}
 	t, err := http.ParseTime(s)
 	if err != nil {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// parseIMFFixdate is a fast path for the preferred format,
+// "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 §5.6.7). It accepts exactly
+// what http.ParseTime accepts in that form (checked by FuzzHTTPDate) and
+// reports false for anything else, which then takes the slow path.
+func parseIMFFixdate(s string) (time.Time, bool) {
+	if len(s) != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
+		s[16] != ' ' || s[19] != ':' || s[22] != ':' || s[25:] != " GMT" {
+		return time.Time{}, false
+	}
+	switch s[:3] {
+	case "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun":
+	default:
+		return time.Time{}, false
+	}
+	var month time.Month
+	switch s[8:11] {
+	case "Jan":
+		month = time.January
+	case "Feb":
+		month = time.February
+	case "Mar":
+		month = time.March
+	case "Apr":
+		month = time.April
+	case "May":
+		month = time.May
+	case "Jun":
+		month = time.June
+	case "Jul":
+		month = time.July
+	case "Aug":
+		month = time.August
+	case "Sep":
+		month = time.September
+	case "Oct":
+		month = time.October
+	case "Nov":
+		month = time.November
+	case "Dec":
+		month = time.December
+	default:
+		return time.Time{}, false
+	}
+	num := func(a string) (int, bool) {
+		n := 0
+		for i := 0; i < len(a); i++ {
+			if a[i] < '0' || a[i] > '9' {
+				return 0, false
+			}
+			n = n*10 + int(a[i]-'0')
+		}
+		return n, true
+	}
+	day, ok1 := num(s[5:7])
+	year, ok2 := num(s[12:16])
+	hour, ok3 := num(s[17:19])
+	minute, ok4 := num(s[20:22])
+	sec, ok5 := num(s[23:25])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5) || hour > 23 || minute > 59 || sec > 59 || day < 1 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, month, day, hour, minute, sec, 0, time.UTC)
+	if t.Day() != day { // e.g. 31 Apr: time.Parse rejects it
 		return time.Time{}, false
 	}
 	return t, true

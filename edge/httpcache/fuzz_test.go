@@ -1,6 +1,7 @@
 package httpcache
 
 import (
+	"net/http"
 	"net/textproto"
 	"sort"
 	"strings"
@@ -266,5 +267,37 @@ func FuzzConditional(f *testing.F) {
 		Preconditions("GET", req, 200, resp)
 		NormalizeAcceptEncoding(inm)
 		Merge304(resp, req)
+	})
+}
+
+func FuzzHTTPDate(f *testing.F) {
+	for _, d := range []string{"Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+		"Thu, 31 Apr 2024 00:00:00 GMT", "Thu, 29 Feb 2024 23:59:59 GMT", "THU, 18 AUG 2050 02:01:18 GMT", "Mon, 01 Jan 0000 00:00:60 GMT"} {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		fast, ok := parseIMFFixdate(in)
+		if !ok {
+			parseHTTPDate(in)
+			return
+		}
+		slow, err := http.ParseTime(in)
+		if err != nil || !slow.Equal(fast) {
+			t.Fatalf("%q: fast %v, http.ParseTime %v %v", in, fast, slow, err)
+		}
+	})
+}
+
+func FuzzCacheStatus(f *testing.F) {
+	f.Add("meshcdn", "uri-miss", 200, int64(3600e9), "detail")
+	f.Add("edge 1", "not a token", 42, int64(-1), "a\"b\\c")
+	f.Fuzz(func(t *testing.T, name, fwd string, status int, ttl int64, detail string) {
+		for _, hit := range []bool{true, false} {
+			c := CacheStatus{Hit: hit, Fwd: fwd, FwdStatus: status, TTL: time.Duration(ttl), HasTTL: true, Stored: true, Collapsed: true, Detail: detail}
+			out := c.Format(name)
+			if _, ok := parseSFList(out); !ok {
+				t.Fatalf("Format produced an invalid SF list member: %q", out)
+			}
+		}
 	})
 }

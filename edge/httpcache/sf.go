@@ -109,7 +109,7 @@ func parseSFList(s string) ([]sfMember, bool) {
 	}
 	p := sfParser{s: s}
 	p.skipSP()
-	var out []sfMember
+	out := make([]sfMember, 0, memberEstimate(s))
 	for p.i < len(p.s) && !p.bad {
 		if len(out) >= maxSFMembers {
 			return nil, false
@@ -134,7 +134,7 @@ func parseSFDictionary(s string) ([]sfMember, bool) {
 	}
 	p := sfParser{s: s}
 	p.skipSP()
-	var out []sfMember
+	out := make([]sfMember, 0, memberEstimate(s))
 	var index map[string]int // key → position, once there are many members
 	for p.i < len(p.s) && !p.bad {
 		key := p.key()
@@ -188,6 +188,18 @@ func parseSFDictionary(s string) ([]sfMember, bool) {
 		return nil, false
 	}
 	return out, true
+}
+
+// memberEstimate bounds the members of s by its commas, so that the member
+// slice is allocated once.
+func memberEstimate(s string) int {
+	n := 1
+	for i := 0; i < len(s) && n < maxSFMembers; i++ {
+		if s[i] == ',' {
+			n++
+		}
+	}
+	return n
 }
 
 // listSeparator consumes OWS "," OWS between members. It returns false at

@@ -269,67 +269,67 @@ func hasCTL(s string) bool {
 // public are accepted too, as CDNs do. ok is true when at least one caching
 // directive (anything but content and unknown extensions) applies.
 func ParseSurrogateControl(values []string, target string) (Directives, bool) {
-	targeted, tok := parseSurrogate(values, target, true)
-	if tok {
-		return targeted, true
-	}
-	return parseSurrogate(values, target, false)
-}
-
-func parseSurrogate(values []string, target string, wantTargeted bool) (Directives, bool) {
-	d := emptyDirectives()
-	any := false
+	targeted, untargeted := emptyDirectives(), emptyDirectives()
+	tAny, uAny := false, false
+	invalid := false
 	for _, v := range values {
 		sc := dirScanner{s: v, allowTarget: true}
 		var dir directive
 		for sc.next(&dir) {
-			if dir.hasTarget != wantTargeted {
-				continue
-			}
-			if wantTargeted && (target == "" || !strings.EqualFold(dir.target, target)) {
-				continue
-			}
-			var buf [24]byte
-			switch string(lowerName(buf[:], dir.name)) {
-			case "max-age":
-				any = true
-				if d.MaxAge >= 0 {
-					continue
-				}
-				val := dir.value
-				extra := ""
-				if i := strings.IndexByte(val, '+'); i >= 0 {
-					val, extra = val[:i], val[i+1:]
-				}
-				n, ok := parseDelta(val)
-				if !ok || !dir.hasValue {
-					d.Invalid = true
-					n = 0
-				}
-				d.MaxAge = n
-				if extra != "" {
-					if m, ok := parseDelta(extra); ok {
-						if d.StaleIfError < 0 {
-							d.StaleIfError = m
-						}
-					} else {
-						d.Invalid = true
-					}
-				}
-			case "no-store", "no-store-remote":
-				any = true
-				d.NoStore = true
-			case "content":
-				// ESI capabilities; nothing for a cache to do.
-			case "stale-while-revalidate", "stale-if-error", "must-revalidate", "proxy-revalidate",
-				"no-cache", "private", "public":
-				any = true
-				applyDirective(&d, &dir)
+			switch {
+			case !dir.hasTarget:
+				applySurrogate(&untargeted, &uAny, &dir)
+			case target != "" && strings.EqualFold(dir.target, target):
+				applySurrogate(&targeted, &tAny, &dir)
 			}
 		}
-		if sc.invalid {
-			d.Invalid = true
-		}
+		invalid = invalid || sc.invalid
 	}
-	return d, any
+	d, ok := untargeted, uAny
+	if tAny {
+		d, ok = targeted, true
+	}
+	d.Invalid = d.Invalid || invalid
+	return d, ok
+}
+
+// applySurrogate folds one Surrogate-Control directive into d; any records
+// that a caching directive was seen.
+func applySurrogate(d *Directives, any *bool, dir *directive) {
+	var buf [24]byte
+	switch string(lowerName(buf[:], dir.name)) {
+	case "max-age":
+		*any = true
+		if d.MaxAge >= 0 {
+			return
+		}
+		val, extra := dir.value, ""
+		if i := strings.IndexByte(val, '+'); i >= 0 {
+			val, extra = val[:i], val[i+1:]
+		}
+		n, ok := parseDelta(val)
+		if !ok || !dir.hasValue {
+			d.Invalid = true
+			n = 0
+		}
+		d.MaxAge = n
+		if extra != "" {
+			if m, ok := parseDelta(extra); ok {
+				if d.StaleIfError < 0 {
+					d.StaleIfError = m
+				}
+			} else {
+				d.Invalid = true
+			}
+		}
+	case "no-store", "no-store-remote":
+		*any = true
+		d.NoStore = true
+	case "content":
+		// ESI capabilities; nothing for a cache to do.
+	case "stale-while-revalidate", "stale-if-error", "must-revalidate", "proxy-revalidate",
+		"no-cache", "private", "public":
+		*any = true
+		applyDirective(d, dir)
+	}
 }
