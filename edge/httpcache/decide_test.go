@@ -253,3 +253,18 @@ func TestDecideInitialAge(t *testing.T) {
 		t.Fatalf("%+v", d)
 	}
 }
+
+func TestDecideAfter304(t *testing.T) {
+	// RFC 9111 §4.3.4 with §4.2.3: a stored response fetched two hours ago
+	// (Age 100 then) and freshened now by a 304 without Date or Age is
+	// fresh again, its age only the revalidation delay.
+	fetched := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	stored := hdr("Cache-Control", "max-age=60", "Date", httpDate(fetched), "Age", "100", "ETag", `"v1"`)
+	reqT := fetched.Add(2 * time.Hour)
+	respT := reqT.Add(time.Second)
+	merged := Merge304(stored, hdr("ETag", `"v1"`, "Cache-Control", "max-age=120"))
+	d := Decide(Policy{}, "GET", hdr(), 200, merged, reqT, respT)
+	if !d.Storable || d.Lifetime != 120*s || d.InitialAge != 1*s {
+		t.Fatalf("%+v", d)
+	}
+}

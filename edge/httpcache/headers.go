@@ -83,7 +83,9 @@ var notMerged = map[string]bool{
 // and those fresh's Connection names. Neither argument is modified; the
 // result shares no slices with them.
 //
-// The caller then re-runs Decide on the merged header to get the new
+// The stored Date and Age are dropped when fresh lacks them (they describe
+// the earlier response; Decide then takes the receipt time of the 304 as its
+// date). The caller then re-runs Decide on the merged header to get the new
 // freshness (and StripFields), and re-reads surrogate keys if fresh carried
 // Surrogate-Key or Cache-Groups. A Set-Cookie on the 304 is for the client
 // whose request caused the revalidation only: forward it on that response,
@@ -92,6 +94,18 @@ func Merge304(stored, fresh http.Header) http.Header {
 	out := make(http.Header, len(stored)+len(fresh))
 	for k, v := range stored {
 		out[k] = append([]string(nil), v...)
+	}
+	// The stored Date and Age describe the earlier response. A 304 without
+	// them was generated (or validated) now: its Date is its receipt time
+	// (RFC 9110 §6.6.1) and its age only the response delay, so the old
+	// values must not survive into the freshened response's age
+	// calculation (RFC 9111 §4.2.3).
+	if len(fresh["Date"]) == 0 {
+		delete(out, "Date")
+		delete(out, "Age")
+	}
+	if len(fresh["Age"]) == 0 {
+		delete(out, "Age")
 	}
 	named := connectionOptions(fresh)
 next:

@@ -81,6 +81,18 @@ func TestMerge304(t *testing.T) {
 	if stored.Get("Etag") != `"a"` || fresh.Get("X-Test") != "B" {
 		t.Fatal("Merge304 result aliases its inputs")
 	}
+	// RFC 9111 §4.2.3 / RFC 9110 §6.6.1: the earlier Date and Age do not
+	// survive a 304 that lacks them.
+	old := hdr("Date", "Wed, 01 May 2024 10:00:00 GMT", "Age", "100", "ETag", `"a"`)
+	if m := Merge304(old, hdr("Cache-Control", "max-age=60")); len(m["Date"]) != 0 || len(m["Age"]) != 0 || m.Get("Etag") != `"a"` {
+		t.Fatalf("no Date on the 304: %v", m)
+	}
+	if m := Merge304(old, hdr("Date", "Wed, 01 May 2024 12:00:00 GMT")); m.Get("Date") != "Wed, 01 May 2024 12:00:00 GMT" || len(m["Age"]) != 0 {
+		t.Fatalf("Date without Age on the 304: %v", m)
+	}
+	if m := Merge304(old, hdr("Date", "Wed, 01 May 2024 12:00:00 GMT", "Age", "5")); m.Get("Age") != "5" {
+		t.Fatalf("Age on the 304: %v", m)
+	}
 	if m := Merge304(nil, nil); m == nil || len(m) != 0 {
 		t.Fatalf("Merge304(nil, nil) = %v", m)
 	}
