@@ -21,6 +21,7 @@
 package geo
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -77,7 +78,8 @@ type DB struct {
 	info     Info
 	ipv4Only bool
 	closed   atomic.Bool
-	cache    offsetCache
+	records  cache // data offset → Location
+	addrs    cache // recent addresses → Location
 	errs     atomic.Uint64
 }
 
@@ -153,6 +155,8 @@ func openBytes(b []byte, verify bool) (*DB, error) {
 	}
 	d := &DB{
 		mm:       mm,
+		records:  newCache(logRecordSets),
+		addrs:    newCache(logAddressSets),
 		ipv4Only: md.IPVersion == 4,
 		info: Info{
 			Type:      md.DatabaseType,
@@ -259,29 +263,41 @@ func (d *DB) Close() error {
 // Lookup returns the location of ip. IPv4-mapped IPv6 addresses are looked
 // up as IPv4; zones are ignored. Addresses that do not locate a client (see
 // IsSpecial) and addresses not in the database are Unknown. A nil or closed
-// DB answers Unknown. Lookup does not allocate once a record has been seen.
+// DB answers Unknown.
+//
+// Recent addresses are answered from a bounded cache; other addresses walk
+// the search tree and take the decoded record from a cache keyed by the
+// record's offset. Neither path allocates once the record has been decoded
+// once (the caches are fixed tables).
 func (d *DB) Lookup(ip netip.Addr) Location {
 	ip = ip.Unmap().WithZone("")
 	if d == nil || IsSpecial(ip) || d.closed.Load() || (d.ipv4Only && ip.Is6()) {
 		return unknownLocation
 	}
+	hi, lo, h := addrKey(ip)
+	if loc, ok := d.addrs.get(hi, lo, h); ok {
+		return loc
+	}
 	res := d.mm.Lookup(ip)
 	if !res.Found() {
 		if res.Err() != nil {
 			d.errs.Add(1)
+			return unknownLocation
 		}
+		d.addrs.put(hi, lo, h, unknownLocation)
 		return unknownLocation
 	}
-	off := res.Offset()
-	if loc, ok := d.cache.get(off); ok {
-		return loc
+	off := uint64(res.Offset())
+	loc, ok := d.records.get(0, off, off)
+	if !ok {
+		var err error
+		if loc, err = d.decode(ip, res); err != nil {
+			d.errs.Add(1)
+			return unknownLocation
+		}
+		d.records.put(0, off, off, loc)
 	}
-	loc, err := d.decode(ip, res)
-	if err != nil {
-		d.errs.Add(1)
-		return unknownLocation
-	}
-	d.cache.put(off, loc)
+	d.addrs.put(hi, lo, h, loc)
 	return loc
 }
 
@@ -327,51 +343,132 @@ func makeLocation(country, registered, continent string) Location {
 	return Location{Country: c, Continent: k}
 }
 
-// offsetCache remembers the Location of database records by their data
-// offset. A country database has a few hundred distinct records (one per
-// country), a city database a few hundred thousand; the cache is a fixed
-// two-way set-associative table of atomic pointers, so reads take no lock,
-// never allocate, and memory stays bounded whatever the database holds.
-type offsetCache struct {
-	slots [cacheSets * 2]atomic.Pointer[cacheEntry]
+// cache maps a 128-bit key (an address, or a record offset) to a Location.
+// It is a fixed-size two-way set-associative table; each entry is four
+// words guarded by a sequence counter (a seqlock), and a set of two entries
+// fills one 64-byte cache line. Reads take no lock, never allocate and touch
+// one cache line; inserts do not allocate either and skip an entry another
+// writer holds. Memory is fixed at 64 bytes per set whatever the traffic or
+// the database.
+type cache struct {
+	slots []cacheSlot
+	shift uint // 64 - log2(sets)
 }
 
-const cacheSets = 1 << 12 // 8192 entries, 64 KiB of pointers
-
-type cacheEntry struct {
-	off uintptr
-	loc Location
+type cacheSlot struct {
+	seq    atomic.Uint64 // odd while a writer fills the entry
+	hi, lo atomic.Uint64 // key
+	val    atomic.Uint64 // packed Location, 0 = empty
 }
 
-func cacheSet(off uintptr) uint {
-	h := uint64(off) * 0x9E3779B97F4A7C15
-	return uint(bits.RotateLeft64(h, 32)%cacheSets) * 2
+func newCache(logSets uint) cache {
+	return cache{slots: make([]cacheSlot, 2<<logSets), shift: 64 - logSets}
 }
 
-func (c *offsetCache) get(off uintptr) (Location, bool) {
-	i := cacheSet(off)
-	if e := c.slots[i].Load(); e != nil && e.off == off {
-		return e.loc, true
+func (c *cache) set(h uint64) uint {
+	return uint((h*0x9E3779B97F4A7C15)>>c.shift) * 2
+}
+
+func (s *cacheSlot) read(hi, lo uint64) (uint64, bool) {
+	s1 := s.seq.Load()
+	if s1&1 != 0 {
+		return 0, false
 	}
-	if e := c.slots[i+1].Load(); e != nil && e.off == off {
-		return e.loc, true
+	v, khi, klo := s.val.Load(), s.hi.Load(), s.lo.Load()
+	if s.seq.Load() != s1 || v == 0 || khi != hi || klo != lo {
+		return 0, false
+	}
+	return v, true
+}
+
+func (s *cacheSlot) write(hi, lo, v uint64) {
+	s1 := s.seq.Load()
+	if s1&1 != 0 || !s.seq.CompareAndSwap(s1, s1+1) {
+		return // another writer is here; caching is best effort
+	}
+	s.hi.Store(hi)
+	s.lo.Store(lo)
+	s.val.Store(v)
+	s.seq.Store(s1 + 2)
+}
+
+func (c *cache) get(hi, lo, h uint64) (Location, bool) {
+	i := c.set(h)
+	if v, ok := c.slots[i].read(hi, lo); ok {
+		return unpackLocation(v), true
+	}
+	if v, ok := c.slots[i+1].read(hi, lo); ok {
+		return unpackLocation(v), true
 	}
 	return Location{}, false
 }
 
-func (c *offsetCache) put(off uintptr, loc Location) {
-	i := cacheSet(off)
-	e := &cacheEntry{off: off, loc: loc}
-	if c.slots[i].CompareAndSwap(nil, e) {
+func (c *cache) put(hi, lo, h uint64, loc Location) {
+	v, ok := packLocation(loc)
+	if !ok {
 		return
 	}
-	if c.slots[i+1].CompareAndSwap(nil, e) {
-		return
+	i := c.set(h)
+	// An empty way first, else a way picked by the set's write history
+	// (pseudo-random replacement).
+	w := &c.slots[i]
+	if w.val.Load() != 0 {
+		if c.slots[i+1].val.Load() == 0 || (w.seq.Load()>>1)&1 == 1 {
+			w = &c.slots[i+1]
+		}
 	}
-	// Both ways taken: the older way 1 entry moves out, the new one comes in
-	// at way 0 (most recently inserted stays).
-	c.slots[i+1].Store(c.slots[i].Load())
-	c.slots[i].Store(e)
+	w.write(hi, lo, v)
+}
+
+// Locations are packed into one word as the indexes of their two codes in
+// codeStrings: every Location makeLocation builds is two upper-case letters
+// twice, so unpacking hands out static strings and allocates nothing.
+var codeStrings = func() (t [26 * 26]string) {
+	b := make([]byte, 0, 2*26*26)
+	for x := byte('A'); x <= 'Z'; x++ {
+		for y := byte('A'); y <= 'Z'; y++ {
+			b = append(b, x, y)
+		}
+	}
+	all := string(b)
+	for i := range t {
+		t[i] = all[2*i : 2*i+2]
+	}
+	return t
+}()
+
+func codeIndex(s string) (uint64, bool) {
+	if len(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' {
+		return 0, false
+	}
+	return uint64(s[0]-'A')*26 + uint64(s[1]-'A'), true
+}
+
+func packLocation(l Location) (uint64, bool) {
+	c, ok1 := codeIndex(l.Country)
+	k, ok2 := codeIndex(l.Continent)
+	return 1<<63 | c<<16 | k, ok1 && ok2
+}
+
+func unpackLocation(v uint64) Location {
+	return Location{Country: codeStrings[(v>>16)&0xffff], Continent: codeStrings[v&0xffff]}
+}
+
+// Cache sizes. Records: a country database has a few hundred distinct
+// records, a city database a few hundred thousand; 8192 entries (256 KiB)
+// hold every country record. Addresses: 65536 recent client addresses
+// (2 MiB; a page view is many requests from one client).
+const (
+	logRecordSets  = 12
+	logAddressSets = 15
+)
+
+// addrKey splits an (unmapped) address into the cache key and its hash.
+func addrKey(ip netip.Addr) (hi, lo, h uint64) {
+	b := ip.As16()
+	hi = binary.BigEndian.Uint64(b[:8])
+	lo = binary.BigEndian.Uint64(b[8:])
+	return hi, lo, hi*0xC2B2AE3D27D4EB4F ^ bits.RotateLeft64(lo, 29)
 }
 
 // String renders a Location as "CC/CN".

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/maxmind/mmdbwriter/mmdbtype"
@@ -412,23 +413,100 @@ func TestMakeLocation(t *testing.T) {
 	}
 }
 
-func TestOffsetCacheBounded(t *testing.T) {
-	var c offsetCache
-	// Far more records than entries: every answer is still right.
-	for off := uintptr(0); off < 4*cacheSets*2; off++ {
-		c.put(off, Location{Country: "C", Continent: string(rune('A' + off%26))})
+func TestCacheBounded(t *testing.T) {
+	c := newCache(6)
+	n := uint64(len(c.slots) * 4)
+	loc := func(k uint64) Location {
+		return Location{Country: codeStrings[k%676], Continent: codeStrings[(k/7)%676]}
+	}
+	// Far more keys than entries: every answer is still right.
+	for k := uint64(0); k < n; k++ {
+		c.put(k>>3, k, k, loc(k))
 	}
 	hits := 0
-	for off := uintptr(0); off < 4*cacheSets*2; off++ {
-		if loc, ok := c.get(off); ok {
+	for k := uint64(0); k < n; k++ {
+		if got, ok := c.get(k>>3, k, k); ok {
 			hits++
-			if loc.Continent != string(rune('A'+off%26)) {
-				t.Fatalf("offset %d: wrong entry %v", off, loc)
+			if got != loc(k) {
+				t.Fatalf("key %d: wrong entry %v", k, got)
 			}
 		}
+		if _, ok := c.get(k>>3+1, k, k); ok {
+			t.Fatalf("key %d: hit with another high word", k)
+		}
 	}
-	if hits > cacheSets*2 {
-		t.Errorf("%d hits from %d slots", hits, cacheSets*2)
+	if hits == 0 || hits > len(c.slots) {
+		t.Errorf("%d hits from %d slots", hits, len(c.slots))
+	}
+	// The most recent key of a set is kept.
+	c.put(1, 12345, 7, Location{"DE", "EU"})
+	if got, ok := c.get(1, 12345, 7); !ok || got != (Location{"DE", "EU"}) {
+		t.Errorf("latest entry lost: %v %v", got, ok)
+	}
+	// Codes that are not two upper-case letters are not cached.
+	c.put(2, 2, 2, Location{"de", "EU"})
+	if _, ok := c.get(2, 2, 2); ok {
+		t.Error("unpackable location cached")
+	}
+}
+
+func TestPackLocation(t *testing.T) {
+	for _, l := range []Location{{"DE", "EU"}, {Unknown, Unknown}, {"AA", "ZZ"}, {"ZZ", "AA"}, {"US", "NA"}} {
+		v, ok := packLocation(l)
+		if !ok || v == 0 || unpackLocation(v) != l {
+			t.Errorf("%v: %x %v → %v", l, v, ok, unpackLocation(v))
+		}
+	}
+	for _, l := range []Location{{"", "EU"}, {"D", "EU"}, {"DEU", "EU"}, {"de", "EU"}, {"DE", "E1"}} {
+		if _, ok := packLocation(l); ok {
+			t.Errorf("%v packed", l)
+		}
+	}
+}
+
+// TestCacheConcurrent hammers one small cache from several goroutines
+// (run with -race): a hit is always the value stored for that key.
+func TestCacheConcurrent(t *testing.T) {
+	c := newCache(2)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 20000; i++ {
+				k := uint64((i*7 + g) % 64)
+				want := Location{Country: codeStrings[k], Continent: codeStrings[k+100]}
+				if got, ok := c.get(k, ^k, k); ok && got != want {
+					t.Errorf("key %d: got %v", k, got)
+					return
+				}
+				c.put(k, ^k, k, want)
+			}
+		}(g)
+	}
+	wg.Wait()
+}
+
+// TestAddressCacheAnswersStayRight: answers from the address cache equal
+// fresh lookups, across many more addresses than the cache holds.
+func TestAddressCacheAnswersStayRight(t *testing.T) {
+	d, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := sampleAddrs(t, embeddedDB, 3000)
+	for round := 0; round < 2; round++ {
+		for _, a := range addrs {
+			got := d.Lookup(a)
+			fresh.addrs = newCache(0) // tiny: mostly misses
+			if want := fresh.Lookup(a); got != want {
+				t.Fatalf("%v: cached %v, fresh %v", a, got, want)
+			}
+		}
 	}
 }
 
