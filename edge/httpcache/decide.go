@@ -133,19 +133,52 @@ type Decision struct {
 }
 
 // controlling returns the directives of the field that governs this shared
-// cache (see the package documentation) and its name.
+// cache (see the package documentation) and its name. A Surrogate-Control
+// that applies to us but says neither max-age nor no-store does not govern;
+// its other directives are folded into the governing field's: its stale
+// windows take precedence, and its restrictive directives (private,
+// no-cache, must-revalidate, proxy-revalidate) add to the governing ones.
 func controlling(p *Policy, h http.Header) (Directives, string) {
+	var sc Directives
+	scOK := false
 	if v := h["Surrogate-Control"]; len(v) > 0 {
-		if d, ok := ParseSurrogateControl(v, p.SurrogateTarget); ok {
-			return d, "surrogate-control"
+		sc, scOK = ParseSurrogateControl(v, p.SurrogateTarget)
+		if scOK && (sc.MaxAge >= 0 || sc.NoStore) {
+			return sc, "surrogate-control"
 		}
 	}
+	d, field := emptyDirectives(), ""
 	if v := h["Cdn-Cache-Control"]; len(v) > 0 {
-		if d, ok := ParseCDNCacheControl(v); ok {
-			return d, "cdn-cache-control"
+		if cdn, ok := ParseCDNCacheControl(v); ok {
+			d, field = cdn, "cdn-cache-control"
 		}
 	}
-	return ParseCacheControl(h["Cache-Control"]), "cache-control"
+	if field == "" {
+		d, field = ParseCacheControl(h["Cache-Control"]), "cache-control"
+	}
+	if scOK {
+		if sc.StaleWhileRevalidate >= 0 {
+			d.StaleWhileRevalidate = sc.StaleWhileRevalidate
+		}
+		if sc.StaleIfError >= 0 {
+			d.StaleIfError = sc.StaleIfError
+		}
+		d.Private = d.Private || sc.Private
+		d.NoCache = d.NoCache || sc.NoCache
+		d.MustRevalidate = d.MustRevalidate || sc.MustRevalidate
+		d.ProxyRevalidate = d.ProxyRevalidate || sc.ProxyRevalidate
+		for _, f := range sc.PrivateFields {
+			if !containsString(d.PrivateFields, f) {
+				d.PrivateFields = append(d.PrivateFields, f)
+			}
+		}
+		for _, f := range sc.NoCacheFields {
+			if !containsString(d.NoCacheFields, f) {
+				d.NoCacheFields = append(d.NoCacheFields, f)
+			}
+		}
+	}
+	return d, field
 }
 
 // Decide applies the shared-cache storing and freshness rules (RFC 9111 §3,

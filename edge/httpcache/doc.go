@@ -25,8 +25,9 @@
 // present and valid (RFC 9213 §2.2, with Surrogate-Control treated as a
 // targeted field ahead of CDN-Cache-Control):
 //
-//  1. Surrogate-Control with at least one caching directive (max-age,
-//     no-store, …) that applies to Policy.SurrogateTarget;
+//  1. Surrogate-Control with max-age or no-store applying to
+//     Policy.SurrogateTarget (directives targeted at it, or else the
+//     untargeted ones);
 //  2. CDN-Cache-Control with a valid, non-empty Structured Fields dictionary;
 //  3. Cache-Control together with Expires.
 //
@@ -34,5 +35,9 @@
 // no-cache, must-revalidate, explicit freshness, stale-while-revalidate,
 // stale-if-error); the lower fields are then ignored, as RFC 9213 requires.
 // This is what lets an origin send "Surrogate-Control: max-age=3600" with
-// "Cache-Control: no-store": browsers do not store, the CDN does.
+// "Cache-Control: no-store": browsers do not store, the CDN does. A
+// Surrogate-Control without max-age or no-store (say, only
+// "stale-if-error=86400") does not govern; its stale windows take precedence
+// over the governing field's and its restrictive directives (private,
+// no-cache, must-revalidate) are added to them.
 package httpcache
