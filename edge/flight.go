@@ -455,6 +455,13 @@ func (p *Proxy) revalidated(f *flight, s *site, fresh http.Header, fence store.F
 	if v := old.Header["Content-Length"]; len(v) > 0 {
 		merged["Content-Length"] = v
 	}
+	// The age of the freshened response is that of the 304 (RFC 9111
+	// §4.2.3): the stored Age and Date describe the old response.
+	for _, f := range [...]string{"Age", "Date"} {
+		if _, ok := fresh[f]; !ok {
+			delete(merged, f)
+		}
+	}
 	if !viaHas(merged, p.via) {
 		p.addVia(merged)
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -233,3 +234,5 @@ func (e *edgeEnv) settle() {
 	e.t.Helper()
 	waitFor(e.t, "fetches to finish", func() bool { return e.proxy.fetching.Load() == 0 })
 }
+
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
