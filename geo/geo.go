@@ -1,23 +1,41 @@
-// Package geo finds where a request comes from: the client's address (the
-// socket peer, or the right-most untrusted hop of X-Forwarded-For / Forwarded
-// when the peer is a trusted proxy) and its country and continent from a
-// MaxMind DB file.
+// Package geo finds where a request comes from: the client's address and
+// its country and continent from a MaxMind DB file.
 //
-// Two database schemas give the same answer shape:
+// # Databases
+//
+// Two database schemas give the same answer shape (Location):
 //
 //   - GeoIP2 / GeoLite2 Country, City or Enterprise (and compatible databases
 //     such as DB-IP's): country.iso_code and continent.code, read with
-//     github.com/oschwald/geoip2-golang/v2; registered_country.iso_code
-//     stands in when a network has no country.
-//   - the embedded default, a country-only database with a top-level
-//     country_code field (data CC BY 4.0 by the NRO, see NOTICE); the
-//     continent comes from a complete ISO 3166-1 table (ContinentOf).
+//     github.com/oschwald/geoip2-golang/v2 when it knows the database type,
+//     and probed otherwise; registered_country.iso_code stands in when a
+//     network has no country.
+//   - the embedded default (Embedded), a country-only database with a
+//     top-level country_code field (data CC BY 4.0 by the NRO, see NOTICE);
+//     the continent comes from a complete ISO 3166-1 table (ContinentOf).
 //
-// Unknown ("XX", as Cloudflare uses) is the answer for addresses that do not
-// locate anyone — private, loopback, link-local, CGNAT, multicast,
-// documentation and benchmarking ranges and the like (see IsSpecial) — which
-// are decided before the database is asked, and for addresses the database
-// does not know.
+// # Unknown
+//
+// Unknown ("XX", as Cloudflare uses) is the country and continent of
+// addresses that do not locate anyone — private, loopback, link-local, CGNAT,
+// multicast, documentation, benchmarking and other reserved ranges (see
+// IsSpecial), decided before the database is asked — and of addresses the
+// database does not know or cannot decode. A network a database places only
+// on a continent gives {XX, continent}.
+//
+// # Client address
+//
+// Resolver.ClientIP takes the socket peer, unless the peer is inside a
+// trusted proxy prefix. Then it walks the proxy header from the right (last
+// header line first, each comma list from its end) and takes the first
+// address that is not trusted. Which header: ResolverConfig.ProxyHeader, by
+// default RFC 7239 Forwarded when the request carries one whose right-most
+// element has a well-formed for= parameter, X-Forwarded-For otherwise (never
+// both). The walk stops, answering the last trusted hop it reached (the
+// peer, or a trusted address from the header), when an element is "unknown"
+// or an obfuscated identifier (nobody vouches for what lies to its left),
+// does not parse, or after MaxHops hops; when every hop is trusted the
+// answer is the left-most one.
 package geo
 
 import (

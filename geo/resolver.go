@@ -231,8 +231,10 @@ func (r *Resolver) changed() bool {
 }
 
 // Watch reloads the database on SIGHUP and when DBPath changes on disk
-// (polled every PollInterval), until ctx is done. Errors are logged and
-// counted by Reload. Run it in its own goroutine.
+// (polled every PollInterval: a different file, size or modification time;
+// a rejected file is not retried until it changes again), until ctx is done.
+// Errors are logged and counted by Reload. Run it in its own goroutine. While
+// it runs, SIGHUP no longer terminates the process (signal.Notify).
 func (r *Resolver) Watch(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -50,7 +50,7 @@ func IsSpecial(ip netip.Addr) bool {
 	if !ip.IsValid() {
 		return true
 	}
-	ip = ip.Unmap()
+	ip = ip.Unmap().WithZone("")
 	if ip.IsUnspecified() || ip.IsLoopback() || ip.IsPrivate() ||
 		ip.IsLinkLocalUnicast() || ip.IsMulticast() {
 		return true
