@@ -225,8 +225,8 @@ type record struct {
 // probeRecords is how many distinct records probeSchema looks at.
 const probeRecords = 64
 
-// probeSchema decides the schema of a database geoip2 does not know by the
-// fields its first records carry.
+// probeSchema decides the schema of a database by the fields its first
+// records carry.
 func probeSchema(mm *maxminddb.Reader) (string, error) {
 	var geoip2Like, countryCode, seen int
 	last := ^uintptr(0)
