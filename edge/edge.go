@@ -317,6 +317,9 @@ func newSite(s Site, storeMax int64) (*site, error) {
 		HeuristicFraction: 0.1,
 		HeuristicMax:      24 * time.Hour,
 		SurrogateTarget:   surrogateTarget,
+		// A client's no-store keeps the response out of the cache only
+		// when the site honours client Cache-Control at all.
+		HonorRequestNoStore: s.HonorClientCacheControl,
 	}
 	st.originPath = strings.TrimSuffix(s.Origin.EscapedPath(), "/")
 	dialer := &net.Dialer{Timeout: s.ConnectTimeout, KeepAlive: 30 * time.Second}
