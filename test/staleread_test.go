@@ -1,0 +1,287 @@
+package test
+
+// The stale-read checker: real edge proxies on real sockets, one per node of
+// a real in-process memberlist cluster, in front of one versioned origin.
+// Writers change an object at the origin and purge its key through a random
+// node, waiting until every live node has acked. Readers read random objects
+// through random nodes. The rule checked: once a purge has returned complete,
+// no read that starts afterwards may return an older version — under packet
+// loss and while a node is killed and restarted.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meshcdn/meshcdn/cluster/clustertest"
+	"github.com/meshcdn/meshcdn/edge"
+	"github.com/meshcdn/meshcdn/store"
+)
+
+// versionedOrigin serves /obj/{k} with the object's current version in the
+// body, tagged obj/{k}, cacheable for an hour.
+type versionedOrigin struct {
+	mu       sync.Mutex
+	versions map[string]uint64
+	fetches  atomic.Int64
+}
+
+func (o *versionedOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	k := strings.TrimPrefix(r.URL.Path, "/obj/")
+	o.mu.Lock()
+	v := o.versions[k]
+	o.mu.Unlock()
+	o.fetches.Add(1)
+	w.Header().Set("Surrogate-Key", "obj/"+k)
+	w.Header().Set("Surrogate-Control", "max-age=3600")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintf(w, "%d", v)
+}
+
+func (o *versionedOrigin) bump(k string) uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.versions[k]++
+	return o.versions[k]
+}
+
+// edgeNode is the edge proxy of one cluster node, rebuilt when the node
+// restarts (a restarted node has a new, empty store).
+type edgeNode struct {
+	cur atomic.Pointer[edge.Proxy]
+	srv *httptest.Server
+}
+
+func (e *edgeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := e.cur.Load()
+	if p == nil {
+		http.Error(w, "node down", http.StatusServiceUnavailable)
+		return
+	}
+	p.ServeHTTP(w, r)
+}
+
+func newProxy(t *testing.T, c *clustertest.Cluster, i int, origin *url.URL) *edge.Proxy {
+	t.Helper()
+	n := c.Node(i)
+	p, err := edge.New(edge.Config{
+		Sites:    []*edge.Site{{Name: "test", Origin: origin}},
+		Store:    c.Store(i),
+		NodeName: n.Name(),
+		Purge: func(ctx context.Context, pg store.Purge) (int, error) {
+			res, err := n.Purge(ctx, pg, false)
+			return res.Local, err
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// commitLog records, per object, the versions whose purge has returned
+// complete and when.
+type commitLog struct {
+	mu sync.Mutex
+	by map[string][]commit
+}
+
+type commit struct {
+	at time.Time
+	v  uint64
+}
+
+func (l *commitLog) add(k string, v uint64, at time.Time) {
+	l.mu.Lock()
+	l.by[k] = append(l.by[k], commit{at, v})
+	l.mu.Unlock()
+}
+
+// floor is the highest version committed before t.
+func (l *commitLog) floor(k string, t time.Time) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var v uint64
+	for _, c := range l.by[k] {
+		if c.at.Before(t) && c.v > v {
+			v = c.v
+		}
+	}
+	return v
+}
+
+func TestStaleReadChecker(t *testing.T) {
+	const nodes, objects = 4, 12
+	dur := 6 * time.Second
+	if testing.Short() {
+		dur = 3 * time.Second
+	}
+	faults := clustertest.NewFaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := clustertest.Start(ctx, clustertest.Options{Nodes: nodes, Faults: faults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	org := &versionedOrigin{versions: map[string]uint64{}}
+	osrv := httptest.NewServer(org)
+	defer osrv.Close()
+	ou, _ := url.Parse(osrv.URL)
+
+	edges := make([]*edgeNode, nodes)
+	for i := range edges {
+		e := &edgeNode{}
+		e.cur.Store(newProxy(t, c, i, ou))
+		e.srv = httptest.NewServer(e)
+		defer e.srv.Close()
+		edges[i] = e
+	}
+	defer func() {
+		for _, e := range edges {
+			if p := e.cur.Load(); p != nil {
+				p.Close()
+			}
+		}
+	}()
+
+	faults.SetLoss(0.2) // 20 % of gossip packets lost, both ways, every link
+
+	log := &commitLog{by: map[string][]commit{}}
+	var (
+		stop                          atomic.Bool
+		wg                            sync.WaitGroup
+		reads, violations, incomplete atomic.Int64
+		writes                        atomic.Int64
+		violMu                        sync.Mutex
+		violList                      []string
+		downMu                        sync.RWMutex // held for writing while a node restarts
+		down                          = -1
+	)
+	running := func(r *rand.Rand) int {
+		for {
+			i := r.IntN(nodes)
+			if i != down {
+				return i
+			}
+		}
+	}
+
+	// Writers.
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(seed, 1))
+			for !stop.Load() {
+				k := strconv.Itoa(r.IntN(objects))
+				v := org.bump(k)
+				downMu.RLock()
+				n := c.Node(running(r))
+				downMu.RUnlock()
+				if n == nil {
+					continue
+				}
+				pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
+				res, err := n.Purge(pctx, store.Purge{Keys: []string{"obj/" + k}}, true)
+				pcancel()
+				if err != nil || !res.Complete {
+					incomplete.Add(1) // not a commit: makes no promise
+					continue
+				}
+				log.add(k, v, time.Now())
+				writes.Add(1)
+				time.Sleep(time.Duration(r.IntN(20)) * time.Millisecond)
+			}
+		}(uint64(w))
+	}
+
+	// Readers.
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for rd := 0; rd < 4; rd++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(seed, 2))
+			for !stop.Load() {
+				k := strconv.Itoa(r.IntN(objects))
+				downMu.RLock()
+				i := running(r)
+				downMu.RUnlock()
+				startAt := time.Now()
+				floor := log.floor(k, startAt)
+				resp, err := hc.Get(edges[i].srv.URL + "/obj/" + k)
+				if err != nil {
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					continue // a node restarting answers 503
+				}
+				got, err := strconv.ParseUint(string(body), 10, 64)
+				if err != nil {
+					t.Errorf("bad body %q", body)
+					continue
+				}
+				reads.Add(1)
+				if got < floor {
+					violations.Add(1)
+					violMu.Lock()
+					if len(violList) < 10 {
+						violList = append(violList, fmt.Sprintf("node %d obj %s: read v%d, committed v%d before the read began (%s)",
+							i, k, got, floor, resp.Header.Get("Cache-Status")))
+					}
+					violMu.Unlock()
+				}
+			}
+		}(uint64(rd) + 10)
+	}
+
+	// Kill one node in the middle of the run and restart it.
+	time.Sleep(dur / 3)
+	victim := 2
+	downMu.Lock()
+	down = victim
+	edges[victim].cur.Store(nil)
+	downMu.Unlock()
+	if err := c.Kill(victim); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(dur / 6)
+	if err := c.Restart(victim, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := newProxy(t, c, victim, ou)
+	downMu.Lock()
+	edges[victim].cur.Store(p)
+	down = -1
+	downMu.Unlock()
+
+	time.Sleep(dur / 2)
+	stop.Store(true)
+	wg.Wait()
+
+	t.Logf("reads %d, committed purges %d, incomplete purges %d, origin fetches %d, violations %d, faults %+v",
+		reads.Load(), writes.Load(), incomplete.Load(), org.fetches.Load(), violations.Load(), faults.Stats())
+	if violations.Load() != 0 {
+		t.Fatalf("%d stale reads:\n%s", violations.Load(), strings.Join(violList, "\n"))
+	}
+	if reads.Load() < 100 || writes.Load() < 10 {
+		t.Fatalf("too little traffic to mean anything: %d reads, %d committed purges", reads.Load(), writes.Load())
+	}
+	if org.fetches.Load() >= reads.Load() {
+		t.Fatalf("nothing was served from cache: %d fetches for %d reads", org.fetches.Load(), reads.Load())
+	}
+}
