@@ -567,7 +567,7 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz: ready when this node is a live member of its cluster (or runs
-// without one).
+// without one) and its gossip key is not refused by its peers.
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Ready   bool   `json:"ready"`
@@ -575,6 +575,8 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 		Members int    `json:"members"`
 		Alive   int    `json:"alive"`
 		Reason  string `json:"reason,omitempty"`
+		// JoinError: joining the --join addresses has not worked yet.
+		JoinError string `json:"join_error,omitempty"`
 	}{Ready: true}
 	if c := h.cfg.Cluster; c != nil {
 		out.Node = c.Name()
@@ -588,8 +590,14 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		if !self {
+		switch err := c.JoinError(); {
+		case !self:
 			out.Ready, out.Reason = false, "this node is not an alive member of its cluster"
+		case errors.Is(err, cluster.ErrKeyMismatch):
+			// Misconfigured: it will never receive purges from its peers.
+			out.Ready, out.Reason = false, err.Error()
+		case err != nil:
+			out.JoinError = err.Error() // still retrying; it serves meanwhile
 		}
 	}
 	status := http.StatusOK

@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -84,13 +83,12 @@ func runDemo(args []string) error {
 	if err != nil {
 		return err
 	}
+	// One node after the other: each leave is then acknowledged by the
+	// nodes still running.
 	stopAll := func() {
-		var wg sync.WaitGroup
 		for _, n := range nodes {
-			wg.Add(1)
-			go func() { defer wg.Done(); n.stop() }()
+			n.stop()
 		}
-		wg.Wait()
 		shutdown(origin)
 	}
 	if !waitConverged(nodes, 10*time.Second) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -48,6 +49,7 @@ type nodeConfig struct {
 	AdvertisePort   int
 	Join            []string
 	GossipKeys      [][]byte
+	IsolationBound  time.Duration
 	ShutdownTimeout time.Duration
 }
 
@@ -129,7 +131,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 		NodeName: cfg.Name, Region: cfg.Region,
 		BindAddr: cfg.GossipHost, BindPort: cfg.GossipPort,
 		AdvertiseAddr: cfg.AdvertiseHost, AdvertisePort: cfg.AdvertisePort,
-		Join: cfg.Join, Keys: cfg.GossipKeys,
+		Join: cfg.Join, Keys: cfg.GossipKeys, IsolationBound: cfg.IsolationBound,
 		HTTPAddr:  advertisedAddr(n.edgeAddr, cfg),
 		AdminAddr: advertisedAddr(n.admAddr, cfg),
 		Logger:    log.Named("cluster"), Registerer: n.registry,
@@ -159,6 +161,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 			return res.Local, err
 		},
 		PurgeToken: cfg.PurgeToken, PurgeAllow: cfg.PurgeAllow, NodeName: cfg.Name,
+		StaleCutoff: c.StaleCutoff,
 	})
 	if err != nil {
 		return nil, usagef("edge: %v", err)
@@ -173,7 +176,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 		return nil, usagef("%v", err)
 	}
 
-	errLog := zap.NewStdLog(log.Named("http").WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
+	errLog := mustStdLog(log.Named("http"))
 	n.edgeSrv = &http.Server{
 		Handler:           n.proxy,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -267,4 +270,14 @@ func buildInfo() prometheus.Collector {
 	})
 	g.Set(1)
 	return g
+}
+
+// mustStdLog adapts log for net/http's ErrorLog (handler panics, TLS and
+// accept errors) at warn level.
+func mustStdLog(log *zap.Logger) *stdlog.Logger {
+	l, err := zap.NewStdLogAt(log, zap.WarnLevel)
+	if err != nil {
+		return zap.NewStdLog(log)
+	}
+	return l
 }

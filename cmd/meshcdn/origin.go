@@ -92,7 +92,7 @@ func startOrigin(addr string, cfg demoorigin.Config) (*http.Server, string, erro
 		Handler:           demoorigin.New(cfg),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          zap.NewStdLog(cfg.Logger.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+		ErrorLog:          mustStdLog(cfg.Logger),
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -31,6 +31,7 @@ type serveFlags struct {
 	listen, admin, origin                string
 	cacheSize, maxObjectSize             int64
 	defaultTTL, originTimeout, purgeWait time.Duration
+	isolationBound                       time.Duration
 	purgeToken, passCookie, purgeAllow   string
 	nodeName, gossip, advertise, join    string
 	region, gossipKey, geoipDB, trusted  string
@@ -56,6 +57,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.gossip, "gossip", "0.0.0.0:7946", "gossip bind `IP:PORT` (TCP and UDP)")
 	fs.StringVar(&f.advertise, "gossip-advertise", "", "gossip `IP:PORT` other nodes use to reach this one (behind NAT)")
 	fs.StringVar(&f.join, "join", "", "`HOST:PORT,...` of nodes to join (DNS names: every address is tried; retried until it works)")
+	fs.DurationVar(&f.isolationBound, "isolation-bound", 0, "after hearing from no peer this long, treat objects cached before the last contact as stale (0 = off)")
 	fs.StringVar(&f.region, "region", "default", "region `name` of this node")
 	fs.StringVar(&f.gossipKey, "gossip-key", "", "gossip encryption keys, `BASE64[,BASE64]` of 16/24/32 bytes, first = primary (default $MESHCDN_GOSSIP_KEY)")
 	fs.StringVar(&f.geoipDB, "geoip-db", "", "MaxMind DB `path` (GeoIP2/GeoLite2 Country or City); empty = embedded country database")
@@ -144,6 +146,10 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 		}
 		c.AdvertiseHost, c.AdvertisePort = host, port
 	}
+	if f.isolationBound < 0 {
+		return c, usagef("--isolation-bound must not be negative (0 = off)")
+	}
+	c.IsolationBound = f.isolationBound
 	c.Join = splitList(f.join)
 	if len(c.Join) > 64 {
 		return c, usagef("--join: at most 64 addresses")
