@@ -306,12 +306,25 @@ func Decide(p Policy, method string, reqHeader http.Header, status int, respHead
 	dec.Storable = true
 	dec.Lifetime = lifetime
 	dec.InitialAge = correctedInitialAge(respHeader, date, dateOK, requestTime, responseTime)
-	dec.MustRevalidate = d.MustRevalidate || d.ProxyRevalidate || d.SMaxAge >= 0
+	dec.MustRevalidate = d.MustRevalidate || d.ProxyRevalidate
 	dec.NoCache = d.NoCache
 	if dec.NoCache {
 		dec.Lifetime = 0
 	}
 	if dec.MustRevalidate || dec.NoCache {
+		return dec
+	}
+	if d.SMaxAge >= 0 {
+		// RFC 9111 §5.2.2.10: s-maxage implies proxy-revalidate, so no
+		// stale serving by default. Stale windows granted explicitly in the
+		// same field (RFC 5861, e.g. "s-maxage=1, stale-while-revalidate=59")
+		// are the origin's own permission and are honoured, as CDNs do; the
+		// site's default grace is not added.
+		if d.StaleWhileRevalidate < 0 && d.StaleIfError < 0 {
+			dec.MustRevalidate = true
+			return dec
+		}
+		dec.SWR, dec.SIE = max(d.StaleWhileRevalidate, 0), max(d.StaleIfError, 0)
 		return dec
 	}
 	// Stale windows: the controlling field, else Cache-Control, else the

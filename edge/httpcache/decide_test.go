@@ -171,8 +171,11 @@ func TestDecide(t *testing.T) {
 
 		// Freshness (RFC 9111 §4.2.1).
 		{"RFC 9111 §5.2.2.10", "s-maxage over max-age, implies proxy-revalidate", base, "GET", hdr(), 200,
-			hdr("Cache-Control", "max-age=60, s-maxage=10, stale-while-revalidate=30"),
+			hdr("Cache-Control", "max-age=60, s-maxage=10"),
 			want{storable: true, lifetime: 10 * s, source: "s-maxage", mustRevalidate: true}},
+		{"RFC 5861 §3 + RFC 9111 §5.2.2.10", "explicit stale-while-revalidate beside s-maxage is honoured", base, "GET", hdr(), 200,
+			hdr("Cache-Control", "max-age=60, s-maxage=10, stale-while-revalidate=30"),
+			want{storable: true, lifetime: 10 * s, source: "s-maxage", swr: 30 * s}},
 		{"RFC 9111 §5.3", "max-age over Expires", base, "GET", hdr(), 200,
 			hdr("Cache-Control", "max-age=60", "Expires", httpDate(respT.Add(time.Hour)), "Date", date), ok(60*s, "max-age")},
 		{"RFC 9111 §4.2.1", "Expires minus Date", base, "GET", hdr(), 200,
