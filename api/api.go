@@ -118,6 +118,10 @@ func New(cfg Config) (http.Handler, error) {
 	for _, r := range []string{"missing", "wrong"} {
 		h.denied.WithLabelValues(r)
 	}
+	for _, k := range []string{"key", "url", "mixed", "all"} {
+		h.purges.WithLabelValues(k, "false")
+		h.purges.WithLabelValues(k, "true")
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /purge", h.auth(h.nativePurge))
