@@ -289,10 +289,9 @@ func runCLI(t *testing.T, args ...string) string {
 // origin's event pipeline, by the CLI, by the Fastly-compatible API) drops the
 // object on every node.
 func TestProcessesPurgeReachesEveryNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
+	t0 := time.Now()
 	c := startCluster(t, 3)
+	t.Logf("cluster of 3 up after %v", time.Since(t0))
 	path := "/v1/users/7?company=42"
 
 	// MISS then HIT on every node.
@@ -369,8 +368,11 @@ func TestProcessesPurgeReachesEveryNode(t *testing.T) {
 	}
 
 	// Graceful stop of node 2: the others see it leave, and purges keep working.
+	t.Logf("purges checked after %v", time.Since(t0))
 	c.nodes[1].stop(10 * time.Second)
+	t.Logf("node2 stopped after %v", time.Since(t0))
 	c.waitMembers(t, 0, 2)
+	t.Logf("node1 sees node2 gone after %v", time.Since(t0))
 	runCLI(t, "purge", "--admin", c.admins[0], "--wait", "--all")
 	if xc, _ := getUser(t, c.edges[2], path); xc != "MISS" {
 		t.Fatalf("node3 after purge-all with node2 gone: X-Cache %q, want MISS", xc)
@@ -379,9 +381,6 @@ func TestProcessesPurgeReachesEveryNode(t *testing.T) {
 
 // A node started with another gossip key cannot join, and says why.
 func TestProcessesWrongGossipKeyCannotJoin(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
 	key1 := "AAECAwQFBgcICQoLDA0ODw==" // 16 bytes
 	key2 := "Dw4NDAsKCQgHBgUEAwIBAA=="
 	c := startCluster(t, 2, "--gossip-key", key1)
