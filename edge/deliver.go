@@ -99,11 +99,6 @@ func copyHeader(dst, src http.Header, debug bool) {
 	}
 }
 
-func hasPreconditions(h http.Header) bool {
-	return len(h["If-None-Match"]) > 0 || len(h["If-Modified-Since"]) > 0 ||
-		len(h["If-Match"]) > 0 || len(h["If-Unmodified-Since"]) > 0
-}
-
 func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
@@ -122,13 +117,13 @@ func (p *Proxy) deliverObject(w http.ResponseWriter, rq *request, o *store.Objec
 // deliverBytes finishes a response whose whole body is known.
 func (p *Proxy) deliverBytes(w http.ResponseWriter, rq *request, h http.Header, status int, stored http.Header, body []byte) {
 	r := rq.r
-	if status >= 200 && status < 300 && hasPreconditions(r.Header) {
+	if status >= 200 && status < 300 && rq.facts&hasPrecondition != 0 {
 		if code := httpcache.Preconditions(r.Method, r.Header, status, stored); code != 0 {
 			p.writePrecondition(w, rq, h, code)
 			return
 		}
 	}
-	if status == http.StatusOK && r.Method == http.MethodGet && len(r.Header["Range"]) > 0 {
+	if status == http.StatusOK && r.Method == http.MethodGet && rq.facts&hasRange != 0 {
 		if p.serveRange(w, rq, h, stored, body) {
 			return
 		}
@@ -254,7 +249,7 @@ func (p *Proxy) deliverStream(w http.ResponseWriter, rq *request, f *flight, rd 
 	h["X-Cache"] = xcache
 	h["Cache-Status"] = cs
 	status := res.status
-	if status >= 200 && status < 300 && hasPreconditions(r.Header) {
+	if status >= 200 && status < 300 && rq.facts&hasPrecondition != 0 {
 		if code := httpcache.Preconditions(r.Method, r.Header, status, src); code != 0 {
 			p.writePrecondition(w, rq, h, code)
 			return
@@ -265,7 +260,7 @@ func (p *Proxy) deliverStream(w http.ResponseWriter, rq *request, f *flight, rd 
 		w.WriteHeader(status)
 		return
 	}
-	if status == http.StatusOK && len(r.Header["Range"]) > 0 && httpcache.IfRangeMatches(r.Header, src) {
+	if status == http.StatusOK && rq.facts&hasRange != 0 && httpcache.IfRangeMatches(r.Header, src) {
 		// A range of a miss: the whole object is fetched, then the range
 		// is cut from it (or, if it cannot be kept, everything is sent).
 		if body, ok := rd.waitComplete(r.Context()); ok {

@@ -361,7 +361,9 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	if status == http.StatusOK && len(resp.Header["Accept-Ranges"]) == 0 {
 		resp.Header["Accept-Ranges"] = acceptRangesVal
 	}
-	setContentLength(resp.Header, resp.ContentLength)
+	if bodyAllowed(status) {
+		setContentLength(resp.Header, resp.ContentLength)
+	}
 	res := flightResult{status: status, leaderHeader: resp.Header, header: resp.Header, size: resp.ContentLength,
 		fwdStatus: status, storable: storable, reason: reason, initialAge: d.InitialAge, respTime: respTime,
 		ttl: (d.Lifetime - d.InitialAge).Round(time.Second), noCache: d.NoCache}

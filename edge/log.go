@@ -14,6 +14,8 @@ import (
 func (p *Proxy) finish(rq *request) {
 	if rq.s != nil {
 		rq.s.reqs[rq.result].Inc()
+	} else {
+		p.m.noSite.Inc()
 	}
 	p.m.continents[continentIndex(rq.loc.Continent)].Inc()
 	lvl := zapcore.InfoLevel

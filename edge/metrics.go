@@ -52,6 +52,7 @@ type metrics struct {
 	keysDropped  prometheus.Counter
 	purgeDenied  *prometheus.CounterVec
 	hitForMiss   prometheus.Counter
+	noSite       prometheus.Counter // requests for a host no site serves
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -87,6 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		fetches: map[string]prometheus.Counter{},
 	}
+	m.noSite = m.requests.WithLabelValues("", resultNames[resSynth])
 	byContinent := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meshcdn_edge_requests_by_continent_total",
 		Help: "Requests by the client's continent (XX = unknown).",

@@ -70,7 +70,6 @@ func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 	}
 	httpcache.RemoveHopByHop(resp.Header)
 	p.addVia(resp.Header)
-	setContentLength(resp.Header, resp.ContentLength)
 	if !safeMethod(r.Method) && resp.StatusCode >= 200 && resp.StatusCode < 400 {
 		p.invalidate(rq, resp.Header)
 	}

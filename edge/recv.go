@@ -23,6 +23,7 @@ type request struct {
 	loc    geo.Location
 	client netip.Addr
 	debug  bool
+	facts  reqFacts
 	honor  bool // the site honours the client's Cache-Control
 	cc     clientCC
 
@@ -84,9 +85,8 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 		return
 	}
 	rq.s = s
-	if v := r.Header[p.debugKey]; len(v) > 0 && v[0] != "" && v[0] != "0" {
-		rq.debug = true
-	}
+	rq.facts = p.scan(r.Header, s)
+	rq.debug = rq.facts&hasDebug != 0
 	if r.Method == "PURGE" {
 		p.servePurge(w, rq)
 		return
@@ -96,7 +96,7 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 		p.synth(w, rq, http.StatusMethodNotAllowed, "CONNECT is not supported by a reverse proxy", nil, nil)
 		return
 	}
-	if fwd := passReason(r, s); fwd != "" {
+	if fwd := passReason(rq); fwd != "" {
 		p.pass(w, rq, fwd)
 		return
 	}
@@ -146,8 +146,10 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 // its own variant) and sets the edge's.
 func (p *Proxy) recvGeo(rq *request) {
 	h, s := rq.r.Header, rq.s
-	delete(h, s.countryKey)
-	delete(h, s.continentKey)
+	if rq.facts&hasGeo != 0 {
+		delete(h, s.countryKey)
+		delete(h, s.continentKey)
+	}
 	if p.geo == nil {
 		return
 	}
@@ -158,17 +160,73 @@ func (p *Proxy) recvGeo(rq *request) {
 
 // passReason says why a request bypasses the cache ("" = it does not):
 // the Cache-Status fwd value.
-func passReason(r *http.Request, s *site) string {
+func passReason(rq *request) string {
+	r, s := rq.r, rq.s
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return "method"
 	}
-	if len(r.Header["Authorization"]) > 0 || r.ContentLength != 0 {
+	if rq.facts&hasAuthorization != 0 || r.ContentLength != 0 {
 		return "bypass"
 	}
-	if s.PassCookie != nil && passCookie(s.PassCookie, r.Header["Cookie"]) {
+	if s.PassCookie != nil && rq.facts&hasCookie != 0 && passCookie(s.PassCookie, r.Header["Cookie"]) {
 		return "bypass"
 	}
 	return ""
+}
+
+// reqFacts are the request header fields the stages look at, found in
+// one pass (most requests have none of them, and proving absence by map
+// lookups costs more than walking a small header).
+type reqFacts uint8
+
+const (
+	hasAuthorization reqFacts = 1 << iota
+	hasCookie
+	hasPrecondition // If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since
+	hasRange
+	hasDebug // the debug header with a value other than "" or "0"
+	hasGeo   // a client-supplied geo header of this site
+)
+
+func (p *Proxy) scan(h http.Header, s *site) reqFacts {
+	var f reqFacts
+	if len(h) > 12 {
+		for _, k := range [...]string{"Authorization", "Cookie", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "Range", p.debugKey, s.countryKey, s.continentKey} {
+			if v, ok := h[k]; ok {
+				f |= p.fact(k, v, s)
+			}
+		}
+		return f
+	}
+	for k, v := range h {
+		f |= p.fact(k, v, s)
+	}
+	return f
+}
+
+func (p *Proxy) fact(k string, v []string, s *site) reqFacts {
+	if len(v) == 0 {
+		return 0
+	}
+	switch k {
+	case "Authorization":
+		return hasAuthorization
+	case "Cookie":
+		return hasCookie
+	case "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since":
+		return hasPrecondition
+	case "Range":
+		return hasRange
+	}
+	switch {
+	case k == p.debugKey:
+		if v[0] != "" && v[0] != "0" {
+			return hasDebug
+		}
+	case k == s.countryKey || k == s.continentKey:
+		return hasGeo
+	}
+	return 0
 }
 
 // passCookie reports whether a cookie name matches re.
@@ -321,12 +379,9 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 				Fwd: "stale", FwdStatus: res.fwdStatus, TTL: lk.obj.TTL(now), HasTTL: true, Collapsed: collapsed, Detail: "stale-if-error"}))
 			return true, false
 		}
-		code := res.code
-		if code < 500 || code > 599 {
-			code = http.StatusBadGateway
-		}
-		if code != http.StatusGatewayTimeout {
-			code = http.StatusBadGateway
+		code := http.StatusBadGateway
+		if res.code == http.StatusGatewayTimeout {
+			code = http.StatusGatewayTimeout
 		}
 		p.synth(w, rq, code, originErrorText(code), xcacheMiss, p.status.format(httpcache.CacheStatus{
 			Fwd: fwd, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: "origin-" + strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "-"))}))
