@@ -77,12 +77,7 @@ var conditionalFields = []string{"If-None-Match", "If-Modified-Since", "If-Range
 
 // originHeader copies the client's request header for the origin:
 // hop-by-hop fields removed, X-Forwarded-For / -Proto / -Host and Via set.
-func (p *Proxy) originHeader(r *http.Request) (http.Header, error) {
-	for _, v := range r.Header["Via"] {
-		if viaContains(v, p.node) {
-			return nil, errLoop
-		}
-	}
+func (p *Proxy) originHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
 	if h == nil {
 		h = http.Header{}
@@ -112,7 +107,18 @@ func (p *Proxy) originHeader(r *http.Request) (http.Header, error) {
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = []string{""} // don't let the transport add its own
 	}
-	return h, nil
+	return h
+}
+
+// looped reports a request that already passed this node (its Via names
+// us): forwarding it again would loop (RFC 9110 §7.6.3).
+func (p *Proxy) looped(r *http.Request) bool {
+	for _, v := range r.Header["Via"] {
+		if viaContains(v, p.node) {
+			return true
+		}
+	}
+	return false
 }
 
 // viaContains reports whether a Via field value names node as a recipient.
@@ -179,11 +185,8 @@ func (p *Proxy) originRequest(ctx context.Context, s *site, method string, r *ht
 
 // fetchHeader is the origin request header for a cache fetch (GET) made on
 // behalf of r; with a stale object it becomes a conditional request.
-func (p *Proxy) fetchHeader(r *http.Request, stale *store.Object) (http.Header, error) {
-	h, err := p.originHeader(r)
-	if err != nil {
-		return nil, err
-	}
+func (p *Proxy) fetchHeader(r *http.Request, stale *store.Object) http.Header {
+	h := p.originHeader(r)
 	for _, f := range conditionalFields {
 		delete(h, f)
 	}
@@ -202,7 +205,7 @@ func (p *Proxy) fetchHeader(r *http.Request, stale *store.Object) (http.Header, 
 			h["If-Modified-Since"] = []string{v[0]}
 		}
 	}
-	return h, nil
+	return h
 }
 
 // responseVary returns the response's Vary fields plus the site's own

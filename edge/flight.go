@@ -164,6 +164,9 @@ const (
 // object stale), or starts one. lk is the lookup the request made.
 func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flight, rd *bodyReader, leader bool, fresh *store.Object, out joinOutcome, err error) {
 	r, s := rq.r, rq.s
+	if p.looped(r) {
+		return nil, nil, false, nil, joinWait, errLoop
+	}
 	t := &p.flights
 	t.mu.Lock()
 	if !private {
@@ -206,12 +209,7 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 			}
 		}
 	}
-	h, herr := p.fetchHeader(r, lk.obj)
-	if herr != nil {
-		t.mu.Unlock()
-		return nil, nil, false, nil, joinWait, herr
-	}
-	f = &flight{primary: lk.primary, vary: vary, sec: sec, reqHeader: h, stale: lk.obj, private: private,
+	f = &flight{primary: lk.primary, vary: vary, sec: sec, stale: lk.obj, private: private,
 		body: newStreamBody(s.maxObject), ready: make(chan struct{})}
 	rd = f.body.attach()
 	if !private {
@@ -234,12 +232,11 @@ func (p *Proxy) refresh(rq *request, lk *lookup) {
 			return
 		}
 	}
-	h, err := p.fetchHeader(r, lk.obj)
-	if err != nil {
+	if p.looped(r) {
 		t.mu.Unlock()
 		return
 	}
-	f := &flight{primary: lk.primary, vary: lk.vary, sec: lk.sec, reqHeader: h, stale: lk.obj,
+	f := &flight{primary: lk.primary, vary: lk.vary, sec: lk.sec, stale: lk.obj,
 		body: newStreamBody(rq.s.maxObject), ready: make(chan struct{}), leaderGone: true}
 	t.groups[lk.primary] = append(t.groups[lk.primary], f)
 	t.mu.Unlock()
@@ -250,6 +247,7 @@ func (p *Proxy) refresh(rq *request, lk *lookup) {
 // any one client: the fetch completes (and is stored) even if the client
 // that started it goes away.
 func (p *Proxy) startFlight(f *flight, s *site, r *http.Request) {
+	f.reqHeader = p.fetchHeader(r, f.stale) // before the goroutine: read by it only
 	ctx, cancel := context.WithCancel(p.ctx)
 	it := newIdleTimer(s.BetweenBytesTimeout, cancel)
 	req := p.originRequest(ctx, s, http.MethodGet, r, f.reqHeader)

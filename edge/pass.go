@@ -30,11 +30,11 @@ func safeMethod(m string) bool {
 func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 	r, s := rq.r, rq.s
 	rq.result = resPass
-	h, err := p.originHeader(r)
-	if err != nil {
-		p.synth(w, rq, http.StatusLoopDetected, err.Error(), xcachePass, nil)
+	if p.looped(r) {
+		p.synth(w, rq, http.StatusLoopDetected, errLoop.Error(), xcachePass, nil)
 		return
 	}
+	h := p.originHeader(r)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	it := newIdleTimer(s.BetweenBytesTimeout, cancel)

@@ -1,0 +1,129 @@
+package edge
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RFC 9111 §4.1 with collapsing: requests that collapsed on a URL miss
+// before the response's Vary was known must not receive another variant;
+// they re-queue and get their own.
+func TestCollapsedWaiterGetsOwnVariant(t *testing.T) {
+	g := newGate()
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept-Language") == "en" {
+			g.wait(r.Context())
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Accept-Language")
+		io.WriteString(w, "lang:"+r.Header.Get("Accept-Language"))
+	})
+	e := newEdge(t, o)
+	results := make(map[string]string)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	get := func(lang string) {
+		defer wg.Done()
+		r := e.get("/v", "Accept-Language", lang)
+		mu.Lock()
+		results[lang] = r.body
+		mu.Unlock()
+	}
+	wg.Add(1)
+	go get("en")
+	<-g.entered
+	for _, l := range []string{"de", "fr", "en"} {
+		wg.Add(1)
+		go get(l)
+	}
+	waitFor(t, "waiters", func() bool { return e.waiters(e.primary("/v")) == 4 })
+	g.release()
+	wg.Wait()
+	for _, l := range []string{"en", "de", "fr"} {
+		if results[l] != "lang:"+l {
+			t.Errorf("%s got %q", l, results[l])
+		}
+	}
+	if got := o.hits.Load(); got != 3 {
+		t.Errorf("origin requests %d, want 3 (one per variant)", got)
+	}
+}
+
+// A leader whose client leaves before an uncacheable response arrives:
+// the response nobody will read is closed (the origin sees its request
+// end), not leaked.
+func TestAbandonedUncacheableResponseClosed(t *testing.T) {
+	g := newGate()
+	closed := make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		g.wait(r.Context())
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		select { // a large body the edge would have to drain
+		case <-r.Context().Done():
+			close(closed)
+		case <-time.After(20 * time.Second):
+		}
+	})
+	e := newEdge(t, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/gone", nil)
+	done := make(chan error)
+	go func() {
+		_, err := e.client.Do(req)
+		done <- err
+	}()
+	<-g.entered
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("request not cancelled")
+	}
+	waitFor(t, "the leader to leave", func() bool {
+		e.proxy.flights.mu.Lock()
+		defer e.proxy.flights.mu.Unlock()
+		for _, f := range e.proxy.flights.groups[e.primary("/gone")] {
+			return f.leaderGone
+		}
+		return false
+	})
+	g.release()
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the abandoned origin response was never closed")
+	}
+	e.settle()
+}
+
+// Close stops fetches in flight: their clients get an answer (502), Close
+// returns, nothing hangs.
+func TestCloseWithFetchInFlight(t *testing.T) {
+	g := newGate()
+	t.Cleanup(g.release)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { g.wait(r.Context()) })
+	e := newEdge(t, o)
+	done := make(chan resp)
+	go func() { done <- e.get("/inflight") }()
+	<-g.entered
+	closed := make(chan struct{})
+	go func() { e.proxy.Close(); close(closed) }()
+	select {
+	case r := <-done:
+		if r.StatusCode != 502 {
+			t.Errorf("client got %d", r.StatusCode)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("client hung after Close")
+	}
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close hung")
+	}
+	e.proxy.Close() // idempotent
+}
