@@ -175,6 +175,10 @@ type Proxy struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	fetching  atomic.Int64 // cache fetches running (tests wait for them)
+
+	// fetchBudget bounds the bytes all running fetches buffer for the
+	// store: a quarter of the store's budget, at least one largest object.
+	fetchBudget budget
 	closeOnce sync.Once
 }
 
@@ -245,6 +249,10 @@ func New(cfg Config) (*Proxy, error) {
 			p.sites[h] = s
 		}
 		p.all = append(p.all, s)
+	}
+	p.fetchBudget.max = cfg.Store.Config().MaxBytes / 4
+	for _, s := range p.all {
+		p.fetchBudget.max = max(p.fetchBudget.max, s.maxObject)
 	}
 	p.status.init(p.node)
 	p.flights.init()

@@ -210,7 +210,7 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 		}
 	}
 	f = &flight{primary: lk.primary, vary: vary, sec: sec, stale: lk.obj, private: private,
-		body: newStreamBody(s.maxObject), ready: make(chan struct{})}
+		body: newStreamBody(s.maxObject, &p.fetchBudget), ready: make(chan struct{})}
 	rd = f.body.attach()
 	if !private {
 		t.groups[lk.primary] = append(t.groups[lk.primary], f)
@@ -237,7 +237,7 @@ func (p *Proxy) refresh(rq *request, lk *lookup) {
 		return
 	}
 	f := &flight{primary: lk.primary, vary: lk.vary, sec: lk.sec, stale: lk.obj,
-		body: newStreamBody(rq.s.maxObject), ready: make(chan struct{}), leaderGone: true}
+		body: newStreamBody(rq.s.maxObject, &p.fetchBudget), ready: make(chan struct{}), leaderGone: true}
 	t.groups[lk.primary] = append(t.groups[lk.primary], f)
 	t.mu.Unlock()
 	p.startFlight(f, rq.s, r)
@@ -422,6 +422,7 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	}
 	f.body.finish(rerr)
 
+	defer f.body.release()
 	body, ok := f.body.complete()
 	if !ok {
 		if rerr == nil || errors.Is(rerr, errNoReaders) {

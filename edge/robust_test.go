@@ -4,9 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshcdn/meshcdn/store"
 )
 
 // RFC 9111 §4.1 with collapsing: requests that collapsed on a URL miss
@@ -126,4 +130,52 @@ func TestCloseWithFetchInFlight(t *testing.T) {
 		t.Fatal("Close hung")
 	}
 	e.proxy.Close() // idempotent
+}
+
+// Every size is bounded: the bytes all running fetches buffer for the
+// store have a budget; a fetch beyond it still streams to its clients but
+// is not stored. The budget is given back afterwards.
+func TestFetchBufferBudget(t *testing.T) {
+	const size = 300 << 10
+	body := strings.Repeat("b", size)
+	g := newGate()
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		io.WriteString(w, body[:1000])
+		w.(http.Flusher).Flush()
+		g.wait(r.Context())
+		io.WriteString(w, body[1000:])
+	})
+	e := newEdge(t, o, func(c *Config, _ *Site) {
+		c.Store = store.New(store.Config{MaxBytes: 2 << 20, MaxObjectBytes: 512 << 10}) // budget: 512 KiB
+		t.Cleanup(c.Store.Close)
+	})
+	e.store = e.proxy.store
+	if e.proxy.fetchBudget.max != 512<<10 {
+		t.Fatalf("budget %d", e.proxy.fetchBudget.max)
+	}
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := e.get("/obj" + strconv.Itoa(i)); r.body != body {
+				t.Errorf("obj%d: %d bytes", i, len(r.body))
+			}
+		}()
+	}
+	waitFor(t, "three fetches", func() bool { return len(g.entered) == 3 })
+	if used := e.proxy.fetchBudget.used.Load(); used != size {
+		t.Errorf("budget in use %d, want %d (one fetch fits, two stream only)", used, size)
+	}
+	g.release()
+	wg.Wait()
+	e.settle()
+	if n := e.store.Stats().Objects; n != 1 {
+		t.Errorf("%d objects stored, want 1", n)
+	}
+	if used := e.proxy.fetchBudget.used.Load(); used != 0 {
+		t.Errorf("budget not given back: %d", used)
+	}
 }

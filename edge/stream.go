@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // errNoReaders stops a fetch whose body can no longer be stored and that
@@ -29,6 +30,24 @@ type streamBody struct {
 	notify   chan struct{}
 	space    chan struct{}
 	readers  map[*bodyReader]struct{}
+
+	budget   *budget // shared by all fetches: bytes buffered for the store
+	reserved int64   // taken from budget, given back by release
+}
+
+// budget bounds the bytes all running fetches buffer for the store; a
+// fetch that cannot reserve more streams on without storing.
+type budget struct {
+	used atomic.Int64
+	max  int64
+}
+
+func (b *budget) take(n int64) bool {
+	if b.used.Add(n) > b.max {
+		b.used.Add(-n)
+		return false
+	}
+	return true
 }
 
 type bodyReader struct {
@@ -36,9 +55,9 @@ type bodyReader struct {
 	pos int64
 }
 
-func newStreamBody(limit int64) *streamBody {
+func newStreamBody(limit int64, bg *budget) *streamBody {
 	return &streamBody{limit: limit, size: -1, notify: make(chan struct{}), space: make(chan struct{}),
-		readers: map[*bodyReader]struct{}{}}
+		readers: map[*bodyReader]struct{}{}, budget: bg}
 }
 
 // start sizes the buffer once the response headers are known.
@@ -48,10 +67,37 @@ func (b *streamBody) start(size int64) {
 	b.size = size
 	switch {
 	case size > 0 && size <= b.limit:
+		if !b.reserveLocked(size) {
+			b.overflow = true // over the fetch budget: stream only
+			return
+		}
 		b.buf = make([]byte, 0, size)
 	case size > b.limit || size < 0:
 		b.buf = make([]byte, 0, min(b.limit, 64<<10))
 	}
+}
+
+// reserveLocked makes sure n bytes of buffer are covered by the budget.
+func (b *streamBody) reserveLocked(n int64) bool {
+	if n <= b.reserved {
+		return true
+	}
+	if b.budget != nil && !b.budget.take(n-b.reserved) {
+		return false
+	}
+	b.reserved = n
+	return true
+}
+
+// release gives the reservation back (the stored object, if any, is now
+// the store's to account for).
+func (b *streamBody) release() {
+	b.mu.Lock()
+	if b.budget != nil {
+		b.budget.used.Add(-b.reserved)
+	}
+	b.reserved = 0
+	b.mu.Unlock()
 }
 
 // attach adds a reader at byte 0; nil if the beginning was already dropped.
@@ -77,8 +123,10 @@ func (b *streamBody) joinable() bool {
 // room; it fails with errNoReaders when nobody reads an unstorable body.
 func (b *streamBody) write(ctx context.Context, p []byte) error {
 	b.mu.Lock()
-	if !b.overflow && int64(len(b.buf)+len(p)) > b.limit {
-		b.overflow = true
+	if !b.overflow {
+		if n := int64(len(b.buf) + len(p)); n > b.limit || !b.reserveLocked(max(n, int64(cap(b.buf)))) {
+			b.overflow = true
+		}
 	}
 	for b.overflow {
 		b.trimLocked()
