@@ -171,15 +171,15 @@ type Proxy struct {
 	status   statusTable
 	purge    func(ctx context.Context, p store.Purge) (int, error)
 
-	ctx       context.Context // cancelled by Close: background fetches stop
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	fetching  atomic.Int64 // cache fetches running (tests wait for them)
+	ctx      context.Context // cancelled by Close: background fetches stop
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	fetching atomic.Int64 // cache fetches running (tests wait for them)
 
 	// fetchBudget bounds the bytes all running fetches buffer for the
 	// store: a quarter of the store's budget, at least one largest object.
 	fetchBudget budget
-	closeOnce sync.Once
+	closeOnce   sync.Once
 }
 
 // New validates cfg and returns a Proxy.
