@@ -165,7 +165,19 @@ func TestFetchBufferBudget(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "three fetches", func() bool { return len(g.entered) == 3 })
+	waitFor(t, "three fetches with their headers in", func() bool {
+		e.proxy.flights.mu.Lock()
+		defer e.proxy.flights.mu.Unlock()
+		n := 0
+		for _, fs := range e.proxy.flights.groups {
+			for _, f := range fs {
+				if f.published {
+					n++
+				}
+			}
+		}
+		return n == 3
+	})
 	if used := e.proxy.fetchBudget.used.Load(); used != size {
 		t.Errorf("budget in use %d, want %d (one fetch fits, two stream only)", used, size)
 	}
