@@ -76,6 +76,16 @@ func (t *statusTable) format(cs httpcache.CacheStatus) []string {
 	return []string{cs.Format(t.node)}
 }
 
+// setCacheStatus adds this cache's Cache-Status member after those of the
+// caches before it (RFC 9211 §2: the field is a list, origin side first).
+func setCacheStatus(h, upstream http.Header, cs []string) {
+	if up := upstream["Cache-Status"]; len(up) > 0 {
+		h["Cache-Status"] = append(up[:len(up):len(up)], cs...)
+		return
+	}
+	h["Cache-Status"] = cs
+}
+
 // isSurrogateField: response fields meant for this cache, removed from
 // what clients see unless they send the debug header.
 func isSurrogateField(k string) bool {
@@ -110,7 +120,7 @@ func (p *Proxy) deliverObject(w http.ResponseWriter, rq *request, o *store.Objec
 	copyHeader(h, o.Header, rq.debug)
 	h["Age"] = ageValue(age)
 	h["X-Cache"] = xcache
-	h["Cache-Status"] = cs
+	setCacheStatus(h, o.Header, cs)
 	p.deliverBytes(w, rq, h, o.Status, o.Header, o.Body)
 }
 
@@ -247,7 +257,7 @@ func (p *Proxy) deliverStream(w http.ResponseWriter, rq *request, f *flight, rd 
 	copyHeader(h, src, rq.debug)
 	h["Age"] = ageValue(res.initialAge + time.Since(res.respTime))
 	h["X-Cache"] = xcache
-	h["Cache-Status"] = cs
+	setCacheStatus(h, src, cs)
 	status := res.status
 	if status >= 200 && status < 300 && rq.facts&hasPrecondition != 0 {
 		if code := httpcache.Preconditions(r.Method, r.Header, status, src); code != 0 {
@@ -305,7 +315,7 @@ func (p *Proxy) copyResponse(w http.ResponseWriter, rq *request, resp *http.Resp
 	h := w.Header()
 	copyHeader(h, resp.Header, rq.debug)
 	h["X-Cache"] = xcache
-	h["Cache-Status"] = cs
+	setCacheStatus(h, resp.Header, cs)
 	rq.status = resp.StatusCode
 	if r.Method == http.MethodHead || !bodyAllowed(resp.StatusCode) {
 		w.WriteHeader(resp.StatusCode)

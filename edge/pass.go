@@ -57,7 +57,7 @@ func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 		}
 		rq.err = err
 		p.synth(w, rq, code, originErrorText(code), xcachePass,
-			p.status.format(httpcache.CacheStatus{Fwd: fwd, Detail: "origin-" + strings.ToLower(http.StatusText(code))}))
+			p.status.format(httpcache.CacheStatus{Fwd: fwd, Detail: originErrorDetail(code)}))
 		rq.result = resPass
 		return
 	}
@@ -75,6 +75,14 @@ func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 	}
 	p.copyResponse(w, rq, resp, xcachePass,
 		p.status.format(httpcache.CacheStatus{Fwd: fwd, FwdStatus: resp.StatusCode}))
+}
+
+// originErrorDetail is the Cache-Status detail of an origin failure.
+func originErrorDetail(code int) string {
+	if code == http.StatusGatewayTimeout {
+		return "origin-timeout"
+	}
+	return "origin-unreachable"
 }
 
 func originErrorText(code int) string {

@@ -449,3 +449,27 @@ func TestOriginPathPrefix(t *testing.T) {
 	}
 	_ = url.URL{}
 }
+
+// RFC 9211 §2: a Cache-Status from a cache in front of the origin is kept;
+// this cache's member follows it.
+func TestCacheStatusChained(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Status", "OriginCache; fwd=uri-miss")
+		if r.Method == "GET" {
+			w.Header().Set("Cache-Control", "max-age=60")
+		}
+		io.WriteString(w, "x")
+	})
+	e := newEdge(t, o)
+	for _, c := range []struct{ method, want string }{
+		{"GET", "OriginCache; fwd=uri-miss, edge1; fwd=uri-miss; fwd-status=200; ttl="},
+		{"GET", "OriginCache; fwd=uri-miss, edge1; hit; ttl="},
+		{"POST", "OriginCache; fwd=uri-miss, edge1; fwd=method; fwd-status=200"},
+	} {
+		r := e.do(c.method, "/chain")
+		e.settle()
+		if got := strings.Join(r.Header.Values("Cache-Status"), ", "); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s: Cache-Status %q, want prefix %q", c.method, got, c.want)
+		}
+	}
+}

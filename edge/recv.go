@@ -384,7 +384,7 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			code = http.StatusGatewayTimeout
 		}
 		p.synth(w, rq, code, originErrorText(code), xcacheMiss, p.status.format(httpcache.CacheStatus{
-			Fwd: fwd, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: "origin-" + strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "-"))}))
+			Fwd: fwd, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: originErrorDetail(code)}))
 		return true, false
 	case resObject:
 		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
