@@ -18,6 +18,34 @@
 //   - deliver: Age, X-Cache, Cache-Status (RFC 9211), conditional requests,
 //     Range, HEAD; surrogate headers removed unless the debug header is set.
 //
+// # What clients see
+//
+// X-Cache is HIT when the body came from the cache without waiting for the
+// origin (fresh, stale-while-revalidate, stale-if-error, or joining a fresh
+// response that is still streaming in), MISS when this request waited for
+// an origin fetch (including revalidation and collapsed waiters), PASS when
+// the cache was bypassed. Cache-Status (RFC 9211) says precisely what
+// happened: hit; fwd=uri-miss|vary-miss|miss|request|stale|method|bypass;
+// fwd-status; ttl; stored; collapsed; detail (stale-while-revalidate,
+// stale-if-error, streaming, origin-timeout, origin-unreachable, or why a
+// response was not stored). An upstream Cache-Status is kept, ours follows.
+//
+// Surrogate-Key, Surrogate-Control and Cache-Groups are kept in the stored
+// headers (a 304 can update them) and removed on delivery unless the
+// request carries the debug header (Config.DebugHeader, default
+// "Meshcdn-Debug: 1").
+//
+// # Bounds
+//
+// Response headers from the origin: 64 KiB. Bodies above the site's (or
+// the store's) max object size stream through without being stored; so do
+// bodies that would push the bytes all running fetches buffer for the
+// store over a quarter of the store's budget. A body that outgrows the
+// limit mid-stream keeps serving its readers from a 1 MiB window. At most
+// 64 concurrent fetches per URL; 65 536 remembered uncacheable URLs
+// (hit-for-miss: 2 min, or the response's lifetime if shorter; 5 s after a
+// 5xx). Vary keys longer than 512 bytes are hashed (SHA-256).
+//
 // # Client Cache-Control
 //
 // Request Cache-Control (no-cache, max-age, min-fresh, max-stale,
