@@ -261,7 +261,7 @@ func TestStreamingFirstByteBeforeBodyCompletes(t *testing.T) {
 // readers of a body that outgrows the limit all get every byte).
 func TestOversizeObjectsStreamNotStored(t *testing.T) {
 	const limit = 256 << 10
-	body := make([]byte, 3*limit+123)
+	body := make([]byte, limit+3*streamWindow+123) // fills the 1 MiB window: the fetch waits for the slower reader
 	for i := range body {
 		body[i] = byte(i * 7)
 	}
@@ -282,9 +282,26 @@ func TestOversizeObjectsStreamNotStored(t *testing.T) {
 		}
 	})
 	e := newEdge(t, o, func(_ *Config, s *Site) { s.MaxObjectSize = limit })
-	check := func(res *http.Response) {
+	check := func(res *http.Response, slow bool) {
 		t.Helper()
-		b, err := io.ReadAll(res.Body)
+		var b []byte
+		var err error
+		if slow {
+			buf := make([]byte, 8<<10)
+			for {
+				n, rerr := res.Body.Read(buf)
+				b = append(b, buf[:n]...)
+				if rerr != nil {
+					if rerr != io.EOF {
+						err = rerr
+					}
+					break
+				}
+				time.Sleep(50 * time.Microsecond)
+			}
+		} else {
+			b, err = io.ReadAll(res.Body)
+		}
 		res.Body.Close()
 		if err != nil || sha256.Sum256(b) != sum {
 			t.Errorf("body: %d bytes, %v", len(b), err)
@@ -307,8 +324,8 @@ func TestOversizeObjectsStreamNotStored(t *testing.T) {
 	g.release()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); check(a) }()
-	go func() { defer wg.Done(); check(b) }()
+	go func() { defer wg.Done(); check(a, false) }()
+	go func() { defer wg.Done(); check(b, true) }()
 	wg.Wait()
 	e.settle()
 	if got := e.store.Stats().Objects; got != 0 {
