@@ -11,17 +11,25 @@ import (
 
 const maxInboundBytes = 64 << 20
 
-// receive decodes a message from memberlist (packet, stream or push/pull
-// state) and queues it for the apply loop. It never blocks: when the queue
-// is full the message is dropped and counted.
+// receive takes a message from memberlist (packet, stream or push/pull
+// state). Acknowledgements are handled at once (they are tiny and drive
+// retransmission); everything else is copied and queued for the apply
+// loop, so memberlist's receive path is never held up (and its LIFO
+// hand-off queue never builds up). It never blocks: when the queue is full
+// the message is dropped and counted.
 func (n *Node) receive(b []byte) {
-	m, err := decodeMessage(b)
-	if err != nil {
-		n.m.error(err.Error())
-		n.log.Debug("bad gossip message", zap.String("reason", err.Error()), zap.Int("bytes", len(b)))
+	if len(b) > 2 && b[0] == wireMagic && b[1] == wireVersion && b[2] == msgAck {
+		m, err := decodeMessage(b)
+		if err != nil {
+			n.badMessage(err, len(b))
+			return
+		}
+		n.seen(m.Sender)
+		n.handleAck(m.Sender, m.Epoch, &m.Ack)
 		return
 	}
-	if m.Sender == n.name && m.Epoch == n.epoch {
+	if len(b) > maxMessageBytes {
+		n.badMessage(errLimit, len(b))
 		return
 	}
 	if n.inBytes.Add(int64(len(b))) > maxInboundBytes {
@@ -29,13 +37,17 @@ func (n *Node) receive(b []byte) {
 		n.m.error("queue_full")
 		return
 	}
-	m.size = len(b)
 	select {
-	case n.inbound <- m:
+	case n.inbound <- append([]byte(nil), b...):
 	default:
 		n.inBytes.Add(-int64(len(b)))
 		n.m.error("queue_full")
 	}
+}
+
+func (n *Node) badMessage(err error, size int) {
+	n.m.error(err.Error())
+	n.log.Debug("bad gossip message", zap.String("reason", err.Error()), zap.Int("bytes", size))
 }
 
 func (n *Node) applyLoop() {
@@ -44,13 +56,13 @@ func (n *Node) applyLoop() {
 		select {
 		case <-n.done:
 			return
-		case m := <-n.inbound:
-			n.handle(&m)
+		case b := <-n.inbound:
+			n.handle(b)
 		drain:
 			for range 256 {
 				select {
-				case m := <-n.inbound:
-					n.handle(&m)
+				case b := <-n.inbound:
+					n.handle(b)
 				default:
 					break drain
 				}
@@ -60,8 +72,17 @@ func (n *Node) applyLoop() {
 	}
 }
 
-func (n *Node) handle(m *message) {
-	n.inBytes.Add(-int64(m.size))
+func (n *Node) handle(b []byte) {
+	n.inBytes.Add(-int64(len(b)))
+	msg, err := decodeMessage(b)
+	if err != nil {
+		n.badMessage(err, len(b))
+		return
+	}
+	if msg.Sender == n.name && msg.Epoch == n.epoch {
+		return
+	}
+	m := &msg
 	n.seen(m.Sender)
 	switch m.Type {
 	case msgPurges:
@@ -332,6 +353,7 @@ func (n *Node) queueReplaysLocked(p *peer, s *stream, from uint64) int {
 	}
 	floor := p.floor
 	report := s.lostTime >= floor // missing entries could be newer than p's boot
+	young := time.Now().UnixNano() - int64(n.cfg.Timing.ReplayAfter)
 	queued := 0
 	var framed [][]byte
 	var missing [][2]uint64
@@ -360,6 +382,11 @@ func (n *Node) queueReplaysLocked(p *peer, s *stream, from uint64) int {
 	}
 	for i := s.find(from + 1); i < len(s.log) && s.log[i].seq <= to; i++ {
 		e := s.log[i]
+		if e.at > young {
+			// Still being delivered by its origin: stop the claim here.
+			to = prev
+			break
+		}
 		if e.seq > prev+1 {
 			addMissing(prev+1, e.seq-1)
 		}
@@ -378,7 +405,9 @@ func (n *Node) queueReplaysLocked(p *peer, s *stream, from uint64) int {
 	if prev < to {
 		addMissing(prev+1, to)
 	}
-	emit(to)
+	if to > chunkFrom {
+		emit(to)
+	}
 	return queued
 }
 

@@ -2,16 +2,24 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/meshcdn/meshcdn/cluster"
 	"github.com/meshcdn/meshcdn/cluster/clustertest"
 	"github.com/meshcdn/meshcdn/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // within: generous deadlines so that a slow -race run on a busy machine
@@ -103,5 +111,659 @@ func TestPurgeReachesEveryNode(t *testing.T) {
 	}
 }
 
-var _ = sync.Mutex{}
-var _ = cluster.ErrClosed
+// tracker records which purge (identified by its first key) each node
+// applied, and how many times.
+type tracker struct {
+	mu      sync.Mutex
+	applied map[int]map[string]int
+}
+
+func newTracker() *tracker { return &tracker{applied: map[int]map[string]int{}} }
+
+func (tr *tracker) observe(node int, p store.Purge) {
+	if len(p.Keys) == 0 {
+		return
+	}
+	tr.mu.Lock()
+	m := tr.applied[node]
+	if m == nil {
+		m = map[string]int{}
+		tr.applied[node] = m
+	}
+	m[p.Keys[0]]++
+	tr.mu.Unlock()
+}
+
+// missing lists, per node, the keys not applied yet.
+func (tr *tracker) missing(nodes []int, keys []string) map[int]int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	out := map[int]int{}
+	for _, i := range nodes {
+		for _, k := range keys {
+			if tr.applied[i][k] == 0 {
+				out[i]++
+			}
+		}
+	}
+	return out
+}
+
+// dupes counts purges applied more than once on a node.
+func (tr *tracker) dupes() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := 0
+	for _, m := range tr.applied {
+		for _, c := range m {
+			if c > 1 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (tr *tracker) waitAll(t testing.TB, nodes []int, keys []string, d time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		miss := tr.missing(nodes, keys)
+		if len(miss) == 0 {
+			return time.Since(start)
+		}
+		if time.Since(start) > d {
+			t.Fatalf("after %v, purges not applied (node → count): %v", d, miss)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func TestMembershipMetadataAndLeave(t *testing.T) {
+	c := startCluster(t, clustertest.Options{Nodes: 4})
+	ms := c.Node(1).Members()
+	if len(ms) != 4 {
+		t.Fatalf("members %+v", ms)
+	}
+	for i, m := range ms {
+		if m.Name != clustertest.NodeName(i) || m.State != "alive" || m.Region != fmt.Sprintf("region-%d", i%3) ||
+			m.HTTPAddr != fmt.Sprintf("127.0.0.1:%d", 8000+i) || m.AdminAddr != fmt.Sprintf("127.0.0.1:%d", 9000+i) ||
+			m.Addr != c.Node(i).Addr() || m.LastSeen.IsZero() {
+			t.Errorf("member %d: %+v", i, m)
+		}
+	}
+	if err := c.Leave(3, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 1, 2} {
+		if err := c.WaitState(ctxFor(t, within), i, 3, "left"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A purge now waits only for the three that are left.
+	res, err := c.Node(0).Purge(ctxFor(t, within), store.Purge{Keys: []string{"k"}}, true)
+	if err != nil || !res.Complete || len(res.Acked) != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestKilledNodeDetectedAndRestartCatchesUp(t *testing.T) {
+	f := clustertest.NewFaults()
+	tr := newTracker()
+	c := startCluster(t, clustertest.Options{Nodes: 5, Faults: f, Observe: tr.observe})
+	const victim = 4
+	if err := c.Kill(victim); err != nil {
+		t.Fatal(err)
+	}
+	for i := range victim {
+		if err := c.WaitState(ctxFor(t, within), i, victim, "dead"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The dead node is no longer a target.
+	res, err := c.Node(0).Purge(ctxFor(t, within), store.Purge{Keys: []string{"while-dead"}}, true)
+	if err != nil || !res.Complete || len(res.Acked) != 3 {
+		t.Fatalf("%+v %v", res, err)
+	}
+
+	// Restart it cut off from everyone: it boots, caches an object, and a
+	// purge for that object is accepted elsewhere before it manages to join.
+	f.Isolate(clustertest.NodeName(victim))
+	if err := c.Restart(victim, nil); err != nil {
+		t.Fatal(err)
+	}
+	put(t, c.Store(victim), "example.com/fresh-after-boot", "before-join")
+	res, err = c.Node(1).Purge(ctxFor(t, within), store.Purge{Keys: []string{"before-join"}}, true)
+	if err != nil || !res.Complete {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if !present(c.Store(victim), "example.com/fresh-after-boot") {
+		t.Fatal("isolated node applied a purge it cannot have heard of")
+	}
+	f.Heal()
+	if err := c.WaitConverged(ctxFor(t, within)); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, c, "example.com/fresh-after-boot")
+	// It reaches every origin's sequence.
+	deadline := time.Now().Add(within)
+	for {
+		behind := ""
+		for _, m := range c.Node(victim).Members() {
+			if m.Name != clustertest.NodeName(victim) {
+				for _, i := range c.Running() {
+					if clustertest.NodeName(i) == m.Name {
+						own := c.Node(i).Members()[i].Seq
+						if m.Seq != own {
+							behind = fmt.Sprintf("%s at %d of %d", m.Name, m.Seq, own)
+						}
+					}
+				}
+			}
+		}
+		if behind == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted node behind: %s", behind)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// And it takes part in new purges.
+	res, err = c.Node(victim).Purge(ctxFor(t, within), store.Purge{Keys: []string{"from-restarted"}}, true)
+	if err != nil || !res.Complete || len(res.Acked) != 4 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if n := tr.dupes(); n != 0 {
+		t.Fatalf("%d purges applied twice", n)
+	}
+}
+
+func TestWaitTimesOutWithPending(t *testing.T) {
+	f := clustertest.NewFaults()
+	c := startCluster(t, clustertest.Options{Nodes: 3, Faults: f})
+	// node-02 still looks alive (probes take a while to fail) but gets nothing.
+	f.Block(clustertest.NodeName(0), clustertest.NodeName(2))
+	f.Block(clustertest.NodeName(1), clustertest.NodeName(2))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	res, err := c.Node(0).Purge(ctx, store.Purge{Keys: []string{"k"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Complete || len(res.Pending) != 1 || res.Pending[0] != clustertest.NodeName(2) || len(res.Acked) != 1 {
+		t.Fatalf("%+v", res)
+	}
+	f.Heal()
+}
+
+func TestPacketLoss20(t *testing.T) {
+	f := clustertest.NewFaults()
+	tr := newTracker()
+	c := startCluster(t, clustertest.Options{Nodes: 5, Faults: f, Observe: tr.observe})
+	f.SetLoss(0.2)
+	var keys []string
+	for i := range 100 {
+		k := fmt.Sprintf("loss-%d", i)
+		keys = append(keys, k)
+		if _, err := c.Node(i%5).Purge(context.Background(), store.Purge{Keys: []string{k}}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := tr.waitAll(t, seq(5), keys, within)
+	t.Logf("20%% packet loss: 100 purges on all 5 nodes %v after the last was accepted; faults %+v", d, f.Stats())
+	if n := tr.dupes(); n != 0 {
+		t.Fatalf("%d purges applied twice", n)
+	}
+	// With loss, wait=all still completes.
+	res, err := c.Node(2).Purge(ctxFor(t, within), store.Purge{Keys: []string{"loss-wait"}}, true)
+	if err != nil || !res.Complete {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestPartitionHeal(t *testing.T) {
+	f := clustertest.NewFaults()
+	tr := newTracker()
+	c := startCluster(t, clustertest.Options{Nodes: 6, Faults: f, Observe: tr.observe})
+	a := []string{clustertest.NodeName(0), clustertest.NodeName(1), clustertest.NodeName(2)}
+	b := []string{clustertest.NodeName(3), clustertest.NodeName(4), clustertest.NodeName(5)}
+	f.Partition(a, b)
+	// Long enough for each side to declare the other dead.
+	if err := c.WaitState(ctxFor(t, within), 0, 3, "dead"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitState(ctxFor(t, within), 3, 0, "dead"); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for i := range 40 {
+		k := fmt.Sprintf("split-%d", i)
+		keys = append(keys, k)
+		if _, err := c.Node(i%6).Purge(context.Background(), store.Purge{Keys: []string{k}}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if miss := tr.missing(seq(6), keys); len(miss) != 6 {
+		t.Fatalf("purges crossed the partition: %v", miss)
+	}
+	f.Heal()
+	d := tr.waitAll(t, seq(6), keys, within)
+	t.Logf("two-way partition healed: every missed purge applied %v after the heal", d)
+	if err := c.WaitConverged(ctxFor(t, within)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if g := c.Node(i).Stats().Gaps; g != 0 {
+			t.Errorf("%s dropped its cache (%d gaps) although the log retained everything", clustertest.NodeName(i), g)
+		}
+	}
+}
+
+func TestOneWayPartition(t *testing.T) {
+	f := clustertest.NewFaults()
+	tr := newTracker()
+	c := startCluster(t, clustertest.Options{Nodes: 4, Faults: f, Observe: tr.observe})
+	// node-00 cannot reach node-03; node-03 can reach node-00. Purges from
+	// node-00 must reach node-03 through the others (anti-entropy), and
+	// node-03's acknowledgements reach node-00.
+	f.Block(clustertest.NodeName(0), clustertest.NodeName(3))
+	var keys []string
+	for i := range 10 {
+		k := fmt.Sprintf("oneway-%d", i)
+		keys = append(keys, k)
+		if _, err := c.Node(0).Purge(context.Background(), store.Purge{Keys: []string{k}}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := tr.waitAll(t, seq(4), keys, within)
+	t.Logf("one-way partition: purges reached the cut-off node in %v", d)
+	res, err := c.Node(0).Purge(ctxFor(t, within), store.Purge{Keys: []string{"oneway-wait"}}, true)
+	if err != nil || !res.Complete {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestDuplicatesAndReordering(t *testing.T) {
+	f := clustertest.NewFaults()
+	tr := newTracker()
+	c := startCluster(t, clustertest.Options{Nodes: 4, Faults: f, Observe: tr.observe})
+	f.SetDuplicate(0.5)
+	f.SetDelay(0, 20*time.Millisecond)
+	var keys []string
+	for i := range 100 {
+		k := fmt.Sprintf("dup-%d", i)
+		keys = append(keys, k)
+		if _, err := c.Node(i%4).Purge(context.Background(), store.Purge{Keys: []string{k}}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.waitAll(t, seq(4), keys, within)
+	if n := tr.dupes(); n != 0 {
+		t.Fatalf("%d purges applied twice", n)
+	}
+	var dup uint64
+	for i := range 4 {
+		dup += c.Node(i).Stats().Duplicate
+	}
+	if st := f.Stats(); st.Duplicated == 0 || st.Delayed == 0 || dup == 0 {
+		t.Fatalf("no duplicates were injected or seen: %+v, %d", st, dup)
+	}
+}
+
+func TestLargePurgeSplitAndTCP(t *testing.T) {
+	tr := newTracker()
+	c := startCluster(t, clustertest.Options{Nodes: 3, Observe: tr.observe})
+	keys := make([]string, 3000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%04d-%s", i, strings.Repeat("k", 200)) // ~600 KB of keys
+	}
+	for i := range 3 {
+		put(t, c.Store(i), "example.com/last", keys[len(keys)-1])
+	}
+	res, err := c.Node(0).Purge(ctxFor(t, within), store.Purge{Keys: keys}, true)
+	if err != nil || !res.Complete {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if !strings.Contains(res.ID, "-") || res.Seq != 6 {
+		t.Fatalf("3000 keys should be 6 entries: %+v", res)
+	}
+	for i := range 3 {
+		if present(c.Store(i), "example.com/last") {
+			t.Fatalf("last key not purged on %d", i)
+		}
+	}
+	if _, err := c.Node(0).Purge(context.Background(), store.Purge{Keys: []string{strings.Repeat("x", cluster.MaxKeyLen+1)}}, false); !errors.Is(err, cluster.ErrInvalidPurge) {
+		t.Fatalf("oversize key: %v", err)
+	}
+	if _, err := c.Node(0).Purge(context.Background(), store.Purge{}, false); !errors.Is(err, cluster.ErrInvalidPurge) {
+		t.Fatalf("empty purge: %v", err)
+	}
+}
+
+func TestFallenBehindDropsCache(t *testing.T) {
+	f := clustertest.NewFaults()
+	c := startCluster(t, clustertest.Options{Nodes: 3, Faults: f, RetainLog: 16})
+	const lagger = 2
+	put(t, c.Store(lagger), "example.com/unrelated", "unrelated")
+	put(t, c.Store(0), "example.com/unrelated", "unrelated")
+	f.Isolate(clustertest.NodeName(lagger))
+	if err := c.WaitState(ctxFor(t, within), 0, lagger, "dead"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 { // far more than the 16 retained; acknowledged one by one by the other live node
+		res, err := c.Node(i%2).Purge(ctxFor(t, within), store.Purge{Keys: []string{fmt.Sprintf("gap-%d", i)}}, true)
+		if err != nil || !res.Complete {
+			t.Fatalf("%+v %v", res, err)
+		}
+	}
+	f.Heal()
+	deadline := time.Now().Add(within)
+	for c.Node(lagger).Stats().Gaps == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the lagging node never noticed it fell behind the retained log")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if present(c.Store(lagger), "example.com/unrelated") {
+		t.Fatal("the lagging node kept an object it cannot prove fresh")
+	}
+	if !present(c.Store(0), "example.com/unrelated") || c.Node(0).Stats().Gaps != 0 || c.Node(1).Stats().Gaps != 0 {
+		t.Fatal("nodes that were not behind dropped their cache")
+	}
+}
+
+func TestIsolationStaleCutoff(t *testing.T) {
+	f := clustertest.NewFaults()
+	c := startCluster(t, clustertest.Options{Nodes: 3, Faults: f, Configure: func(i int, cfg *cluster.Config) {
+		cfg.IsolationBound = 700 * time.Millisecond
+	}})
+	if !c.Node(0).StaleCutoff().IsZero() {
+		t.Fatal("cutoff while connected")
+	}
+	f.Isolate(clustertest.NodeName(0))
+	isolatedAt := time.Now()
+	deadline := time.Now().Add(within)
+	for c.Node(0).StaleCutoff().IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatal("no stale cutoff while isolated")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if lc := c.Node(0).LastContact(); lc.After(isolatedAt.Add(time.Second)) || c.Node(0).StaleCutoff() != lc {
+		t.Fatalf("last contact %v, isolated at %v", lc, isolatedAt)
+	}
+	f.Heal()
+	for !c.Node(0).StaleCutoff().IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatal("cutoff stays after the heal")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func key(b byte) []byte { return []byte(strings.Repeat(string(rune('a'+b)), 32)) }
+
+func TestWrongKeyCannotJoin(t *testing.T) {
+	c := startCluster(t, clustertest.Options{Nodes: 2, Keys: [][]byte{key(1)}})
+	for _, keys := range [][][]byte{{key(2)}, nil} {
+		core, logs := observer.New(zap.ErrorLevel)
+		n, err := cluster.Start(cluster.Config{NodeName: "intruder", BindAddr: "127.0.0.1", Join: []string{c.Node(0).Addr()},
+			Keys: keys, Logger: zap.New(core)}, store.New(store.Config{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(within)
+		for n.JoinError() == nil {
+			if time.Now().After(deadline) {
+				t.Fatal("no join error")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := n.JoinError(); !errors.Is(err, cluster.ErrKeyMismatch) {
+			t.Fatalf("keys %d: join error %v", len(keys), err)
+		}
+		if logs.FilterMessageSnippet("gossip key mismatch").Len() == 0 {
+			t.Fatalf("no clear log line: %v", logs.All())
+		}
+		if len(n.Members()) != 1 || len(c.Node(0).Members()) != 2 {
+			t.Fatalf("intruder joined: %v / %v", n.Members(), c.Node(0).Members())
+		}
+		_ = n.Shutdown()
+	}
+	if c.Node(0).Stats().Errors["decrypt"] == 0 {
+		t.Fatalf("decrypt errors not counted: %v", c.Node(0).Stats().Errors)
+	}
+}
+
+// TestKeyRotation follows the documented procedure with rolling restarts:
+// add the new key as secondary everywhere, make it primary, drop the old.
+func TestKeyRotation(t *testing.T) {
+	const n = 3
+	k1, k2 := key(1), key(2)
+	c := startCluster(t, clustertest.Options{Nodes: n, Keys: [][]byte{k1}})
+	for step, keys := range [][][]byte{{k1, k2}, {k2, k1}, {k2}} {
+		for i := range n {
+			if err := c.Leave(i, 3*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Restart(i, keys); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.WaitConverged(ctxFor(t, within)); err != nil {
+				t.Fatalf("step %d node %d: %v", step, i, err)
+			}
+		}
+		res, err := c.Node(step%n).Purge(ctxFor(t, within), store.Purge{Keys: []string{fmt.Sprintf("rot-%d", step)}}, true)
+		if err != nil || !res.Complete || len(res.Acked) != n-1 {
+			t.Fatalf("step %d: %+v %v", step, res, err)
+		}
+	}
+	// The old key no longer gets in.
+	old, err := cluster.Start(cluster.Config{NodeName: "old-key", BindAddr: "127.0.0.1", Join: []string{c.Node(0).Addr()},
+		Keys: [][]byte{k1}}, store.New(store.Config{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Shutdown()
+	deadline := time.Now().Add(within)
+	for !errors.Is(old.JoinError(), cluster.ErrKeyMismatch) {
+		if time.Now().After(deadline) {
+			t.Fatalf("old key: %v", old.JoinError())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// rogue joins the cluster as a plain memberlist node that can send
+// arbitrary user messages.
+func rogue(t *testing.T, join string) *memberlist.Memberlist {
+	t.Helper()
+	mc := memberlist.DefaultLANConfig()
+	mc.Name, mc.BindAddr, mc.BindPort = "rogue", "127.0.0.1", 0
+	mc.LogOutput = io.Discard
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ml.Shutdown() })
+	if _, err := ml.Join([]string{join}); err != nil {
+		t.Fatal(err)
+	}
+	return ml
+}
+
+func memberNode(t *testing.T, ml *memberlist.Memberlist, name string) *memberlist.Node {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		for _, m := range ml.Members() {
+			if m.Name == name {
+				cp := *m
+				return &cp
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s not seen", name)
+	return nil
+}
+
+func TestBadInputCountedNodesStayUp(t *testing.T) {
+	tr := newTracker()
+	c := startCluster(t, clustertest.Options{Nodes: 3, Observe: tr.observe})
+	r := rogue(t, c.Node(0).Addr())
+	target := memberNode(t, r, clustertest.NodeName(0))
+
+	hdr := func(typ byte) []byte { return []byte{0xCD, 0x01, typ, 5, 'r', 'o', 'g', 'u', 'e', 1} }
+	valid := func(seq int) []byte {
+		// One purge entry from a made-up origin, built by hand from the
+		// documented format.
+		body := []byte{4, 'f', 'a', 'k', 'e', 1, byte(seq), 2, 0, 1, 3, 'k', '-', byte('0' + seq%10), 0}
+		return append(append(hdr(1), 1, byte(len(body))), body...)
+	}
+	msgs := map[string][]byte{
+		"magic":     []byte("garbage that is not ours"),
+		"version":   {0xCD, 0x09, 1, 0},
+		"type":      append(hdr(77), 0),
+		"truncated": valid(1)[:12],
+		"trailing":  append(valid(1), 0xFF),
+		"limit":     append(hdr(1), 0xFF, 0xFF, 0xFF, 0xFF, 0x0F),
+	}
+	for reason, m := range msgs {
+		for range 3 {
+			if err := r.SendBestEffort(target, m); err != nil {
+				t.Fatal(reason, err)
+			}
+		}
+	}
+	big := append(hdr(1), make([]byte, 9<<20)...) // over the 8 MiB message limit
+	if err := r.SendReliable(target, big); err != nil {
+		t.Fatal(err)
+	}
+	// Raw garbage straight at the gossip port, outside memberlist's framing.
+	if conn, err := net.Dial("udp", c.Node(0).Addr()); err == nil {
+		for range 10 {
+			_, _ = conn.Write([]byte("\x00\x01garbage"))
+		}
+		_ = conn.Close()
+	}
+	// A flood of well-formed purges from a made-up origin.
+	for i := range 2000 {
+		_ = r.SendBestEffort(target, valid(i%100+1))
+	}
+	deadline := time.Now().Add(within)
+	for {
+		errs := c.Node(0).Stats().Errors
+		missing := ""
+		for reason := range msgs {
+			if errs[reason] == 0 {
+				missing += " " + reason
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not counted:%s (counted %v)", missing, errs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("errors counted on node-00: %v", c.Node(0).Stats().Errors)
+	// Still up and still purging everywhere.
+	res, err := c.Node(1).Purge(ctxFor(t, within), store.Purge{Keys: []string{"after-abuse"}}, true)
+	if err != nil || !res.Complete {
+		t.Fatalf("%+v %v", res, err)
+	}
+	tr.waitAll(t, seq(3), []string{"after-abuse"}, within)
+}
+
+func TestPurgeFloodNoLoss(t *testing.T) {
+	tr := newTracker()
+	c := startCluster(t, clustertest.Options{Nodes: 4, Observe: tr.observe})
+	const total = 4000
+	keys := make([]string, total)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < total; i += 4 {
+				keys[i] = fmt.Sprintf("flood-%d", i)
+				if _, err := c.Node(g).Purge(context.Background(), store.Purge{Keys: []string{keys[i]}}, false); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	d := tr.waitAll(t, seq(4), keys, within)
+	t.Logf("%d purges from 4 nodes at once: applied on all 4 nodes %v after the last was accepted", total, d)
+	if n := tr.dupes(); n != 0 {
+		t.Fatalf("%d applied twice", n)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	regs := make([]*prometheus.Registry, 2)
+	c := startCluster(t, clustertest.Options{Nodes: 2, Registerer: func(i int) prometheus.Registerer {
+		regs[i] = prometheus.NewRegistry()
+		return regs[i]
+	}})
+	if _, err := c.Node(0).Purge(ctxFor(t, within), store.Purge{Keys: []string{"m"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	mfs, err := regs[0].Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "{" + l.GetName() + "=" + l.GetValue() + "}"
+			}
+			switch {
+			case m.GetCounter() != nil:
+				got[name] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				got[name] = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				got[name] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	for name, min := range map[string]float64{
+		"meshcdn_cluster_purges_sent_total":         1,
+		"meshcdn_cluster_purges_accepted_total":     1,
+		"meshcdn_cluster_purges_applied_total":      1,
+		"meshcdn_cluster_purges_received_total":     0,
+		"meshcdn_cluster_purges_duplicate_total":    0,
+		"meshcdn_cluster_purges_replayed_total":     0,
+		"meshcdn_cluster_purge_ack_latency_seconds": 1,
+		"meshcdn_cluster_members{state=alive}":      2,
+		"meshcdn_cluster_members{state=dead}":       0,
+	} {
+		v, ok := got[name]
+		if !ok || v < min {
+			t.Errorf("%s = %v (present %v), want ≥ %v", name, v, ok, min)
+		}
+	}
+	// A restarted node in the same process registers again without conflict.
+	if err := c.Kill(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(1, nil); err != nil {
+		t.Fatal(err)
+	}
+}

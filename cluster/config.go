@@ -42,18 +42,24 @@ type Timing struct {
 	// TCP dial/read/write timeout for streams (large purges, push/pull).
 	StreamTimeout time.Duration // 3s
 
-	// BatchDelay: a flush waits this long for more purges to coalesce into
-	// one packet per peer. With 0 the sender flushes as soon as it is idle
-	// and batches only what arrived while it was sending ("natural
-	// batching"), which adds no latency when idle.
-	BatchDelay time.Duration // 0
+	// BatchDelay: at most one flush per BatchDelay. A purge accepted when
+	// nothing was sent for that long goes out at once; during a burst,
+	// purges (and acknowledgements) accepted within BatchDelay of the
+	// previous flush are coalesced into one packet per peer and wait at
+	// most BatchDelay.
+	BatchDelay time.Duration // 1ms
 	// Retransmission of unacknowledged purges to a live node: first after
 	// RetransmitMin, doubling up to RetransmitMax while no progress.
-	RetransmitMin time.Duration // 30ms
+	RetransmitMin time.Duration // 50ms
 	RetransmitMax time.Duration // 1s
 	// Light anti-entropy: every DigestInterval this node sends its
 	// per-origin sequence digest to one random live node.
 	DigestInterval time.Duration // 200ms
+	// Anti-entropy replays only purges this node has held for at least
+	// ReplayAfter; younger ones are still being delivered by their origin
+	// (direct send, retransmission), and replaying them too would only
+	// flood a busy cluster with duplicates.
+	ReplayAfter time.Duration // 500ms
 	// PacketSize bounds a UDP message (before memberlist's own framing
 	// and encryption); larger purges go over TCP.
 	PacketSize int // 1200
@@ -89,12 +95,11 @@ func (t *Timing) fill() {
 	def(&t.JoinRetryMin, 250*time.Millisecond)
 	def(&t.JoinRetryMax, 15*time.Second)
 	def(&t.StreamTimeout, 3*time.Second)
-	if t.BatchDelay < 0 {
-		t.BatchDelay = 0
-	}
-	def(&t.RetransmitMin, 30*time.Millisecond)
+	def(&t.BatchDelay, time.Millisecond)
+	def(&t.RetransmitMin, 50*time.Millisecond)
 	def(&t.RetransmitMax, time.Second)
 	def(&t.DigestInterval, 200*time.Millisecond)
+	def(&t.ReplayAfter, 500*time.Millisecond)
 	if t.PacketSize <= 0 {
 		t.PacketSize = 1200
 	}
@@ -113,7 +118,7 @@ const (
 	maxOutOfOrder    = 65536    // applied sequences ahead of a stream's contiguous point
 	maxOutQueue      = 65536    // entries queued for one peer
 	maxInbound       = 8192     // decoded messages waiting to be applied
-	maxRetransmit    = 512      // entries retransmitted to one peer per round
+	maxRetransmit    = 256      // entries retransmitted to one peer per round
 	maxReplayEntries = 4096     // entries replayed to one peer per digest
 	maxReplayBytes   = 4 << 20
 	gossipQueueMax   = 256 // purges kept in memberlist's gossip queue

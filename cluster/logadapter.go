@@ -14,9 +14,10 @@ type mlLog struct {
 }
 
 func isKeyError(s string) bool {
+	s = strings.ToLower(s)
 	for _, p := range []string{
-		"No installed keys could decrypt",
-		"Decrypt packet failed",
+		"no installed keys could decrypt",
+		"decrypt packet failed",
 		"encryption is configured but remote state is not encrypted",
 		"remote state is encrypted and encryption is not configured",
 	} {

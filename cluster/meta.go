@@ -7,15 +7,20 @@ import (
 
 // Node metadata (memberlist limits it to 512 bytes):
 //
-//	magic 0xCD | meta version 0x01 | epoch uvarint | region str | http str | admin str
+//	magic 0xCD | meta version 0x01 | epoch uvarint | region str | http str | admin str | flags uvarint
 //
-// Unknown trailing bytes are ignored so a later version can append fields.
+// Flag 1: the node is leaving (set just before a graceful leave, so that
+// peers can tell "left" from "failed"). Unknown trailing bytes are ignored
+// so a later version can append fields.
 type nodeMeta struct {
 	Epoch     uint64
 	Region    string
 	HTTPAddr  string
 	AdminAddr string
+	Leaving   bool
 }
+
+const metaLeaving = 1
 
 const metaVersion = 1
 
@@ -26,7 +31,12 @@ func (m *nodeMeta) encode() []byte {
 	b = binary.AppendUvarint(b, m.Epoch)
 	b = appendStr(b, m.Region)
 	b = appendStr(b, m.HTTPAddr)
-	return appendStr(b, m.AdminAddr)
+	b = appendStr(b, m.AdminAddr)
+	var fl uint64
+	if m.Leaving {
+		fl |= metaLeaving
+	}
+	return binary.AppendUvarint(b, fl)
 }
 
 func decodeMeta(b []byte) (nodeMeta, error) {
@@ -42,6 +52,7 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 	m.Region = r.str(maxRegionLen)
 	m.HTTPAddr = r.str(maxAddrLen)
 	m.AdminAddr = r.str(maxAddrLen)
+	m.Leaving = r.uvarint()&metaLeaving != 0
 	if r.err != nil {
 		return nodeMeta{}, errMeta
 	}

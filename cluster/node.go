@@ -44,8 +44,10 @@ type peer struct {
 	txContig uint64
 	txRanges [][2]uint64
 	srtt     time.Duration
+	rttvar   time.Duration
 	rto      time.Duration
-	lastTx   time.Time
+	nextRetx time.Time // no retransmission round before this
+	lastAck  time.Time // last acknowledgement progress
 
 	// Outbound, taken by the flusher.
 	out      [][]byte // framed purge entries
@@ -65,8 +67,8 @@ type Node struct {
 	epoch uint64
 	boot  time.Time
 	floor int64
-	meta  []byte
-	addr  string // our advertised gossip address
+	meta  atomic.Pointer[[]byte] // encoded nodeMeta
+	addr  string                 // our advertised gossip address
 	m     *metrics
 	coll  prometheus.Collector
 
@@ -86,7 +88,7 @@ type Node struct {
 	joining   atomic.Bool
 	reconnect atomic.Bool
 
-	inbound chan message
+	inbound chan []byte
 	kick    chan struct{}
 	tcpq    chan tcpJob
 	done    chan struct{}
@@ -126,7 +128,7 @@ func Start(cfg Config, st Applier) (*Node, error) {
 		peers:   map[string]*peer{},
 		streams: map[streamKey]*stream{},
 		waiters: map[*waiter]struct{}{},
-		inbound: make(chan message, maxInbound),
+		inbound: make(chan []byte, maxInbound),
 		kick:    make(chan struct{}, 1),
 		tcpq:    make(chan tcpJob, 64),
 		done:    make(chan struct{}),
@@ -136,10 +138,11 @@ func Start(cfg Config, st Applier) (*Node, error) {
 	n.own = &stream{key: streamKey{n.name, n.epoch}}
 	n.streams[n.own.key] = n.own
 	n.lastContact.Store(boot.UnixNano())
-	n.meta = (&nodeMeta{Epoch: n.epoch, Region: cfg.Region, HTTPAddr: cfg.HTTPAddr, AdminAddr: cfg.AdminAddr}).encode()
-	if len(n.meta) > memberlist.MetaMaxSize {
-		return nil, fmt.Errorf("cluster: node metadata is %d bytes, limit %d", len(n.meta), memberlist.MetaMaxSize)
+	meta := (&nodeMeta{Epoch: n.epoch, Region: cfg.Region, HTTPAddr: cfg.HTTPAddr, AdminAddr: cfg.AdminAddr}).encode()
+	if len(meta) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("cluster: node metadata is %d bytes, limit %d", len(meta), memberlist.MetaMaxSize)
 	}
+	n.meta.Store(&meta)
 
 	t := cfg.Timing
 	mc := memberlist.DefaultLANConfig()
@@ -177,8 +180,10 @@ func Start(cfg Config, st Applier) (*Node, error) {
 		mc.GossipVerifyOutgoing = true
 	}
 	n.bq = &memberlist.TransmitLimitedQueue{
-		NumNodes:       func() int { return int(n.aliveN.Load()) + 1 },
-		RetransmitMult: mc.RetransmitMult,
+		NumNodes: func() int { return int(n.aliveN.Load()) + 1 },
+		// Purges gossiped for redundancy go out ⌈log10(N+1)⌉ times each
+		// (2 for 10 nodes); the direct send already reached everyone.
+		RetransmitMult: 1,
 	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -333,7 +338,15 @@ func (n *Node) Leave(timeout time.Duration) error {
 		return ErrClosed
 	}
 	n.left.Store(true)
-	if err := n.ml.Leave(timeout); err != nil {
+	// First tell everyone we are leaving (metadata flag), so that they
+	// record "left", not "failed", and stop sending us purges.
+	start := time.Now()
+	meta := (&nodeMeta{Epoch: n.epoch, Region: n.cfg.Region, HTTPAddr: n.cfg.HTTPAddr, AdminAddr: n.cfg.AdminAddr, Leaving: true}).encode()
+	n.meta.Store(&meta)
+	if err := n.ml.UpdateNode(timeout / 2); err != nil {
+		n.log.Debug("leave: metadata update", zap.Error(err))
+	}
+	if err := n.ml.Leave(max(timeout-time.Since(start), time.Millisecond)); err != nil {
 		return fmt.Errorf("cluster: leave: %w", err)
 	}
 	n.log.Info("left the cluster")
@@ -374,10 +387,11 @@ func (n *Node) seen(name string) {
 type delegate Node
 
 func (d *delegate) NodeMeta(limit int) []byte {
-	if len(d.meta) > limit {
+	m := *d.meta.Load()
+	if len(m) > limit {
 		return nil
 	}
-	return d.meta
+	return m
 }
 
 func (d *delegate) NotifyMsg(b []byte) { (*Node)(d).receive(b) }
@@ -413,15 +427,17 @@ func (e *events) NotifyLeave(node *memberlist.Node) {
 		return
 	}
 	now := time.Now()
-	st := stateDead
-	if node.State == memberlist.StateLeft {
-		st = stateLeft
-	}
 	n.mu.Lock()
 	p := n.peers[node.Name]
 	if p == nil || p.state != stateAlive {
 		n.mu.Unlock()
 		return
+	}
+	// memberlist does not tell a leave from a failure here; the leaving
+	// flag its metadata carried just before does.
+	st := stateDead
+	if p.meta.Leaving {
+		st = stateLeft
 	}
 	p.state, p.since = st, now
 	p.out, p.outBytes, p.ctrl, p.ackDirty = nil, 0, nil, false
@@ -445,8 +461,12 @@ func (n *Node) memberUp(node *memberlist.Node, why string) {
 	}
 	meta, err := decodeMeta(node.Meta)
 	if err != nil {
+		// Not a meshcdn node (or a version we cannot read): it takes part
+		// in memberlist's failure detection but gets no purges.
 		n.m.error("meta")
-		n.log.Warn("member metadata unreadable", zap.String("member", node.Name), zap.Error(err))
+		n.log.Warn("ignoring a gossip member without readable meshcdn metadata", zap.String("member", node.Name),
+			zap.String("addr", node.Address()), zap.Error(err))
+		return
 	}
 	now := time.Now()
 	n.mu.Lock()
@@ -469,7 +489,7 @@ func (n *Node) memberUp(node *memberlist.Node, why string) {
 	if newBoot {
 		// A new boot of that node: it has an empty cache; whatever of ours it
 		// needs from before now comes from anti-entropy.
-		p.txContig, p.txRanges, p.floor, p.srtt = n.own.contig, nil, 0, 0
+		p.txContig, p.txRanges, p.floor, p.srtt, p.rttvar = n.own.contig, nil, 0, 0, 0
 		p.rto = n.cfg.Timing.RetransmitMin
 		p.out, p.outBytes, p.ctrl = nil, 0, nil
 	}

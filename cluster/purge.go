@@ -83,7 +83,7 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 	n.own.lastTime, n.own.touched = now.UnixNano(), now.UnixNano()
 	var targets []string
 	for _, pr := range n.peers {
-		if pr.state != stateAlive {
+		if pr.state != stateAlive || pr.meta.Leaving {
 			continue
 		}
 		targets = append(targets, pr.name)
@@ -101,12 +101,18 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 	n.purgeMu.Unlock()
 	n.kickFlush()
 
+	// Gossip is redundancy for sparse purges; during a burst the queue
+	// would only carry duplicates of what the direct send delivers.
+	gossiped := false
 	for _, f := range framed {
-		if len(f) <= gossipEntryMax {
+		if len(f) <= gossipEntryMax && n.bq.NumQueued() < gossipQueueMax/4 {
 			n.bq.QueueBroadcast(bcast(encodePurges(n.name, n.epoch, [][]byte{f})))
+			gossiped = true
 		}
 	}
-	n.bq.Prune(gossipQueueMax)
+	if gossiped {
+		n.bq.Prune(gossipQueueMax)
+	}
 	n.m.accepted.Add(uint64(len(parts)))
 	n.m.applied.Add(uint64(len(parts)))
 
@@ -285,8 +291,13 @@ func (n *Node) txProgressLocked(p *peer, contig uint64, ranges [][2]uint64, now 
 			}
 			n.m.ackLatency.Observe(lat.Seconds())
 			if p.srtt == 0 {
-				p.srtt = lat
-			} else {
+				p.srtt, p.rttvar = lat, lat/2
+			} else { // RFC 6298
+				d := p.srtt - lat
+				if d < 0 {
+					d = -d
+				}
+				p.rttvar = (3*p.rttvar + d) / 4
 				p.srtt = (7*p.srtt + lat) / 8
 			}
 		}
@@ -299,9 +310,11 @@ func (n *Node) txProgressLocked(p *peer, contig uint64, ranges [][2]uint64, now 
 			observe(seq)
 		}
 	}
+	if newC > oldC {
+		p.rto = n.rtoBase(p) // the oldest hole was filled: backoff starts over
+	}
 	p.txContig, p.txRanges = newC, newR
-	p.rto = n.rtoBase(p)
-	p.lastTx = now
+	p.lastAck = now
 	for w := range n.waiters {
 		if a, ok := w.acked[p.name]; !ok || a || w.gone[p.name] {
 			continue
@@ -319,11 +332,12 @@ func (n *Node) txProgressLocked(p *peer, contig uint64, ranges [][2]uint64, now 
 	}
 }
 
-// rtoBase is the first retransmission delay for p: three smoothed ack
-// round trips, within [RetransmitMin, RetransmitMax].
+// rtoBase is the first retransmission delay for p (RFC 6298 style:
+// smoothed ack time plus four deviations, at least twice the smoothed
+// time), within [RetransmitMin, RetransmitMax].
 func (n *Node) rtoBase(p *peer) time.Duration {
 	t := n.cfg.Timing
-	return min(max(3*p.srtt, t.RetransmitMin), t.RetransmitMax)
+	return min(max(p.srtt+4*p.rttvar, 2*p.srtt, t.RetransmitMin), t.RetransmitMax)
 }
 
 // handleAck processes a peer's acknowledgement of our stream.
@@ -340,23 +354,40 @@ func (n *Node) handleAck(sender string, senderEpoch uint64, a *ackMsg) {
 }
 
 // retransmitLocked resends to each live peer the entries of ours it has not
-// acknowledged, once they are older than its retransmission timeout, with
-// exponential backoff while it makes no progress. Entries no longer in the
-// retained log go as a replay claim (the peer then drops what it cannot
-// prove fresh).
+// acknowledged: holes below what it has acknowledged once they are older
+// than its retransmission timeout, and everything unacknowledged once it
+// has made no progress for that long (with exponential backoff while it
+// stays silent). A busy peer that keeps acknowledging is not flooded with
+// retransmissions of what is merely still in flight. Entries no longer in
+// the retained log go as a replay claim (the peer then drops what it
+// cannot prove fresh).
 func (n *Node) retransmitLocked(now time.Time) (queued bool) {
 	top := n.own.contig
 	for _, p := range n.peers {
-		if p.state != stateAlive || p.txContig >= top || now.Sub(p.lastTx) < p.rto {
+		if p.state != stateAlive || p.txContig >= top || now.Before(p.nextRetx) {
 			continue
 		}
 		base := n.rtoBase(p)
+		highest := p.txContig
+		if k := len(p.txRanges); k > 0 {
+			highest = p.txRanges[k-1][1]
+		}
+		silent := now.Sub(p.lastAck) >= p.rto
 		var framed [][]byte
 		missing := false
 		steps := 0
-		for seq := p.txContig + 1; seq <= top && len(framed) < maxRetransmit && steps < 4*maxRetransmit; seq++ {
+		last := top
+		if !silent {
+			last = min(top, highest) // beyond: in flight behind what it already acknowledged
+		}
+		ri := 0
+		for seq := p.txContig + 1; seq <= last && len(framed) < maxRetransmit && steps < 2*maxRetransmit; seq++ {
 			steps++
-			if inRanges(p.txRanges, seq) {
+			for ri < len(p.txRanges) && p.txRanges[ri][1] < seq {
+				ri++
+			}
+			if ri < len(p.txRanges) && p.txRanges[ri][0] <= seq {
+				seq = p.txRanges[ri][1] // skip the acknowledged range
 				continue
 			}
 			e := n.own.entry(seq)
@@ -377,7 +408,7 @@ func (n *Node) retransmitLocked(now time.Time) (queued bool) {
 			n.enqueueLocked(p, framed)
 			n.m.retransmitted.Add(uint64(len(framed)))
 		}
-		p.lastTx = now
+		p.nextRetx = now.Add(p.rto)
 		p.rto = min(2*p.rto, n.cfg.Timing.RetransmitMax)
 		queued = true
 	}

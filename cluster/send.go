@@ -27,26 +27,32 @@ func (n *Node) kickFlush() {
 	}
 }
 
-// flushLoop sends what is queued as soon as it is idle: purges accepted
-// while a flush is under way go out together in the next one (one packet
-// per peer for a burst), so batching adds no delay when idle.
-// Timing.BatchDelay > 0 waits that long before each flush to batch more.
+// flushLoop sends what is queued, at most once per Timing.BatchDelay: when
+// idle a purge goes out at once; during a burst everything accepted since
+// the previous flush goes out together, one packet per peer.
 func (n *Node) flushLoop() {
 	defer n.wg.Done()
+	d := n.cfg.Timing.BatchDelay
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-n.done:
 			return
 		case <-n.kick:
 		}
-		if d := n.cfg.Timing.BatchDelay; d > 0 {
+		if wait := d - time.Since(last); wait > 0 {
+			timer.Reset(wait)
 			select {
 			case <-n.done:
 				return
-			case <-time.After(d):
+			case <-timer.C:
 			}
 		}
-		n.flush()
+		if n.flush() {
+			last = time.Now()
+		}
 	}
 }
 
@@ -57,7 +63,9 @@ type sendJob struct {
 	ack  []byte
 }
 
-func (n *Node) flush() {
+// flush sends everything queued; it reports whether purge entries went
+// out (acknowledgement-only flushes do not count against BatchDelay).
+func (n *Node) flush() (entries bool) {
 	n.mu.Lock()
 	var jobs []sendJob
 	for _, p := range n.peers {
@@ -82,12 +90,15 @@ func (n *Node) flush() {
 	n.mu.Unlock()
 	for i := range jobs {
 		n.send(&jobs[i])
+		entries = entries || len(jobs[i].out) > 0
 	}
+	return entries
 }
 
 // send packs a peer's queued entries into UDP messages of at most
 // PacketSize bytes; entries too big for a packet go over TCP together.
 func (n *Node) send(j *sendJob) {
+	n.m.sent.Add(uint64(len(j.out)))
 	limit := n.cfg.Timing.PacketSize
 	hdr := 3 + 2 + len(n.name) + 10 + 3
 	var batch, big [][]byte
@@ -115,7 +126,6 @@ func (n *Node) send(j *sendJob) {
 	if len(big) > 0 {
 		n.sendTCP(j.node, encodePurges(n.name, n.epoch, big))
 	}
-	n.m.sent.Add(uint64(len(j.out)))
 	if j.ack != nil {
 		n.sendAny(j.node, j.ack)
 	}

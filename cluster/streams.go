@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"slices"
 	"sort"
+	"time"
 )
 
 // A stream is the purge sequence of one boot of one node: (origin name,
@@ -31,6 +32,7 @@ type logEntry struct {
 	s      *stream
 	seq    uint64
 	time   int64  // origin time
+	at     int64  // local time it was retained
 	framed []byte // length-prefixed wire entry
 	elem   *list.Element
 }
@@ -146,7 +148,7 @@ func (r *retainLog) add(s *stream, seq uint64, t int64, framed []byte) {
 	if s.entry(seq) != nil {
 		return
 	}
-	e := &logEntry{s: s, seq: seq, time: t, framed: framed}
+	e := &logEntry{s: s, seq: seq, time: t, at: time.Now().UnixNano(), framed: framed}
 	i := s.find(seq)
 	if i == len(s.log) {
 		s.log = append(s.log, e)

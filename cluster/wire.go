@@ -120,7 +120,6 @@ type replayMsg struct {
 
 type message struct {
 	header
-	size    int     // bytes on the wire (inbound accounting)
 	Entries []entry // msgPurges
 	Ack     ackMsg
 	Digest  digestMsg
