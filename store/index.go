@@ -10,6 +10,7 @@ package store
 
 type keySet struct {
 	key  string
+	hash uint64
 	refs []keyRef
 }
 
@@ -30,15 +31,16 @@ func (s *Store) indexLocked(o *Object, keys []string) {
 	}
 	o.links = make([]keyLink, len(keys))
 	for i, k := range keys {
-		set := s.index[k]
+		h := s.hash(k)
+		set := s.index.get(h, k)
 		if set == nil {
-			set = &keySet{key: k}
-			s.index[k] = set
+			set = &keySet{key: k, hash: h}
+			s.index.add(set)
 		}
 		o.links[i] = keyLink{set: set, pos: int32(len(set.refs))}
 		set.refs = append(set.refs, keyRef{o: o, i: int32(i)})
 	}
-	s.keys.Store(int64(len(s.index)))
+	s.keys.Store(int64(s.index.len()))
 }
 
 func (s *Store) unindexLocked(o *Object) {
@@ -57,11 +59,11 @@ func (s *Store) unindexLocked(o *Object) {
 		set.refs = set.refs[:last]
 		switch {
 		case last == 0:
-			delete(s.index, set.key)
+			s.index.del(set)
 		case cap(set.refs) > 64 && int(last) < cap(set.refs)/4:
 			set.refs = append([]keyRef(nil), set.refs...)
 		}
 	}
 	o.links = nil
-	s.keys.Store(int64(len(s.index)))
+	s.keys.Store(int64(s.index.len()))
 }

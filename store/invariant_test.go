@@ -30,9 +30,27 @@ func (s *Store) invariantErr() error {
 	var bytes int64
 	links := 0
 	for i := range s.shards {
-		for p, v := range s.shards[i].m {
-			if int(s.shardIndex(p)) != i {
-				return fmt.Errorf("primary %q in shard %d, hashes to %d", p, i, s.shardIndex(p))
+		pm := &s.shards[i].m
+		for h, v := range pm.m {
+			if s.hash(v.primary) != h {
+				return fmt.Errorf("primary %q under hash %x, hashes to %x", v.primary, h, s.hash(v.primary))
+			}
+			if _, dup := pm.over[v.primary]; dup {
+				return fmt.Errorf("primary %q in the map and the overflow map", v.primary)
+			}
+		}
+		for p, v := range pm.over {
+			if v.primary != p {
+				return fmt.Errorf("overflow entry %q holds %q", p, v.primary)
+			}
+		}
+		for v := range pm.all() {
+			p := v.primary
+			if int(uint8(s.hash(p))) != i {
+				return fmt.Errorf("primary %q in shard %d, hashes to %d", p, i, uint8(s.hash(p)))
+			}
+			if pm.get(s.hash(p), p) != v {
+				return fmt.Errorf("primary %q: get does not find its entry", p)
 			}
 			if len(v.objs) == 0 || len(v.objs) > s.cfg.MaxVariants {
 				return fmt.Errorf("primary %q has %d variants (max %d)", p, len(v.objs), s.cfg.MaxVariants)
@@ -46,8 +64,11 @@ func (s *Store) invariantErr() error {
 					return fmt.Errorf("object %q/%q stored twice", p, o.skey)
 				}
 				stored[o] = true
-				if o.Primary != p || int(o.shard) != i {
-					return fmt.Errorf("object %q under primary %q shard %d (its shard %d)", o.Primary, p, i, o.shard)
+				if o.vs != v {
+					return fmt.Errorf("object %q/%q: stale variant list pointer", p, o.skey)
+				}
+				if o.Primary != p || o.phash != s.hash(p) {
+					return fmt.Errorf("object %q under primary %q (hash %x)", o.Primary, p, o.phash)
 				}
 				if o.state != stateStored || !o.claimed.Load() {
 					return fmt.Errorf("object %q/%q in map with state %d claimed %v", p, o.skey, o.state, o.claimed.Load())
@@ -82,7 +103,7 @@ func (s *Store) invariantErr() error {
 				}
 				for j, k := range keys {
 					l := o.links[j]
-					if s.index[k] != l.set || l.set.key != k {
+					if s.index.get(s.hash(k), k) != l.set || l.set.key != k {
 						return fmt.Errorf("object %q key %q: link to wrong set", p, k)
 					}
 					if int(l.pos) >= len(l.set.refs) || l.set.refs[l.pos] != (keyRef{o: o, i: int32(j)}) {
@@ -99,9 +120,23 @@ func (s *Store) invariantErr() error {
 	}
 
 	refs := 0
-	for k, set := range s.index {
-		if set.key != k || len(set.refs) == 0 {
-			return fmt.Errorf("index key %q: set key %q, %d refs", k, set.key, len(set.refs))
+	for h, set := range s.index.m {
+		if set.hash != h || s.hash(set.key) != h {
+			return fmt.Errorf("index key %q under hash %x", set.key, h)
+		}
+	}
+	for k, set := range s.index.over {
+		if set.key != k || s.hash(k) != set.hash {
+			return fmt.Errorf("index overflow key %q holds %q", k, set.key)
+		}
+		if s.index.m[set.hash] == set {
+			return fmt.Errorf("index key %q in the map and the overflow map", k)
+		}
+	}
+	for set := range s.index.all() {
+		k := set.key
+		if s.index.get(set.hash, k) != set || len(set.refs) == 0 {
+			return fmt.Errorf("index key %q: not found by get, or %d refs", k, len(set.refs))
 		}
 		for pos, r := range set.refs {
 			if !stored[r.o] {
@@ -152,8 +187,8 @@ func (s *Store) invariantErr() error {
 		return fmt.Errorf("bytes counter %d, objects sum %d", s.bytes.Load(), bytes)
 	case bytes > s.cfg.MaxBytes:
 		return fmt.Errorf("bytes %d over budget %d", bytes, s.cfg.MaxBytes)
-	case s.keys.Load() != int64(len(s.index)):
-		return fmt.Errorf("keys counter %d, index %d", s.keys.Load(), len(s.index))
+	case s.keys.Load() != int64(s.index.len()):
+		return fmt.Errorf("keys counter %d, index %d", s.keys.Load(), s.index.len())
 	}
 
 	g := &s.ev.ghost

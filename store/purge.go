@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"time"
 )
 
@@ -27,15 +28,23 @@ func (s *Store) Purge(p Purge) int {
 	// after this point (fresh, or fenced) are never touched.
 	if !p.All && len(keys)+len(urls) > 0 {
 		targets := s.takeScratch()
+		total := 0
+		sets := make([]*keySet, 0, len(keys))
 		for _, k := range keys {
-			if set := s.index[k]; set != nil {
-				for _, r := range set.refs {
-					targets = append(targets, r.o)
-				}
+			if set := s.index.get(s.hash(k), k); set != nil {
+				sets = append(sets, set)
+				total += len(set.refs)
+			}
+		}
+		targets = slices.Grow(targets, total)
+		for _, set := range sets {
+			for _, r := range set.refs {
+				targets = append(targets, r.o)
 			}
 		}
 		for _, u := range urls {
-			if v := s.shards[s.shardIndex(u)].m[u]; v != nil {
+			h := s.hash(u)
+			if v := s.shards[uint8(h)].m.get(h, u); v != nil {
 				targets = append(targets, v.objs...)
 			}
 		}
@@ -67,7 +76,7 @@ func (s *Store) Purge(p Purge) int {
 		}
 		s.mu.Lock()
 		batch := s.takeScratch()
-		for _, v := range s.shards[i].m {
+		for v := range s.shards[i].m.all() {
 			for _, o := range v.objs {
 				if o.seq < seq && (p.All || o.ResponseTime.Before(p.Before)) {
 					batch = append(batch, o)

@@ -99,13 +99,14 @@ type Object struct {
 	skey    string // effective variant key ("" when Vary is empty)
 
 	// Guarded by Store.mu.
-	state      uint8 // stateNew, stateStored, stateRemoved
-	queue      uint8 // qSmall, qMain
-	shard      uint8
+	state      uint8  // stateNew, stateStored, stateRemoved
+	queue      uint8  // qSmall, qMain
+	phash      uint64 // maphash of Primary; its low byte is the shard
 	seq        uint64 // purge sequence when inserted: purges with a higher sequence do not touch it
 	ghost      uint64 // identity hash of primary+variant for the ghost queue
 	prev, next *Object
 	links      []keyLink // one per distinct surrogate key
+	vs         *variants // the published variant list that holds it
 }
 
 const (
@@ -232,23 +233,25 @@ type Stats struct {
 // variants of one primary key. Copy-on-write: never modified once published
 // in a shard map, so Lookup reads it without a lock.
 type variants struct {
-	vary []string
-	objs []*Object // oldest first
+	primary string
+	vary    []string
+	objs    []*Object // oldest first
 }
 
 const numShards = 256
 
 type shard struct {
 	mu sync.RWMutex
-	m  map[string]*variants // written only under Store.mu (and mu)
-	_  [128 - 32]byte       // keep shards on separate cache lines
+	m  primaryMap     // written only under Store.mu (and mu)
+	_  [128 - 40]byte // keep shards on separate cache lines
 }
 
 // Store is safe for concurrent use.
 type Store struct {
-	cfg    Config
-	seed   maphash.Seed
-	shards [numShards]shard
+	cfg      Config
+	seed     maphash.Seed
+	hashMask uint64
+	shards   [numShards]shard
 
 	// Clock: wall time derived from the monotonic clock (one vDSO read, and
 	// no jumps). fake replaces it in tests.
@@ -261,7 +264,7 @@ type Store struct {
 	seq atomic.Uint64 // purge sequence; written under mu
 
 	mu      sync.Mutex // the writer lock; see the package comment
-	index   map[string]*keySet
+	index   keyIndex
 	ev      evictor
 	plog    purgeLog
 	scratch []*Object // reused by batch operations
@@ -311,8 +314,9 @@ func newStore(cfg Config, fake *atomic.Int64) *Store {
 	s := &Store{
 		cfg:         cfg,
 		seed:        maphash.MakeSeed(),
+		hashMask:    ^uint64(0),
 		fake:        fake,
-		index:       map[string]*keySet{},
+		index:       keyIndex{m: map[uint64]*keySet{}},
 		reclaim:     make(chan *Object, 256),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
@@ -322,7 +326,7 @@ func newStore(cfg Config, fake *atomic.Int64) *Store {
 	s.base = time.Now()
 	s.baseWall = s.base.UnixNano()
 	for i := range s.shards {
-		s.shards[i].m = map[string]*variants{}
+		s.shards[i].m.m = map[uint64]*variants{}
 	}
 	s.ev.init(cfg.MaxBytes)
 	s.plog.init(cfg.PurgeLog, max(1<<20, cfg.MaxBytes/16))
@@ -339,9 +343,9 @@ func (s *Store) now() int64 {
 	return s.baseWall + int64(time.Since(s.base))
 }
 
-func (s *Store) shardIndex(primary string) uint8 {
-	return uint8(maphash.String(s.seed, primary))
-}
+// hash is the 64-bit hash of a primary or surrogate key (hashMask is all
+// ones except in tests that force collisions).
+func (s *Store) hash(str string) uint64 { return maphash.String(s.seed, str) & s.hashMask }
 
 // Lookup finds the variant of primary whose Secondary equals
 // secondary(vary), where vary is the stored Vary field list of that URL
@@ -349,9 +353,10 @@ func (s *Store) shardIndex(primary string) uint8 {
 // vary). found reports whether any unexpired variant of primary exists
 // (uri-miss vs vary-miss). Expired objects are treated as absent.
 func (s *Store) Lookup(primary string, secondary func(vary []string) string) (o *Object, found bool) {
-	sh := &s.shards[s.shardIndex(primary)]
+	h := s.hash(primary)
+	sh := &s.shards[uint8(h)]
 	sh.mu.RLock()
-	v := sh.m[primary]
+	v := sh.m.get(h, primary)
 	sh.mu.RUnlock()
 	if v == nil {
 		return nil, false
@@ -432,9 +437,9 @@ func (s *Store) insert(o *Object, f uint64) error {
 	if exp <= now {
 		return ErrExpired
 	}
-	ghost := maphash.String(s.seed, o.Primary) ^ (maphash.String(s.seed, skey) * 0x9e3779b97f4a7c15)
-	si := s.shardIndex(o.Primary)
-	sh := &s.shards[si]
+	ph := s.hash(o.Primary)
+	ghost := ph ^ (s.hash(skey) * 0x9e3779b97f4a7c15)
+	sh := &s.shards[uint8(ph)]
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -442,12 +447,12 @@ func (s *Store) insert(o *Object, f uint64) error {
 		s.fenced.Add(1)
 		return ErrFenced
 	}
-	o.size, o.expires, o.skey, o.shard, o.ghost = size, exp, skey, si, ghost
+	o.size, o.expires, o.skey, o.phash, o.ghost = size, exp, skey, ph, ghost
 
 	// Make room among the variants.
-	if v := sh.m[o.Primary]; v != nil {
+	if v := sh.m.get(ph, o.Primary); v != nil {
 		if !equalStrings(v.vary, vary) {
-			s.removeVariantsLocked(sh, o.Primary, reasonReplaced)
+			s.removeVariantsLocked(ph, o.Primary, reasonReplaced)
 		} else {
 			for _, old := range v.objs {
 				if old.skey == skey {
@@ -458,7 +463,7 @@ func (s *Store) insert(o *Object, f uint64) error {
 		}
 	}
 	for {
-		v := sh.m[o.Primary]
+		v := sh.m.get(ph, o.Primary)
 		if v == nil || len(v.objs) < s.cfg.MaxVariants {
 			break
 		}
@@ -469,15 +474,12 @@ func (s *Store) insert(o *Object, f uint64) error {
 	}
 
 	var objs []*Object
-	if v := sh.m[o.Primary]; v != nil {
+	if v := sh.m.get(ph, o.Primary); v != nil {
 		objs = append(v.objs[:len(v.objs):len(v.objs)], o)
 	} else {
 		objs = []*Object{o}
 	}
-	nv := &variants{vary: vary, objs: objs}
-	sh.mu.Lock()
-	sh.m[o.Primary] = nv
-	sh.mu.Unlock()
+	s.publishLocked(ph, &variants{primary: o.Primary, vary: vary, objs: objs})
 
 	s.indexLocked(o, keys)
 	s.ev.push(o)
@@ -499,8 +501,7 @@ const (
 
 // removeLocked drops one stored object from everything.
 func (s *Store) removeLocked(o *Object, why reason) {
-	sh := &s.shards[o.shard]
-	v := sh.m[o.Primary]
+	v := o.vs
 	if v == nil {
 		return
 	}
@@ -511,26 +512,39 @@ func (s *Store) removeLocked(o *Object, why reason) {
 	if i == len(v.objs) {
 		return
 	}
-	sh.mu.Lock()
 	if len(v.objs) == 1 {
-		delete(sh.m, o.Primary)
+		sh := &s.shards[uint8(o.phash)]
+		sh.mu.Lock()
+		sh.m.del(o.phash, o.Primary)
+		sh.mu.Unlock()
 	} else {
 		objs := make([]*Object, 0, len(v.objs)-1)
 		objs = append(append(objs, v.objs[:i]...), v.objs[i+1:]...)
-		sh.m[o.Primary] = &variants{vary: v.vary, objs: objs}
+		s.publishLocked(o.phash, &variants{primary: v.primary, vary: v.vary, objs: objs})
 	}
-	sh.mu.Unlock()
 	s.unlinkLocked(o, why)
 }
 
+// publishLocked makes v the variant list of primary.
+func (s *Store) publishLocked(h uint64, v *variants) {
+	for _, o := range v.objs {
+		o.vs = v
+	}
+	sh := &s.shards[uint8(h)]
+	sh.mu.Lock()
+	sh.m.set(h, v)
+	sh.mu.Unlock()
+}
+
 // removeVariantsLocked drops every variant of primary; it returns how many.
-func (s *Store) removeVariantsLocked(sh *shard, primary string, why reason) int {
-	v := sh.m[primary]
+func (s *Store) removeVariantsLocked(h uint64, primary string, why reason) int {
+	sh := &s.shards[uint8(h)]
+	v := sh.m.get(h, primary)
 	if v == nil {
 		return 0
 	}
 	sh.mu.Lock()
-	delete(sh.m, primary)
+	sh.m.del(h, primary)
 	sh.mu.Unlock()
 	for _, o := range v.objs {
 		s.unlinkLocked(o, why)
@@ -544,6 +558,7 @@ func (s *Store) unlinkLocked(o *Object, why reason) {
 	s.unindexLocked(o)
 	s.ev.remove(o)
 	o.state = stateRemoved
+	o.vs = nil
 	s.objects.Add(-1)
 	s.bytes.Add(-o.size)
 	s.ev.trimGhost(s.objects.Load())
@@ -562,7 +577,8 @@ func (s *Store) storedLocked(o *Object) bool {
 	if o == nil {
 		return false
 	}
-	v := s.shards[s.shardIndex(o.Primary)].m[o.Primary]
+	h := s.hash(o.Primary)
+	v := s.shards[uint8(h)].m.get(h, o.Primary)
 	if v == nil {
 		return false
 	}
@@ -577,10 +593,10 @@ func (s *Store) storedLocked(o *Object) bool {
 // Remove drops every variant of primary (invalidation after an unsafe
 // method). It is not a purge: it does not fence in-flight fetches.
 func (s *Store) Remove(primary string) int {
-	sh := &s.shards[s.shardIndex(primary)]
+	h := s.hash(primary)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.removeVariantsLocked(sh, primary, reasonReplaced)
+	return s.removeVariantsLocked(h, primary, reasonReplaced)
 }
 
 // Delete removes exactly o if it is still stored (e.g. a Vary: * response

@@ -53,7 +53,7 @@ func (s *Store) sweepStep(n int) int {
 		s.sweepNext = (i + 1) % numShards
 		now := s.now()
 		batch := s.takeScratch()
-		for _, v := range s.shards[i].m {
+		for v := range s.shards[i].m.all() {
 			for _, o := range v.objs {
 				if o.expires <= now {
 					batch = append(batch, o)

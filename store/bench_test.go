@@ -1,0 +1,172 @@
+package store
+
+import (
+	"fmt"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchObject is a 1 KiB response like the edge stores.
+func benchObject(primary string, now time.Time, body []byte, hdr http.Header, keys ...string) *Object {
+	return &Object{Primary: primary, Status: 200, Header: hdr, Body: body, Keys: keys,
+		RequestTime: now, ResponseTime: now, Lifetime: time.Hour}
+}
+
+func benchHeader() http.Header {
+	return http.Header{"Content-Type": {"application/json"}, "Etag": {`"abc"`}, "Last-Modified": {"Thu, 01 Jan 2026 00:00:00 GMT"}}
+}
+
+// BenchmarkLookupHit: parallel hits on 100 000 stored objects.
+func BenchmarkLookupHit(b *testing.B) {
+	for _, vary := range []bool{false, true} {
+		b.Run(fmt.Sprintf("vary=%v", vary), func(b *testing.B) {
+			s := New(Config{MaxBytes: 1 << 30})
+			defer s.Close()
+			const n = 100000
+			now := time.Now()
+			body, hdr := make([]byte, 1024), benchHeader()
+			keys := make([]string, n)
+			for i := range keys {
+				keys[i] = KeyFor("api.example.com", "/v1/users/"+strconv.Itoa(i), "company=42")
+				if vary {
+					for _, sk := range []string{"br", "gzip", ""} {
+						o := benchObject(keys[i], now, body, hdr, "user/"+strconv.Itoa(i))
+						o.Vary, o.Secondary = []string{"Accept-Encoding"}, sk
+						mustInsert(b, s, o)
+					}
+				} else {
+					mustInsert(b, s, benchObject(keys[i], now, body, hdr, "user/"+strconv.Itoa(i)))
+				}
+			}
+			secondary := func([]string) string { return "gzip" }
+			var goroutine atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(goroutine.Add(1)) * 7919
+				for pb.Next() {
+					i++
+					if o, _ := s.Lookup(keys[i%n], secondary); o == nil {
+						b.Error("miss")
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkLookupMiss: parallel lookups of keys that are not stored.
+func BenchmarkLookupMiss(b *testing.B) {
+	s := New(Config{MaxBytes: 1 << 30})
+	defer s.Close()
+	keys := make([]string, 4096)
+	for i := range keys {
+		keys[i] = KeyFor("api.example.com", "/missing/"+strconv.Itoa(i), "")
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if o, _ := s.Lookup(keys[i%len(keys)], noVary); o != nil {
+				b.Error("hit")
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkInsert: distinct 1 KiB objects with two surrogate keys into a
+// full 64 MiB store, so every insert also evicts. Includes building the
+// Object (its primary and key strings).
+func BenchmarkInsert(b *testing.B) {
+	s := New(Config{MaxBytes: 64 << 20})
+	defer s.Close()
+	now := time.Now()
+	body, hdr := make([]byte, 1024), benchHeader()
+	for i := range 64 << 20 / 1024 {
+		mustInsert(b, s, benchObject("warm/"+strconv.Itoa(i), now, body, hdr, "w"))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		is := strconv.Itoa(i)
+		o := benchObject("api.example.com/v1/users/"+is, now, body, hdr, "user/"+is, "company/"+strconv.Itoa(i%1000))
+		if err := s.Insert(o, s.Fence()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if st := s.Stats(); st.Bytes > st.MaxBytes {
+		b.Fatalf("over budget: %+v", st)
+	}
+}
+
+// BenchmarkPurgeKey100k: one purge of a key that tags 100 000 objects (each
+// also tagged with its own key and one of 100 company keys, which the purge
+// unlinks too), among 100 000 other objects. One op = one Purge call.
+func BenchmarkPurgeKey100k(b *testing.B) {
+	s := New(Config{MaxBytes: 2 << 30})
+	defer s.Close()
+	now := time.Now()
+	body, hdr := make([]byte, 64), benchHeader()
+	for i := range 100000 {
+		mustInsert(b, s, benchObject("other/"+strconv.Itoa(i), now, body, hdr, "o/"+strconv.Itoa(i), "company/"+strconv.Itoa(i%100)))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		for i := range 100000 {
+			is := strconv.Itoa(i)
+			mustInsert(b, s, benchObject("hot/"+is, now, body, hdr, "user/"+is, "company/"+strconv.Itoa(i%100), "hot"))
+		}
+		runtime.GC() // the setup's garbage is not the purge's cost
+		b.StartTimer()
+		if n := s.Purge(Purge{Keys: []string{"hot"}}); n != 100000 {
+			b.Fatalf("purged %d", n)
+		}
+	}
+	b.StopTimer()
+	if st := s.Stats(); st.Objects != 100000 {
+		b.Fatalf("left %+v", st)
+	}
+}
+
+// BenchmarkPurgeSingleKey: purge one key tagging one object among 100 000
+// objects (each with its own key and a shared company key).
+func BenchmarkPurgeSingleKey(b *testing.B) {
+	s := New(Config{MaxBytes: 1 << 30})
+	defer s.Close()
+	const n = 100000
+	now := time.Now()
+	body, hdr := make([]byte, 1024), benchHeader()
+	keys := make([]string, n)
+	insert := func(i int) {
+		mustInsert(b, s, benchObject("api.example.com/u/"+strconv.Itoa(i), now, body, hdr, keys[i], "company/"+strconv.Itoa(i%100)))
+	}
+	for i := range keys {
+		keys[i] = "user/" + strconv.Itoa(i)
+		insert(i)
+	}
+	const batch = 1024
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if i%batch == 0 && i > 0 {
+			b.StopTimer()
+			for j := i - batch; j < i; j++ {
+				insert(j % n)
+			}
+			b.StartTimer()
+		}
+		if got := s.Purge(Purge{Keys: []string{keys[i%n]}}); got != 1 {
+			b.Fatalf("purged %d", got)
+		}
+	}
+}
