@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	sockaddr "github.com/hashicorp/go-sockaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
@@ -258,6 +259,10 @@ func advertisedAddr(actual string, cfg nodeConfig) string {
 		if ip, err := netip.ParseAddr(h); err == nil && !ip.IsUnspecified() {
 			return net.JoinHostPort(h, port)
 		}
+	}
+	// The address gossip advertises when bound to all interfaces.
+	if ip, err := sockaddr.GetPrivateIP(); err == nil && ip != "" {
+		return net.JoinHostPort(ip, port)
 	}
 	return actual
 }
