@@ -5,6 +5,7 @@
 # Starts the demo origin on 127.0.0.1:19070 and a node on 127.0.0.1:19084
 # (admin 127.0.0.1:19094, gossip 127.0.0.1:19946), warms OBJECTS objects,
 # runs an untimed warm-up, then `wrk -t1 -c64 -d10s`, and stops both.
+# Environment: BIN OBJECTS SIZE DURATION ORIGIN EDGE ADMIN GOSSIP.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -12,7 +13,10 @@ BIN=${BIN:-bin/meshcdn}
 OBJECTS=${OBJECTS:-1000}
 SIZE=${SIZE:-1024}
 DURATION=${DURATION:-10s}
-ORIGIN=127.0.0.1:19070 EDGE=127.0.0.1:19084 ADMIN=127.0.0.1:19094 GOSSIP=127.0.0.1:19946
+ORIGIN=${ORIGIN:-127.0.0.1:19070}
+EDGE=${EDGE:-127.0.0.1:19084}
+ADMIN=${ADMIN:-127.0.0.1:19094}
+GOSSIP=${GOSSIP:-127.0.0.1:19946}
 
 if ! command -v wrk >/dev/null 2>&1; then
     echo "== installing wrk (apt-get)" >&2
