@@ -155,16 +155,15 @@ const (
 	DefaultContinentHeader     = "X-Geo-Continent-Code"
 	DefaultDebugHeader         = "Meshcdn-Debug"
 
-	surrogateTarget     = "meshcdn"
-	maxResponseHeader   = 64 << 10 // bytes of origin response headers
-	hitForMissDefault   = 2 * time.Minute
-	hitForMissError     = 5 * time.Second
-	maxHitForMiss       = 1 << 16 // remembered uncacheable URLs
-	maxFlightsPerKey    = 64      // concurrent variant fetches of one URL
-	streamWindow        = 1 << 20 // bytes kept for slow readers once a body is too large to store
-	purgeTimeout        = 10 * time.Second
-	maxKeysPerObject    = 4096
-	maxCacheGroupLength = 1024
+	surrogateTarget   = "meshcdn"
+	maxResponseHeader = 64 << 10 // bytes of origin response headers
+	hitForMissDefault = 2 * time.Minute
+	hitForMissError   = 5 * time.Second
+	maxHitForMiss     = 1 << 16 // remembered uncacheable URLs
+	maxFlightsPerKey  = 64      // concurrent variant fetches of one URL
+	streamWindow      = 1 << 20 // bytes kept for slow readers once a body is too large to store
+	purgeTimeout      = 10 * time.Second
+	maxKeysPerObject  = 4096
 )
 
 // site is a Site with defaults applied and what the proxy derives from it.

@@ -240,20 +240,11 @@ func (p *Proxy) surrogateKeys(h http.Header) []string {
 		keys, dropped = httpcache.ParseSurrogateKeys(v)
 	}
 	if v := h["Cache-Groups"]; len(v) > 0 {
-		size := 0
-		for _, s := range v {
-			size += len(s)
-		}
-		if size > 16<<10 {
-			dropped++
-		} else if groups, ok := httpcache.ParseCacheGroups(v); ok {
-			for _, g := range groups {
-				if g == "" || len(g) > maxCacheGroupLength {
-					dropped++
-					continue
-				}
-				keys = append(keys, g)
-			}
+		if groups, ok := httpcache.ParseCacheGroups(v); ok {
+			keys = append(keys, groups...)
+			dropped += oversizeGroups(v) // skipped by the parser
+		} else if size := fieldSize(v); size > httpcache.MaxHeaderBytes {
+			dropped++ // the whole field is ignored
 		}
 	}
 	if len(keys) > 1 {
@@ -268,6 +259,45 @@ func (p *Proxy) surrogateKeys(h http.Header) []string {
 		p.m.keysDropped.Add(float64(dropped))
 	}
 	return keys
+}
+
+// oversizeGroups counts the strings in a Cache-Groups field longer than
+// httpcache.MaxKeyBytes, which ParseCacheGroups leaves out silently.
+func oversizeGroups(values []string) int {
+	n := 0
+	for _, v := range values {
+		in, l := false, 0
+		for i := 0; i < len(v); i++ {
+			c := v[i]
+			if !in {
+				if c == '"' {
+					in, l = true, 0
+				}
+				continue
+			}
+			switch c {
+			case '\\':
+				i++
+				l++
+			case '"':
+				in = false
+				if l > httpcache.MaxKeyBytes {
+					n++
+				}
+			default:
+				l++
+			}
+		}
+	}
+	return n
+}
+
+func fieldSize(values []string) int {
+	n := 0
+	for _, v := range values {
+		n += len(v)
+	}
+	return n
 }
 
 // keepFor is how long a stale object with validators stays for revalidation.
