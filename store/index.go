@@ -9,9 +9,10 @@ package store
 // key walks one slice. All under Store.mu.
 
 type keySet struct {
-	key  string
-	hash uint64
-	refs []keyRef
+	key     string
+	hash    uint64
+	refs    []keyRef
+	pending bool // queued for the reaper
 }
 
 type keyRef struct {
@@ -36,6 +37,8 @@ func (s *Store) indexLocked(o *Object, keys []string) {
 		if set == nil {
 			set = &keySet{key: k, hash: h}
 			s.index.add(set)
+		} else if len(set.refs) == 0 {
+			s.index.empty-- // revived before the reaper got to it
 		}
 		o.links[i] = keyLink{set: set, pos: int32(len(set.refs))}
 		set.refs = append(set.refs, keyRef{o: o, i: int32(i)})
@@ -59,7 +62,11 @@ func (s *Store) unindexLocked(o *Object) {
 		set.refs = set.refs[:last]
 		switch {
 		case last == 0:
-			s.index.del(set)
+			s.index.empty++
+			if !set.pending {
+				set.pending = true
+				s.reap.sets = append(s.reap.sets, set)
+			}
 		case cap(set.refs) > 64 && int(last) < cap(set.refs)/4:
 			set.refs = append([]keyRef(nil), set.refs...)
 		}

@@ -29,9 +29,34 @@ func (s *Store) invariantErr() error {
 	stored := map[*Object]bool{}
 	var bytes int64
 	links := 0
+	reapV := map[*variants]bool{}
+	for _, v := range s.reap.variants {
+		if reapV[v] || !v.dead.Load() {
+			return fmt.Errorf("reaper queue: %q twice or not dead", v.primary)
+		}
+		reapV[v] = true
+	}
 	for i := range s.shards {
 		pm := &s.shards[i].m
+		for _, v := range pm.over {
+			if v.dead.Load() && !reapV[v] {
+				return fmt.Errorf("dead overflow entry %q not queued for the reaper", v.primary)
+			}
+		}
 		for h, v := range pm.m {
+			if v.dead.Load() {
+				if !reapV[v] {
+					return fmt.Errorf("dead entry %q not queued for the reaper", v.primary)
+				}
+				for _, o := range v.objs {
+					if o.state != stateRemoved {
+						return fmt.Errorf("dead entry %q holds an object in state %d", v.primary, o.state)
+					}
+				}
+			}
+			if v.hash != h {
+				return fmt.Errorf("primary %q under hash %x, its list says %x", v.primary, h, v.hash)
+			}
 			if s.hash(v.primary) != h {
 				return fmt.Errorf("primary %q under hash %x, hashes to %x", v.primary, h, s.hash(v.primary))
 			}
@@ -133,10 +158,27 @@ func (s *Store) invariantErr() error {
 			return fmt.Errorf("index key %q in the map and the overflow map", k)
 		}
 	}
+	reapS := map[*keySet]bool{}
+	for _, set := range s.reap.sets {
+		if reapS[set] || !set.pending {
+			return fmt.Errorf("reaper queue: set %q twice or not marked pending", set.key)
+		}
+		reapS[set] = true
+	}
+	empty := 0
 	for set := range s.index.all() {
 		k := set.key
-		if s.index.get(set.hash, k) != set || len(set.refs) == 0 {
-			return fmt.Errorf("index key %q: not found by get, or %d refs", k, len(set.refs))
+		if s.index.get(set.hash, k) != set {
+			return fmt.Errorf("index key %q: not found by get", k)
+		}
+		if set.pending != reapS[set] {
+			return fmt.Errorf("index key %q: pending %v, queued %v", k, set.pending, reapS[set])
+		}
+		if len(set.refs) == 0 {
+			if !set.pending {
+				return fmt.Errorf("index key %q: empty and not queued for the reaper", k)
+			}
+			empty++
 		}
 		for pos, r := range set.refs {
 			if !stored[r.o] {
@@ -147,6 +189,9 @@ func (s *Store) invariantErr() error {
 			}
 		}
 		refs += len(set.refs)
+	}
+	if empty != s.index.empty {
+		return fmt.Errorf("index has %d empty sets, counts %d", empty, s.index.empty)
 	}
 	if refs != links {
 		return fmt.Errorf("index holds %d refs, objects %d links", refs, links)

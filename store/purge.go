@@ -65,6 +65,7 @@ func (s *Store) Purge(p Purge) int {
 		s.putScratch(targets)
 	}
 	s.mu.Unlock()
+	s.wakeReaper()
 	if !p.All && p.Before.IsZero() {
 		return n
 	}
@@ -91,6 +92,7 @@ func (s *Store) Purge(p Purge) int {
 		s.putScratch(batch)
 		s.mu.Unlock()
 	}
+	s.wakeReaper()
 	return n
 }
 

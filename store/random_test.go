@@ -264,9 +264,12 @@ func (m *model) step(op int) {
 	case 15: // time passes
 		m.clk.Add(int64(time.Duration(r.IntN(30)) * time.Second))
 	case 16: // background work
-		if r.IntN(2) == 0 {
+		switch objs := m.stored(); {
+		case r.IntN(3) == 0:
+			s.reapAll()
+		case r.IntN(2) == 0:
 			s.sweepStep(1 + r.IntN(64))
-		} else if objs := m.stored(); len(objs) > 0 {
+		case len(objs) > 0:
 			s.reclaimExpired(objs[r.IntN(len(objs))])
 		}
 	default: // a fetch begins

@@ -233,6 +233,8 @@ type Stats struct {
 // variants of one primary key. Copy-on-write: never modified once published
 // in a shard map, so Lookup reads it without a lock.
 type variants struct {
+	dead    atomic.Bool // removed; the map entry waits for the reaper
+	hash    uint64
 	primary string
 	vary    []string
 	objs    []*Object // oldest first
@@ -267,6 +269,7 @@ type Store struct {
 	index   keyIndex
 	ev      evictor
 	plog    purgeLog
+	reap    reaper
 	scratch []*Object // reused by batch operations
 
 	objects, bytes, keys atomic.Int64
@@ -276,6 +279,7 @@ type Store struct {
 
 	// Background sweep.
 	reclaim     chan *Object // expired objects seen by Lookup
+	reapWake    chan struct{}
 	stop, done  chan struct{}
 	closeOnce   sync.Once
 	started     bool
@@ -318,6 +322,7 @@ func newStore(cfg Config, fake *atomic.Int64) *Store {
 		fake:        fake,
 		index:       keyIndex{m: map[uint64]*keySet{}},
 		reclaim:     make(chan *Object, 256),
+		reapWake:    make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 		sweepEvery:  250 * time.Millisecond,
@@ -443,6 +448,9 @@ func (s *Store) insert(o *Object, f uint64) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.reap.pending() > 0 {
+		s.reapLocked(insertReap)
+	}
 	if s.plog.fenced(o, keys, f, s.seq.Load()) {
 		s.fenced.Add(1)
 		return ErrFenced
@@ -479,7 +487,7 @@ func (s *Store) insert(o *Object, f uint64) error {
 	} else {
 		objs = []*Object{o}
 	}
-	s.publishLocked(ph, &variants{primary: o.Primary, vary: vary, objs: objs})
+	s.publishLocked(&variants{hash: ph, primary: o.Primary, vary: vary, objs: objs})
 
 	s.indexLocked(o, keys)
 	s.ev.push(o)
@@ -489,6 +497,9 @@ func (s *Store) insert(o *Object, f uint64) error {
 	s.bytes.Add(size)
 	return nil
 }
+
+// insertReap is how many deferred map deletions each Insert performs.
+const insertReap = 4
 
 type reason uint8
 
@@ -513,39 +524,40 @@ func (s *Store) removeLocked(o *Object, why reason) {
 		return
 	}
 	if len(v.objs) == 1 {
-		sh := &s.shards[uint8(o.phash)]
-		sh.mu.Lock()
-		sh.m.del(o.phash, o.Primary)
-		sh.mu.Unlock()
+		s.killLocked(v)
 	} else {
 		objs := make([]*Object, 0, len(v.objs)-1)
 		objs = append(append(objs, v.objs[:i]...), v.objs[i+1:]...)
-		s.publishLocked(o.phash, &variants{primary: v.primary, vary: v.vary, objs: objs})
+		s.publishLocked(&variants{hash: v.hash, primary: v.primary, vary: v.vary, objs: objs})
 	}
 	s.unlinkLocked(o, why)
 }
 
 // publishLocked makes v the variant list of primary.
-func (s *Store) publishLocked(h uint64, v *variants) {
+func (s *Store) publishLocked(v *variants) {
 	for _, o := range v.objs {
 		o.vs = v
 	}
-	sh := &s.shards[uint8(h)]
+	sh := &s.shards[uint8(v.hash)]
 	sh.mu.Lock()
-	sh.m.set(h, v)
+	sh.m.set(v.hash, v)
 	sh.mu.Unlock()
+}
+
+// killLocked makes v (whose objects are being removed) absent for Lookup
+// and queues its map entry for the reaper.
+func (s *Store) killLocked(v *variants) {
+	v.dead.Store(true)
+	s.reap.variants = append(s.reap.variants, v)
 }
 
 // removeVariantsLocked drops every variant of primary; it returns how many.
 func (s *Store) removeVariantsLocked(h uint64, primary string, why reason) int {
-	sh := &s.shards[uint8(h)]
-	v := sh.m.get(h, primary)
+	v := s.shards[uint8(h)].m.get(h, primary)
 	if v == nil {
 		return 0
 	}
-	sh.mu.Lock()
-	sh.m.del(h, primary)
-	sh.mu.Unlock()
+	s.killLocked(v)
 	for _, o := range v.objs {
 		s.unlinkLocked(o, why)
 	}
@@ -595,8 +607,10 @@ func (s *Store) storedLocked(o *Object) bool {
 func (s *Store) Remove(primary string) int {
 	h := s.hash(primary)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.removeVariantsLocked(h, primary, reasonReplaced)
+	n := s.removeVariantsLocked(h, primary, reasonReplaced)
+	s.mu.Unlock()
+	s.wakeReaper()
+	return n
 }
 
 // Delete removes exactly o if it is still stored (e.g. a Vary: * response

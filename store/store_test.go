@@ -283,6 +283,43 @@ func TestPurgeManyBatches(t *testing.T) {
 	if st := s.Stats(); st.Objects != 0 || st.SurrogateKeys != 0 {
 		t.Fatalf("left: %+v", st)
 	}
+	// The map entries the purge left for the reaper are gone after it ran.
+	if s.reap.pending() == 0 {
+		t.Fatal("nothing queued for the reaper")
+	}
+	checkInvariants(t, s)
+	s.reapAll()
+	entries := len(s.index.m) + len(s.index.over)
+	for i := range s.shards {
+		entries += len(s.shards[i].m.m) + len(s.shards[i].m.over)
+	}
+	if entries != 0 || s.index.empty != 0 || s.reap.pending() != 0 {
+		t.Fatalf("after reaping: %d map entries, %d empty sets, %d pending", entries, s.index.empty, s.reap.pending())
+	}
+}
+
+// The background goroutine reaps what a purge left.
+func TestBackgroundReaper(t *testing.T) {
+	s := New(Config{MaxBytes: 16 << 20})
+	defer s.Close()
+	now := time.Now()
+	for i := range 5000 {
+		mustInsert(t, s, &Object{Primary: fmt.Sprint("p/", i), ResponseTime: now, Lifetime: time.Hour,
+			Keys: []string{"all", fmt.Sprint("u/", i)}})
+	}
+	if n := s.Purge(Purge{Keys: []string{"all"}}); n != 5000 {
+		t.Fatalf("purged %d", n)
+	}
+	for {
+		s.mu.Lock()
+		left := s.reap.pending() + len(s.index.m)
+		s.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		runtime.Gosched()
+	}
+	checkInvariants(t, s)
 }
 
 func TestExpiry(t *testing.T) {

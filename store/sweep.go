@@ -19,8 +19,11 @@ func (s *Store) run() {
 			return
 		case o := <-s.reclaim:
 			s.reclaimExpired(o)
+		case <-s.reapWake:
+			s.reapAll()
 		case <-t.C:
 			s.sweepStep(s.sweepShards)
+			s.reapAll()
 		}
 	}
 }
