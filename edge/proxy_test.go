@@ -474,3 +474,44 @@ func TestCacheStatusChained(t *testing.T) {
 		}
 	}
 }
+
+// RFC 9111 §4.2.3: the origin's Age (and an old Date) count toward the
+// object's age; Age on hits grows from there and ttl shrinks accordingly.
+func TestAgeFromOrigin(t *testing.T) {
+	old := time.Now().Add(-40 * time.Second).UTC().Format(http.TimeFormat)
+	cases := []struct {
+		name   string
+		hdr    map[string]string
+		minAge int
+	}{
+		{"Age field", map[string]string{"Age": "30"}, 30},
+		{"old Date (apparent age)", map[string]string{"Date": old}, 39},
+		{"both: the larger wins", map[string]string{"Age": "10", "Date": old}, 39},
+		{"no Date", map[string]string{}, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=100")
+				for k, v := range c.hdr {
+					w.Header().Set(k, v)
+				}
+				if _, ok := c.hdr["Date"]; !ok {
+					w.Header()["Date"] = nil // suppress the server's Date
+				}
+				io.WriteString(w, "aged")
+			})
+			e := newEdge(t, o)
+			e.get("/age")
+			e.settle()
+			r := e.get("/age")
+			age, err := strconv.Atoi(r.Header.Get("Age"))
+			if err != nil || age < c.minAge || age > c.minAge+3 {
+				t.Errorf("Age %q, want about %d", r.Header.Get("Age"), c.minAge)
+			}
+			if ttl := csTTL(t, r.Header.Get("Cache-Status")); ttl > 100-c.minAge || ttl < 100-c.minAge-4 {
+				t.Errorf("ttl %d, want about %d", ttl, 100-c.minAge)
+			}
+		})
+	}
+}
