@@ -380,8 +380,11 @@ func (n *Node) queueReplaysLocked(p *peer, s *stream, from uint64) int {
 		}
 		missing = append(missing, [2]uint64{a, b})
 	}
-	for i := s.find(from + 1); i < len(s.log) && s.log[i].seq <= to; i++ {
-		e := s.log[i]
+	for q := max(from+1, s.base); q <= to && q < s.end(); q++ {
+		e := s.log[q-s.base]
+		if e == nil {
+			continue // not retained: counts as missing
+		}
 		if e.at > young {
 			// Still being delivered by its origin: stop the claim here.
 			to = prev

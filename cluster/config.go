@@ -42,11 +42,10 @@ type Timing struct {
 	// TCP dial/read/write timeout for streams (large purges, push/pull).
 	StreamTimeout time.Duration // 3s
 
-	// BatchDelay: at most one flush per BatchDelay. A purge accepted when
-	// nothing was sent for that long goes out at once; during a burst,
-	// purges (and acknowledgements) accepted within BatchDelay of the
-	// previous flush are coalesced into one packet per peer and wait at
-	// most BatchDelay.
+	// BatchDelay: during a burst (the previous flush carried more than one
+	// purge for some peer) at most one flush per BatchDelay, so purges
+	// accepted meanwhile are coalesced into one packet per peer and wait
+	// at most BatchDelay. Outside bursts a purge goes out at once.
 	BatchDelay time.Duration // 1ms
 	// Retransmission of unacknowledged purges to a live node: first after
 	// RetransmitMin, doubling up to RetransmitMax while no progress.

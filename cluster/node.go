@@ -155,6 +155,19 @@ func Start(cfg Config, st Applier) (*Node, error) {
 		mc.AdvertisePort = cfg.BindPort
 	}
 	mc.Transport = cfg.Transport
+	var ownTransport *NetTransport
+	if mc.Transport == nil {
+		t, err := NewNetTransport(cfg.BindAddr, cfg.BindPort, lg)
+		if err != nil {
+			return nil, err
+		}
+		ownTransport = t
+		mc.Transport = t
+		mc.BindPort = t.Port()
+		if mc.AdvertisePort == 0 {
+			mc.AdvertisePort = t.Port()
+		}
+	}
 	mc.ProbeInterval = t.ProbeInterval
 	mc.ProbeTimeout = t.ProbeTimeout
 	mc.SuspicionMult = t.SuspicionMult
@@ -187,6 +200,9 @@ func Start(cfg Config, st Applier) (*Node, error) {
 	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if ownTransport != nil {
+			_ = ownTransport.Shutdown()
+		}
 		return nil, fmt.Errorf("cluster: start gossip on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
 	}
 	n.ml = ml

@@ -372,7 +372,10 @@ func (n *Node) retransmitLocked(now time.Time) (queued bool) {
 		if k := len(p.txRanges); k > 0 {
 			highest = p.txRanges[k-1][1]
 		}
-		silent := now.Sub(p.lastAck) >= p.rto
+		// A peer that has acknowledged nothing for a while is either gone
+		// or merely busy; wait four timeouts before resending everything to
+		// it, or a busy cluster drowns in retransmissions.
+		silent := now.Sub(p.lastAck) >= 4*p.rto
 		var framed [][]byte
 		missing := false
 		steps := 0

@@ -27,22 +27,25 @@ func (n *Node) kickFlush() {
 	}
 }
 
-// flushLoop sends what is queued, at most once per Timing.BatchDelay: when
-// idle a purge goes out at once; during a burst everything accepted since
-// the previous flush goes out together, one packet per peer.
+// flushLoop sends what is queued. A purge accepted while the node is not
+// busy goes out at once. During a burst (the previous flush carried more
+// than one entry for some peer) flushes happen at most once per
+// Timing.BatchDelay, so that everything accepted meanwhile goes out
+// together, one packet per peer, having waited at most BatchDelay.
 func (n *Node) flushLoop() {
 	defer n.wg.Done()
 	d := n.cfg.Timing.BatchDelay
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var last time.Time
+	busy := false
 	for {
 		select {
 		case <-n.done:
 			return
 		case <-n.kick:
 		}
-		if wait := d - time.Since(last); wait > 0 {
+		if wait := d - time.Since(last); busy && wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-n.done:
@@ -50,8 +53,8 @@ func (n *Node) flushLoop() {
 			case <-timer.C:
 			}
 		}
-		if n.flush() {
-			last = time.Now()
+		if most := n.flush(); most > 0 {
+			last, busy = time.Now(), most > 1
 		}
 	}
 }
@@ -63,9 +66,10 @@ type sendJob struct {
 	ack  []byte
 }
 
-// flush sends everything queued; it reports whether purge entries went
-// out (acknowledgement-only flushes do not count against BatchDelay).
-func (n *Node) flush() (entries bool) {
+// flush sends everything queued; it reports the most purge entries it sent
+// to one peer (acknowledgement-only flushes do not count against
+// BatchDelay).
+func (n *Node) flush() (most int) {
 	n.mu.Lock()
 	var jobs []sendJob
 	for _, p := range n.peers {
@@ -90,9 +94,9 @@ func (n *Node) flush() (entries bool) {
 	n.mu.Unlock()
 	for i := range jobs {
 		n.send(&jobs[i])
-		entries = entries || len(jobs[i].out) > 0
+		most = max(most, len(jobs[i].out))
 	}
-	return entries
+	return most
 }
 
 // send packs a peer's queued entries into UDP messages of at most

@@ -3,7 +3,6 @@ package cluster
 import (
 	"container/list"
 	"slices"
-	"sort"
 	"time"
 )
 
@@ -19,7 +18,11 @@ type stream struct {
 	key    streamKey
 	contig uint64              // every seq ≤ contig is applied (or provably irrelevant here)
 	ahead  map[uint64]struct{} // applied seqs > contig
-	log    []*logEntry         // retained entries, sorted by seq
+	// Retained entries, indexed by seq: log[i] has seq base+i (nil: not
+	// retained). Sequences are dense per stream, so this is a window over
+	// the recent ones with O(1) insert, lookup and eviction.
+	base uint64
+	log  []*logEntry
 	// Seqs ≤ contig that are not in log may be missing: evicted, or never
 	// received because a peer vouched for them. lostTime is the newest
 	// origin time such an entry can have (unix nanos).
@@ -90,7 +93,7 @@ func (s *stream) advanceTo(to uint64) {
 }
 
 // aheadRanges returns the applied seqs beyond contig as ascending
-// inclusive ranges, at most max of them.
+// inclusive ranges, at most limit of them.
 func (s *stream) aheadRanges(limit int) [][2]uint64 {
 	if len(s.ahead) == 0 {
 		return nil
@@ -114,25 +117,41 @@ func (s *stream) aheadRanges(limit int) [][2]uint64 {
 	return out
 }
 
-// find returns the index of the first retained entry with seq ≥ seq.
-func (s *stream) find(seq uint64) int {
-	return sort.Search(len(s.log), func(i int) bool { return s.log[i].seq >= seq })
-}
+// end is one past the highest seq the window covers.
+func (s *stream) end() uint64 { return s.base + uint64(len(s.log)) }
 
 func (s *stream) entry(seq uint64) *logEntry {
-	i := s.find(seq)
-	if i < len(s.log) && s.log[i].seq == seq {
-		return s.log[i]
+	if seq < s.base || seq >= s.end() {
+		return nil
 	}
-	return nil
+	return s.log[seq-s.base]
 }
 
 // retained counts retained entries with seq in [lo, hi].
 func (s *stream) retained(lo, hi uint64) int {
-	if hi < lo {
-		return 0
+	lo, hi = max(lo, s.base), min(hi, s.end()-1)
+	n := 0
+	for q := lo; q <= hi && q >= lo; q++ {
+		if s.log[q-s.base] != nil {
+			n++
+		}
 	}
-	return s.find(hi+1) - s.find(lo)
+	return n
+}
+
+// trimFront drops empty slots at the start of the window.
+func (s *stream) trimFront() {
+	k := 0
+	for k < len(s.log) && s.log[k] == nil {
+		k++
+	}
+	if k == len(s.log) {
+		s.log, s.base = nil, 0
+		return
+	}
+	clear(s.log[:k])
+	s.log = s.log[k:]
+	s.base += uint64(k)
 }
 
 // retainLog is the bounded log of recent purges of all streams, evicted
@@ -144,16 +163,52 @@ type retainLog struct {
 	maxBytes int
 }
 
+// maxSpan bounds a stream's window (retained entries and the holes
+// between them).
+func (r *retainLog) maxSpan() uint64 { return uint64(4*r.maxCount + 1024) }
+
 func (r *retainLog) add(s *stream, seq uint64, t int64, framed []byte) {
 	if s.entry(seq) != nil {
 		return
 	}
 	e := &logEntry{s: s, seq: seq, time: t, at: time.Now().UnixNano(), framed: framed}
-	i := s.find(seq)
-	if i == len(s.log) {
+	switch {
+	case len(s.log) == 0:
+		s.base, s.log = seq, append(s.log[:0], e)
+	case seq >= s.end():
+		// Make room at the end; a window that would grow too wide loses
+		// its oldest entries.
+		for len(s.log) > 0 && seq-s.base >= r.maxSpan() {
+			if old := s.log[0]; old != nil {
+				r.evict(old)
+			} else {
+				s.log[0] = nil
+				s.log = s.log[1:]
+				s.base++
+			}
+			if len(s.log) > 0 {
+				s.trimFront()
+			}
+		}
+		if len(s.log) == 0 {
+			s.base, s.log = seq, append(s.log[:0], e)
+			break
+		}
+		for s.end() < seq {
+			s.log = append(s.log, nil)
+		}
 		s.log = append(s.log, e)
-	} else {
-		s.log = slices.Insert(s.log, i, e)
+	case seq >= s.base:
+		s.log[seq-s.base] = e
+	default: // older than the window
+		if s.end()-seq > r.maxSpan() {
+			s.lostTime = max(s.lostTime, t)
+			return // too old to keep next to what we hold
+		}
+		grown := make([]*logEntry, s.end()-seq)
+		copy(grown[s.base-seq:], s.log)
+		grown[0] = e
+		s.base, s.log = seq, grown
 	}
 	e.elem = r.fifo.PushBack(e)
 	r.bytes += len(framed) + 64
@@ -162,32 +217,25 @@ func (r *retainLog) add(s *stream, seq uint64, t int64, framed []byte) {
 	}
 }
 
+// evict drops an entry (normally the oldest received).
 func (r *retainLog) evict(e *logEntry) {
 	r.fifo.Remove(e.elem)
 	r.bytes -= len(e.framed) + 64
 	s := e.s
-	i := s.find(e.seq)
-	if i < len(s.log) && s.log[i] == e {
-		if i == 0 {
-			s.log[0] = nil
-			s.log = s.log[1:]
-		} else {
-			s.log = slices.Delete(s.log, i, i+1)
-		}
-		if len(s.log) == 0 {
-			s.log = nil
-		}
+	if s.entry(e.seq) == e {
+		s.log[e.seq-s.base] = nil
+		s.trimFront()
 	}
-	if e.seq <= s.contig || s.applied(e.seq) {
-		s.lostTime = max(s.lostTime, e.time)
-	}
+	s.lostTime = max(s.lostTime, e.time)
 }
 
 // drop removes every entry of s (the stream is being forgotten).
 func (r *retainLog) drop(s *stream) {
 	for _, e := range s.log {
-		r.fifo.Remove(e.elem)
-		r.bytes -= len(e.framed) + 64
+		if e != nil {
+			r.fifo.Remove(e.elem)
+			r.bytes -= len(e.framed) + 64
+		}
 	}
-	s.log = nil
+	s.log, s.base = nil, 0
 }

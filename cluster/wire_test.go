@@ -192,20 +192,31 @@ func TestRetainLogEviction(t *testing.T) {
 	}
 	b.markApplied(1)
 	r.add(b, 1, 99, []byte{1})
-	if r.fifo.Len() != 3 || a.entry(1) != nil || a.entry(2) == nil || a.lostTime != 10 {
-		t.Fatalf("len %d lost %d", r.fifo.Len(), a.lostTime)
+	if r.fifo.Len() != 3 || a.entry(1) != nil || a.entry(2) == nil || a.lostTime != 10 || a.base != 2 {
+		t.Fatalf("len %d lost %d base %d", r.fifo.Len(), a.lostTime, a.base)
 	}
-	// Out-of-order insert keeps the per-stream log sorted.
-	a.markApplied(5)
+	// Out-of-order and gapped inserts.
+	r.add(a, 6, 60, []byte{6})
 	r.add(a, 5, 50, []byte{5})
-	a.markApplied(4)
-	r.add(a, 4, 40, []byte{4})
 	var seqs []uint64
 	for _, e := range a.log {
-		seqs = append(seqs, e.seq)
+		if e != nil {
+			seqs = append(seqs, e.seq)
+		}
 	}
-	if !reflect.DeepEqual(seqs, []uint64{4, 5}) || a.retained(1, 5) != 2 {
-		t.Fatalf("seqs %v", seqs)
+	if !reflect.DeepEqual(seqs, []uint64{5, 6}) || a.retained(1, 6) != 2 || a.entry(4) != nil || a.base != 5 {
+		t.Fatalf("seqs %v base %d", seqs, a.base)
+	}
+	// Older than the window: prepended.
+	r.maxCount = 10
+	r.add(a, 2, 20, []byte{2})
+	if a.base != 2 || a.entry(2) == nil || a.retained(2, 6) != 3 {
+		t.Fatalf("prepend: base %d", a.base)
+	}
+	// A window never spans more than maxSpan seqs.
+	r.add(a, 2+r.maxSpan()+5, 99, []byte{9})
+	if a.end()-a.base > r.maxSpan() || a.entry(2) != nil {
+		t.Fatalf("span %d", a.end()-a.base)
 	}
 	r.drop(a)
 	if a.log != nil || r.fifo.Len() != 1 {

@@ -6,8 +6,6 @@ package clustertest
 import (
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -16,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/meshcdn/meshcdn/cluster"
 )
 
 // ErrInjected is returned for a stream (TCP) connection the fault plan refuses.
@@ -167,12 +167,12 @@ func (f *Faults) streamFate(from, toAddr string) (refuse bool, delay time.Durati
 	return false, delay
 }
 
-// Transport is a memberlist transport (a NetTransport underneath) that
-// applies the plan to what its node sends.
+// Transport is a memberlist transport (a cluster.NetTransport underneath)
+// that applies the plan to what its node sends.
 type Transport struct {
 	f     *Faults
 	name  string
-	inner *memberlist.NetTransport
+	inner *cluster.NetTransport
 	port  int
 	addr  string
 
@@ -181,16 +181,14 @@ type Transport struct {
 
 var _ memberlist.NodeAwareTransport = (*Transport)(nil)
 
-// Transport opens a NetTransport for node name on bindAddr:port (0 = free
+// Transport opens a transport for node name on bindAddr:port (0 = free
 // port) whose traffic follows the plan.
 func (f *Faults) Transport(name, bindAddr string, port int) (*Transport, error) {
-	inner, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-		BindAddrs: []string{bindAddr}, BindPort: port, Logger: log.New(io.Discard, "", 0),
-	})
+	inner, err := cluster.NewNetTransport(bindAddr, port, nil)
 	if err != nil {
 		return nil, fmt.Errorf("clustertest: transport for %s: %w", name, err)
 	}
-	port = inner.GetAutoBindPort()
+	port = inner.Port()
 	addr := net.JoinHostPort(bindAddr, strconv.Itoa(port))
 	f.mu.Lock()
 	f.names[addr] = name
