@@ -1,4 +1,4 @@
-# meshcdn: make build | test | demo | bench | bench-purge | docker | fmt | vet
+# meshcdn: make build | test | demo | bench | bench-purge | docker | e2e-docker | fmt | vet
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 GO      ?= go
@@ -9,7 +9,7 @@ BIN     := bin/meshcdn
 # The race detector needs cgo and a C compiler; without them tests run without it.
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 
-.PHONY: all build test test-short demo bench bench-purge docker fmt vet clean
+.PHONY: all build test test-short demo bench bench-purge docker e2e-docker fmt vet clean
 
 all: build
 
@@ -45,6 +45,10 @@ docker:
 	if [ -r /etc/ssl/certs/ca-certificates.crt ]; then cp /etc/ssl/certs/ca-certificates.crt bin/docker/; \
 	else echo "warning: no /etc/ssl/certs/ca-certificates.crt: https origins will not verify" >&2; : > bin/docker/ca-certificates.crt; fi
 	docker build -f deploy/Dockerfile -t meshcdn:$(VERSION) -t meshcdn:latest bin/docker
+
+# End-to-end test of a 3-region cluster in containers (needs a Docker engine).
+e2e-docker:
+	bash test/docker/e2e.sh
 
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')
