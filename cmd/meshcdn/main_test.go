@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary act as the meshcdn command when asked, so
+// tests can run it as a process and signal it.
+func TestMain(m *testing.M) {
+	if os.Getenv("MESHCDN_TEST_RUN_MAIN") == "1" {
+		os.Exit(run(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// serve as a process: it starts, answers on its admin listener, and on
+// SIGTERM drains, leaves and exits 0.
+func TestServeProcessGracefulShutdown(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "serve", "--origin", "http://127.0.0.1:1",
+		"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--gossip", "127.0.0.1:0", "--node-name", "proc")
+	cmd.Env = append(os.Environ(), "MESHCDN_TEST_RUN_MAIN=1", "MESHCDN_PURGE_TOKEN=", "MESHCDN_GOSSIP_KEY=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	var logs bytes.Buffer
+	lines := bufio.NewScanner(stderr)
+	admin := ""
+	for admin == "" && lines.Scan() {
+		logs.WriteString(lines.Text() + "\n")
+		var rec struct{ Msg, Admin string }
+		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "node started" {
+			admin = rec.Admin
+		}
+	}
+	if admin == "" {
+		t.Fatalf("no \"node started\" log line:\n%s", logs.String())
+	}
+	resp, err := http.Get("http://" + admin + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/readyz: %d", resp.StatusCode)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for lines.Scan() {
+		logs.WriteString(lines.Text() + "\n")
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30s after SIGTERM\n%s", logs.String())
+	}
+	for _, want := range []string{"shutting down", "node stopped"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q:\n%s", want, logs.String())
+		}
+	}
+}
