@@ -79,6 +79,8 @@ func runDemo(args []string) error {
 	}
 	defer func() { _ = log.Sync() }()
 
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	nodes, origin, err := startDemo(log, ip, *token, cacheSize)
 	if err != nil {
 		return err
@@ -96,8 +98,6 @@ func runDemo(args []string) error {
 	}
 	printDemo(os.Stdout, ip, *token)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	errs := make(chan error, len(nodes))
 	for _, n := range nodes {
 		go func() { errs <- <-n.served }()
