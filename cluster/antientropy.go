@@ -287,7 +287,7 @@ func (n *Node) handleDigest(sender string, senderEpoch uint64, d *digestMsg) {
 	defer n.mu.Unlock()
 	p := n.peers[sender]
 	if p == nil || p.state != stateAlive || p.meta.Epoch != senderEpoch {
-		n.m.error("stale_digest")
+		n.m.error("unknown_sender")
 		return
 	}
 	if d.Floor <= now.UnixNano()+int64(time.Hour) {

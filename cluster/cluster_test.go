@@ -767,3 +767,44 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAckedMeansApplied: under 20 % packet loss and a node restart, once
+// Purge(wait) reports Complete, no node that was a target still holds the
+// object (an acknowledgement is only sent after the store applied it).
+func TestAckedMeansApplied(t *testing.T) {
+	f := clustertest.NewFaults()
+	c := startCluster(t, clustertest.Options{Nodes: 4, Faults: f})
+	f.SetLoss(0.2)
+	for round := range 30 {
+		if round == 10 {
+			if err := c.Kill(3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round == 20 {
+			if err := c.Restart(3, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		url, k := fmt.Sprintf("example.com/v/%d", round), fmt.Sprintf("v-%d", round)
+		running := c.Running()
+		for _, i := range running {
+			put(t, c.Store(i), url, k)
+		}
+		from := running[round%len(running)]
+		res, err := c.Node(from).Purge(ctxFor(t, within), store.Purge{Keys: []string{k}}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range res.Acked {
+			for _, i := range running {
+				if clustertest.NodeName(i) == name && present(c.Store(i), url) {
+					t.Fatalf("round %d: %s acknowledged but still holds %s", round, name, url)
+				}
+			}
+		}
+		if present(c.Store(from), url) {
+			t.Fatalf("round %d: not applied locally", round)
+		}
+	}
+}

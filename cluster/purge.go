@@ -310,9 +310,7 @@ func (n *Node) txProgressLocked(p *peer, contig uint64, ranges [][2]uint64, now 
 			observe(seq)
 		}
 	}
-	if newC > oldC {
-		p.rto = n.rtoBase(p) // the oldest hole was filled: backoff starts over
-	}
+	p.rto = n.rtoBase(p) // it is responsive: backoff starts over
 	p.txContig, p.txRanges = newC, newR
 	p.lastAck = now
 	for w := range n.waiters {
@@ -347,7 +345,7 @@ func (n *Node) handleAck(sender string, senderEpoch uint64, a *ackMsg) {
 	defer n.mu.Unlock()
 	p := n.peers[sender]
 	if p == nil || p.state != stateAlive || a.Epoch != n.epoch || senderEpoch != p.meta.Epoch {
-		n.m.error("stale_ack")
+		n.m.error("unknown_sender")
 		return
 	}
 	n.txProgressLocked(p, a.Contig, a.Ranges, now)
@@ -372,10 +370,16 @@ func (n *Node) retransmitLocked(now time.Time) (queued bool) {
 		if k := len(p.txRanges); k > 0 {
 			highest = p.txRanges[k-1][1]
 		}
-		// A peer that has acknowledged nothing for a while is either gone
-		// or merely busy; wait four timeouts before resending everything to
-		// it, or a busy cluster drowns in retransmissions.
-		silent := now.Sub(p.lastAck) >= 4*p.rto
+		// A peer that has acknowledged nothing for a timeout gets what it
+		// has not acknowledged again (a lost packet of a sparse stream).
+		// With many purges outstanding it is more likely busy than deaf:
+		// wait four timeouts then, or a busy cluster drowns in
+		// retransmissions.
+		quiet := p.rto
+		if top-p.txContig > 8 {
+			quiet = 4 * p.rto
+		}
+		silent := now.Sub(p.lastAck) >= quiet
 		var framed [][]byte
 		missing := false
 		steps := 0

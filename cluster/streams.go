@@ -129,6 +129,9 @@ func (s *stream) entry(seq uint64) *logEntry {
 
 // retained counts retained entries with seq in [lo, hi].
 func (s *stream) retained(lo, hi uint64) int {
+	if len(s.log) == 0 || hi < lo {
+		return 0
+	}
 	lo, hi = max(lo, s.base), min(hi, s.end()-1)
 	n := 0
 	for q := lo; q <= hi && q >= lo; q++ {

@@ -184,6 +184,10 @@ func TestStreamContig(t *testing.T) {
 }
 
 func TestRetainLogEviction(t *testing.T) {
+	empty := &stream{}
+	if empty.retained(0, 10) != 0 || empty.entry(0) != nil || empty.retained(5, 1) != 0 {
+		t.Fatal("empty stream")
+	}
 	r := retainLog{maxCount: 3, maxBytes: 1 << 20}
 	a, b := &stream{key: streamKey{"a", 1}}, &stream{key: streamKey{"b", 1}}
 	for q := uint64(1); q <= 3; q++ {
