@@ -36,7 +36,7 @@ bench: build
 
 # Purge propagation latency and throughput across in-process clusters.
 bench-purge:
-	$(GO) test -run='^$$' -bench=Propagation ./cluster/
+	$(GO) test -run='^$$' -bench='Propagation|Throughput|PartitionHeal' ./cluster/
 
 # Static binary in a FROM scratch image (nothing is pulled).
 docker:
