@@ -124,10 +124,10 @@ func New(cfg Config) (http.Handler, error) {
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /purge", h.auth(h.nativePurge))
-	mux.HandleFunc("POST /service/{service}/purge/{key...}", h.auth(h.fastlyPurgeKey))
-	mux.HandleFunc("POST /service/{service}/purge", h.auth(h.fastlyPurgeKeys))
-	mux.HandleFunc("POST /service/{service}/purge_all", h.auth(h.fastlyPurgeAll))
+	mux.HandleFunc("POST /purge", h.purgeEndpoint(parseNative, answerNative))
+	mux.HandleFunc("POST /service/{service}/purge/{key...}", h.purgeEndpoint(parseFastlyKey, answerFastlyStatus))
+	mux.HandleFunc("POST /service/{service}/purge", h.purgeEndpoint(parseFastlyKeys, answerFastlyKeys))
+	mux.HandleFunc("POST /service/{service}/purge_all", h.purgeEndpoint(parseFastlyAll, answerFastlyStatus))
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.HandleFunc("GET /cluster/members", h.members)
@@ -247,29 +247,43 @@ type PurgeResponse struct {
 	Complete bool     `json:"complete"`
 }
 
-func (h *handler) nativePurge(w http.ResponseWriter, r *http.Request) {
-	wait, timeout, rerr := h.waitParams(r)
-	if rerr != nil {
-		h.reject(w, r, rerr)
-		return
-	}
+// purgeEndpoint is the way of every purge call: token, wait parameters,
+// the endpoint's own parsing, the purge itself, the endpoint's answer.
+func (h *handler) purgeEndpoint(
+	parse func(w http.ResponseWriter, r *http.Request) (store.Purge, *reqError),
+	answer func(w http.ResponseWriter, p store.Purge, res cluster.Result, wait bool),
+) http.HandlerFunc {
+	return h.auth(func(w http.ResponseWriter, r *http.Request) {
+		wait, timeout, rerr := h.waitParams(r)
+		var p store.Purge
+		if rerr == nil {
+			p, rerr = parse(w, r)
+		}
+		if rerr != nil {
+			h.reject(w, r, rerr)
+			return
+		}
+		if res, ok := h.purge(w, r, p, wait, timeout); ok {
+			answer(w, p, res, wait)
+		}
+	})
+}
+
+// parseNative reads the JSON body of POST /purge.
+func parseNative(w http.ResponseWriter, r *http.Request) (store.Purge, *reqError) {
 	var req PurgeRequest
 	if rerr := decodeJSON(w, r, &req); rerr != nil {
-		h.reject(w, r, rerr)
-		return
+		return store.Purge{}, rerr
 	}
-	p, rerr := buildPurge(req)
-	if rerr != nil {
-		h.reject(w, r, rerr)
-		return
-	}
-	res, ok := h.purge(w, r, p, wait, timeout)
-	if !ok {
-		return
-	}
+	return buildPurge(req)
+}
+
+// answerNative: 200, or 202 when wait=all ended before every node confirmed
+// (applied here, not confirmed everywhere in time).
+func answerNative(w http.ResponseWriter, _ store.Purge, res cluster.Result, wait bool) {
 	status := http.StatusOK
 	if wait && !res.Complete {
-		status = http.StatusAccepted // applied here, not confirmed everywhere in time
+		status = http.StatusAccepted
 	}
 	writeJSON(w, status, PurgeResponse{
 		ID: res.ID, Purged: res.Local, Acked: nonNil(res.Acked), Pending: nonNil(res.Pending), Complete: res.Complete,
@@ -472,39 +486,19 @@ func setResultHeaders(w http.ResponseWriter, res cluster.Result) {
 	}
 }
 
-// POST /service/{service}/purge/{key}: one surrogate key.
-func (h *handler) fastlyPurgeKey(w http.ResponseWriter, r *http.Request) {
-	wait, timeout, rerr := h.waitParams(r)
-	if rerr != nil {
-		h.reject(w, r, rerr)
-		return
-	}
+// parseFastlyKey: POST /service/{service}/purge/{key}, one surrogate key.
+func parseFastlyKey(w http.ResponseWriter, r *http.Request) (store.Purge, *reqError) {
 	key := r.PathValue("key")
 	if key == "" {
-		h.reject(w, r, badRequest(reasonEmpty, "no surrogate key in the path"))
-		return
+		return store.Purge{}, badRequest(reasonEmpty, "no surrogate key in the path")
 	}
 	keys, rerr := checkKeys([]string{key})
-	if rerr != nil {
-		h.reject(w, r, rerr)
-		return
-	}
-	res, ok := h.purge(w, r, store.Purge{Keys: keys, Soft: fastlySoft(r)}, wait, timeout)
-	if !ok {
-		return
-	}
-	setResultHeaders(w, res)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "id": res.ID})
+	return store.Purge{Keys: keys, Soft: fastlySoft(r)}, rerr
 }
 
-// POST /service/{service}/purge with Surrogate-Key: k1 k2 … (or a JSON body
-// {"surrogate_keys":[…]}, as Fastly also accepts): answers {"k1":"id",…}.
-func (h *handler) fastlyPurgeKeys(w http.ResponseWriter, r *http.Request) {
-	wait, timeout, rerr := h.waitParams(r)
-	if rerr != nil {
-		h.reject(w, r, rerr)
-		return
-	}
+// parseFastlyKeys: POST /service/{service}/purge with Surrogate-Key: k1 k2 …
+// (or a JSON body {"surrogate_keys":[…]}, as Fastly also accepts).
+func parseFastlyKeys(w http.ResponseWriter, r *http.Request) (store.Purge, *reqError) {
 	var keys []string
 	for _, v := range r.Header.Values("Surrogate-Key") {
 		keys = append(keys, strings.Fields(v)...)
@@ -517,49 +511,40 @@ func (h *handler) fastlyPurgeKeys(w http.ResponseWriter, r *http.Request) {
 			SurrogateKeys []string `json:"surrogate_keys"`
 		}
 		if rerr := decodeJSON(w, r, &body); rerr != nil {
-			h.reject(w, r, rerr)
-			return
+			return store.Purge{}, rerr
 		}
 		keys = body.SurrogateKeys
 	}
 	if len(keys) == 0 {
-		h.reject(w, r, badRequest(reasonEmpty, "no keys: send Surrogate-Key: key1 key2 … (or a JSON body {\"surrogate_keys\":[…]})"))
-		return
+		return store.Purge{}, badRequest(reasonEmpty, "no keys: send Surrogate-Key: key1 key2 … (or a JSON body {\"surrogate_keys\":[…]})")
 	}
 	if len(keys) > MaxFastlyKeys {
-		h.reject(w, r, badRequest(reasonTooMany, "too many surrogate keys: more than %d in one purge", MaxFastlyKeys))
-		return
+		return store.Purge{}, badRequest(reasonTooMany, "too many surrogate keys: more than %d in one purge", MaxFastlyKeys)
 	}
-	keys, rerr = checkKeys(keys)
-	if rerr != nil {
-		h.reject(w, r, rerr)
-		return
-	}
-	res, ok := h.purge(w, r, store.Purge{Keys: keys, Soft: fastlySoft(r)}, wait, timeout)
-	if !ok {
-		return
-	}
+	keys, rerr := checkKeys(keys)
+	return store.Purge{Keys: keys, Soft: fastlySoft(r)}, rerr
+}
+
+// parseFastlyAll: POST /service/{service}/purge_all.
+func parseFastlyAll(w http.ResponseWriter, r *http.Request) (store.Purge, *reqError) {
+	return store.Purge{All: true, Soft: fastlySoft(r)}, nil
+}
+
+// answerFastlyStatus answers {"status":"ok","id":…} as Fastly does for one
+// key and purge_all.
+func answerFastlyStatus(w http.ResponseWriter, _ store.Purge, res cluster.Result, _ bool) {
 	setResultHeaders(w, res)
-	out := make(map[string]string, len(keys))
-	for _, k := range keys {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "id": res.ID})
+}
+
+// answerFastlyKeys answers {"k1":"id",…} as Fastly does for a bulk purge.
+func answerFastlyKeys(w http.ResponseWriter, p store.Purge, res cluster.Result, _ bool) {
+	setResultHeaders(w, res)
+	out := make(map[string]string, len(p.Keys))
+	for _, k := range p.Keys {
 		out[k] = res.ID
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// POST /service/{service}/purge_all.
-func (h *handler) fastlyPurgeAll(w http.ResponseWriter, r *http.Request) {
-	wait, timeout, rerr := h.waitParams(r)
-	if rerr != nil {
-		h.reject(w, r, rerr)
-		return
-	}
-	res, ok := h.purge(w, r, store.Purge{All: true, Soft: fastlySoft(r)}, wait, timeout)
-	if !ok {
-		return
-	}
-	setResultHeaders(w, res)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "id": res.ID})
 }
 
 // ---------------------------------------------------------------- status
