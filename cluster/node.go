@@ -72,12 +72,11 @@ type Node struct {
 	m     *metrics
 	coll  prometheus.Collector
 
-	purgeMu sync.Mutex // serialises local purges: stamp, apply, enqueue
-
 	mu        sync.Mutex
 	peers     map[string]*peer
 	streams   map[streamKey]*stream
 	own       *stream
+	ownNext   uint64 // next sequence number to stamp
 	rlog      retainLog
 	waiters   map[*waiter]struct{}
 	joinErr   error
@@ -136,6 +135,7 @@ func Start(cfg Config, st Applier) (*Node, error) {
 	n.rlog.maxCount = cfg.RetainLog
 	n.rlog.maxBytes = retainBytes
 	n.own = &stream{key: streamKey{n.name, n.epoch}}
+	n.ownNext = 1
 	n.streams[n.own.key] = n.own
 	n.lastContact.Store(boot.UnixNano())
 	meta := (&nodeMeta{Epoch: n.epoch, Region: cfg.Region, HTTPAddr: cfg.HTTPAddr, AdminAddr: cfg.AdminAddr}).encode()

@@ -58,10 +58,13 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	n.purgeMu.Lock()
+	// Concurrent purges are stamped in order but applied and queued in
+	// parallel; the own stream's contiguous point only moves once every
+	// earlier sequence is recorded.
 	now := time.Now()
 	n.mu.Lock()
-	first := n.own.contig + 1
+	first := n.ownNext
+	n.ownNext += uint64(len(parts))
 	n.mu.Unlock()
 
 	local := 0
@@ -80,7 +83,7 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 		n.own.markApplied(first + uint64(i))
 		n.rlog.add(n.own, first+uint64(i), now.UnixNano(), framed[i])
 	}
-	n.own.lastTime, n.own.touched = now.UnixNano(), now.UnixNano()
+	n.own.lastTime, n.own.touched = max(n.own.lastTime, now.UnixNano()), now.UnixNano()
 	var targets []string
 	for _, pr := range n.peers {
 		if pr.state != stateAlive || pr.meta.Leaving {
@@ -98,7 +101,6 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 		n.waiters[w] = struct{}{}
 	}
 	n.mu.Unlock()
-	n.purgeMu.Unlock()
 	n.kickFlush()
 
 	// Gossip is redundancy for sparse purges; during a burst the queue
@@ -255,7 +257,7 @@ func mergeRanges(a, b [][2]uint64, floor uint64, limit int) [][2]uint64 {
 // those in ranges: observes ack latency, resolves waiters, resets the
 // retransmission timer.
 func (n *Node) txProgressLocked(p *peer, contig uint64, ranges [][2]uint64, now time.Time) {
-	top := n.own.contig
+	top := n.ownNext - 1 // stamped so far (a hostile ack claims no more)
 	contig = min(contig, top)
 	oldC, oldR := p.txContig, p.txRanges
 	newC := max(oldC, contig)
