@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -806,5 +807,59 @@ func TestAckedMeansApplied(t *testing.T) {
 		if present(c.Store(from), url) {
 			t.Fatalf("round %d: not applied locally", round)
 		}
+	}
+}
+
+// TestJoinAnyOrderAndDNS: a node whose join address is not up yet keeps
+// retrying until it is; a DNS name (every A/AAAA record tried) works.
+func TestJoinAnyOrderAndDNS(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	early, err := cluster.Start(cluster.Config{NodeName: "early", BindAddr: "127.0.0.1",
+		Join: []string{"localhost:" + strconv.Itoa(port)}}, store.New(store.Config{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Shutdown()
+	time.Sleep(300 * time.Millisecond) // its first attempts fail: nobody there yet
+	if early.JoinError() == nil || len(early.Members()) != 1 {
+		t.Fatalf("joined nothing? %v %v", early.JoinError(), early.Members())
+	}
+	late, err := cluster.Start(cluster.Config{NodeName: "late", BindAddr: "127.0.0.1", BindPort: port}, store.New(store.Config{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Shutdown()
+	deadline := time.Now().Add(within)
+	for len(late.Members()) != 2 || len(early.Members()) != 2 || early.JoinError() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no join: %v %v %v", early.JoinError(), early.Members(), late.Members())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, err := late.Purge(ctxFor(t, within), store.Purge{URLs: []string{"example.com/x"}}, true)
+	if err != nil || !res.Complete || len(res.Acked) != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestDeadNodeReaped(t *testing.T) {
+	c := startCluster(t, clustertest.Options{Nodes: 3, Timing: cluster.Timing{ReconnectTimeout: time.Second}})
+	if err := c.Kill(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitState(ctxFor(t, within), 0, 2, "dead"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(within)
+	for len(c.Node(0).Members()) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("dead member never reaped: %v", c.Node(0).Members())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -115,7 +115,8 @@ const (
 	retainBytes      = 64 << 20 // retained log bytes
 	maxStreams       = 4096     // purge streams tracked (origin boots)
 	maxOutOfOrder    = 65536    // applied sequences ahead of a stream's contiguous point
-	maxOutQueue      = 65536    // entries queued for one peer
+	maxOutQueue      = 16384    // entries queued for one peer
+	maxOutBytes      = 8 << 20  // bytes queued for one peer
 	maxInbound       = 8192     // decoded messages waiting to be applied
 	maxRetransmit    = 256      // entries retransmitted to one peer per round
 	maxReplayEntries = 4096     // entries replayed to one peer per digest

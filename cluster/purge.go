@@ -201,7 +201,7 @@ func (e *entry) purge() store.Purge {
 // (retransmission and anti-entropy repair that).
 func (n *Node) enqueueLocked(p *peer, framed [][]byte) {
 	for _, f := range framed {
-		if len(p.out) >= maxOutQueue {
+		if len(p.out) >= maxOutQueue || p.outBytes >= maxOutBytes {
 			n.m.error("send_queue_full")
 			continue
 		}

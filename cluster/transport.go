@@ -46,7 +46,11 @@ func NewNetTransport(bindAddr string, port int, log *zap.Logger) (*NetTransport,
 	}
 	ip := net.ParseIP(bindAddr)
 	if ip == nil {
-		return nil, fmt.Errorf("cluster: bind address %q is not an IP address", bindAddr)
+		a, err := net.ResolveIPAddr("ip", bindAddr)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: bind address %q: %w", bindAddr, err)
+		}
+		ip, bindAddr = a.IP, a.IP.String()
 	}
 	var err error
 	for attempt := 0; attempt < 10; attempt++ {
