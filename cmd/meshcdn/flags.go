@@ -207,8 +207,8 @@ func parsePort(s string) (int, error) {
 }
 
 // parseIPPort parses HOST:PORT where HOST is an IP address (or empty, which
-// gives defHost).
-func parseIPPort(name, s, defHost string) (string, int, error) {
+// gives defHost), or a host name when names is set.
+func parseIPPort(name, s, defHost string, names bool) (string, int, error) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return "", 0, usagef("--%s: %q is not IP:PORT (such as 0.0.0.0:7946): %v", name, s, err)
@@ -216,7 +216,7 @@ func parseIPPort(name, s, defHost string) (string, int, error) {
 	if host == "" {
 		host = defHost
 	}
-	if _, err := netip.ParseAddr(host); err != nil {
+	if _, err := netip.ParseAddr(host); err != nil && !(names && validHostName(host)) {
 		return "", 0, usagef("--%s: %q: %q is not an IP address", name, s, host)
 	}
 	p, err := parsePort(port)
@@ -224,6 +224,20 @@ func parseIPPort(name, s, defHost string) (string, int, error) {
 		return "", 0, usagef("--%s: %q: %v", name, s, err)
 	}
 	return host, p, nil
+}
+
+// validHostName: letters, digits, '-' and '.', at most 253 bytes.
+func validHostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseOrigin checks an origin URL: absolute http(s), no query or fragment.

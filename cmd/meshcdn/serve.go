@@ -54,7 +54,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.passCookie, "pass-cookie", "", "requests with a cookie whose name matches this `regexp` bypass the cache, such as ^_session")
 	fs.StringVar(&f.purgeAllow, "purge-allow", "127.0.0.0/8,::1/128", "`CIDRs` allowed to send PURGE to the edge listener without the token")
 	fs.StringVar(&f.nodeName, "node-name", host, "unique node `name` in the cluster")
-	fs.StringVar(&f.gossip, "gossip", "0.0.0.0:7946", "gossip bind `IP:PORT` (TCP and UDP)")
+	fs.StringVar(&f.gossip, "gossip", "0.0.0.0:7946", "gossip bind `HOST:PORT` (TCP and UDP; HOST an IP address or a host name)")
 	fs.StringVar(&f.advertise, "gossip-advertise", "", "gossip `IP:PORT` other nodes use to reach this one (behind NAT)")
 	fs.StringVar(&f.join, "join", "", "`HOST:PORT,...` of nodes to join (DNS names: every address is tried; retried until it works)")
 	fs.DurationVar(&f.isolationBound, "isolation-bound", 0, "after hearing from no peer this long, treat objects cached before the last contact as stale (0 = off)")
@@ -136,7 +136,7 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 		return c, usagef("--region must be at most 64 characters")
 	}
 	c.Region = f.region
-	if c.GossipHost, c.GossipPort, err = parseIPPort("gossip", f.gossip, "0.0.0.0"); err != nil {
+	if c.GossipHost, c.GossipPort, err = parseIPPort("gossip", f.gossip, "0.0.0.0", true); err != nil {
 		return c, err
 	}
 	if f.advertise != "" {
@@ -181,7 +181,7 @@ func splitAdvertise(s string, defPort int) (string, int, error) {
 	if _, _, err := net.SplitHostPort(s); err != nil {
 		s = net.JoinHostPort(s, strconv.Itoa(defPort))
 	}
-	host, port, err := parseIPPort("gossip-advertise", s, "")
+	host, port, err := parseIPPort("gossip-advertise", s, "", false)
 	if err != nil {
 		return "", 0, err
 	}
