@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
-	"strconv"
 	"time"
 
 	sockaddr "github.com/hashicorp/go-sockaddr"
@@ -199,7 +198,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	log.Info("node started",
 		zap.String("node", cfg.Name), zap.String("region", cfg.Region),
 		zap.String("edge", n.edgeAddr), zap.String("admin", n.admAddr),
-		zap.String("gossip", net.JoinHostPort(cfg.GossipHost, strconv.Itoa(cfg.GossipPort))),
+		zap.String("gossip", n.cluster.Addr()),
 		zap.String("origin", cfg.Origin.String()), zap.Int64("cache_bytes", cfg.CacheSize),
 		zap.Bool("purge_token", cfg.PurgeToken != ""))
 	return n, nil
