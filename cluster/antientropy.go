@@ -58,8 +58,8 @@ func (n *Node) applyLoop() {
 			return
 		case b := <-n.inbound:
 			n.handle(b)
-		drain:
-			for range 256 {
+		drain: // acknowledge at least every 32 messages
+			for range 32 {
 				select {
 				case b := <-n.inbound:
 					n.handle(b)

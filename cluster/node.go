@@ -508,6 +508,13 @@ func (n *Node) memberUp(node *memberlist.Node, why string) {
 		p.txContig, p.txRanges, p.floor, p.srtt, p.rttvar = n.own.contig, nil, 0, 0, 0
 		p.rto = n.cfg.Timing.RetransmitMin
 		p.out, p.outBytes, p.ctrl = nil, 0, nil
+		if !fresh {
+			// The boot we were waiting for is gone (the new one gets our
+			// purges through anti-entropy): it will not acknowledge.
+			for w := range n.waiters {
+				w.fail(p.name)
+			}
+		}
 	}
 	if !wasAlive || newBoot {
 		// Exchange full digests right away: a newcomer, a restarted node or
