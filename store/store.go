@@ -16,8 +16,23 @@
 // one writer mutex, so the primary-key map, the surrogate-key index, the
 // eviction queues, the byte count and the purge log change together and stay
 // exactly consistent. Long operations (a purge of many objects, the
-// background expiry sweep) release that mutex between bounded batches, so an
-// insert never waits for more than one batch.
+// background expiry sweep, the reaper of deferred map deletions; see
+// hashmap.go) release that mutex between bounded batches, so an insert never
+// waits for more than one batch. Inserts are serialised; they are the miss
+// path, and an insert costs about 2 µs.
+//
+// # Budget
+//
+// Bytes counts, per object, the body's capacity, the header map, the keys,
+// and upper bounds of the store's own bookkeeping (TestBudgetCountsRealMemory
+// checks them against the Go heap). Insert evicts before it adds, so Bytes
+// never exceeds MaxBytes. Not counted: the purge log (bounded separately by
+// PurgeLog entries and max(1 MiB, MaxBytes/16) bytes) and the map entries of
+// removed objects waiting for the reaper (bounded by recent removals).
+//
+// # Eviction
+//
+// S3-FIFO in bytes; see evict.go for why.
 //
 // # Purge fence
 //

@@ -438,3 +438,20 @@ func TestSweeperReclaims(t *testing.T) {
 		t.Fatalf("expired counter %d", s.Stats().Expired)
 	}
 }
+
+// The hit path allocates nothing, even with a Vary callback that captures
+// request state (as the edge's does).
+func TestLookupDoesNotAllocate(t *testing.T) {
+	s, clk := newTestStore(t, Config{MaxBytes: 1 << 20})
+	mustInsert(t, s, variant(clk, "u", []string{"Accept-Encoding"}, "gzip", "k"))
+	hdr := http.Header{"Accept-Encoding": {"gzip"}}
+	allocs := testing.AllocsPerRun(1000, func() {
+		o, _ := s.Lookup("u", func(vary []string) string { return hdr.Get(vary[0]) })
+		if o == nil {
+			t.Fatal("miss")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Lookup allocates %v times per call", allocs)
+	}
+}
