@@ -143,4 +143,4 @@ sleep 4
 docker logs "$P-intruder" 2>&1 | grep -qiE 'key|decrypt|encrypt' || fail "the intruder does not say why it cannot join"
 log "wrong gossip key refused: $(docker logs "$P-intruder" 2>&1 | grep -iE 'key|decrypt' | head -1 | cut -c1-200)"
 
-echo "docker e2e: 6 passed, 0 failed"
+echo "e2e-docker: 6 passed, 0 failed"
