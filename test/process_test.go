@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -55,26 +56,41 @@ func meshcdnBinary(t *testing.T) string {
 	return binPath
 }
 
-// freePort returns a loopback port free for both TCP and UDP (gossip needs both).
+// freePort returns a loopback port free for both TCP and UDP (gossip needs
+// both). It picks from 20000–31999, below the kernel's ephemeral range, so
+// that no outgoing connection or port-0 listener of a test running in
+// parallel can take it between now and the moment the process binds it; each
+// port is handed out once per run.
 func freePort(t *testing.T) int {
 	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	for i := 0; i < 1000; i++ {
+		port := 20000 + rand.IntN(12000)
+		if portUsed[port] {
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		l.Close()
 		if err != nil {
 			continue
 		}
 		u.Close()
+		portUsed[port] = true
 		return port
 	}
 	t.Fatal("no free port")
 	return 0
 }
+
+var (
+	portMu   sync.Mutex
+	portUsed = map[int]bool{}
+)
 
 type proc struct {
 	name string
