@@ -315,30 +315,18 @@ func Decide(p Policy, method string, reqHeader http.Header, status int, respHead
 		return dec
 	}
 	if d.SMaxAge >= 0 {
-		// RFC 9111 §5.2.2.10: s-maxage implies proxy-revalidate, so no
-		// stale serving by default. Stale windows granted explicitly in the
-		// same field (RFC 5861, e.g. "s-maxage=1, stale-while-revalidate=59")
-		// are the origin's own permission and are honoured, as CDNs do; the
-		// site's default grace is not added.
-		if d.StaleWhileRevalidate < 0 && d.StaleIfError < 0 {
-			dec.MustRevalidate = true
-			return dec
-		}
-		dec.SWR, dec.SIE = max(d.StaleWhileRevalidate, 0), max(d.StaleIfError, 0)
+		// RFC 9111 §5.2.2.10: s-maxage incorporates proxy-revalidate for a
+		// shared cache, and §4.2.4 forbids serving such a response stale,
+		// so stale-while-revalidate / stale-if-error beside it (RFC 5861
+		// §3-4 windows are only permissions "unless prohibited") and the
+		// site's default grace are all ignored.
+		dec.MustRevalidate = true
 		return dec
 	}
-	// Stale windows: the controlling field, else Cache-Control, else the
-	// site's defaults.
+	// Stale windows: the controlling field's, else the site's defaults.
+	// A targeted field that governs hides Cache-Control entirely, its
+	// stale-while-revalidate and stale-if-error included (RFC 9213 §2.2).
 	swr, sie := d.StaleWhileRevalidate, d.StaleIfError
-	if (swr < 0 || sie < 0) && field != "cache-control" {
-		cc := ParseCacheControl(respHeader["Cache-Control"])
-		if swr < 0 {
-			swr = cc.StaleWhileRevalidate
-		}
-		if sie < 0 {
-			sie = cc.StaleIfError
-		}
-	}
 	if swr < 0 {
 		swr = p.DefaultSWR
 	}

@@ -35,7 +35,12 @@
 // no-cache, must-revalidate, explicit freshness, stale-while-revalidate,
 // stale-if-error); the lower fields are then ignored, as RFC 9213 requires.
 // This is what lets an origin send "Surrogate-Control: max-age=3600" with
-// "Cache-Control: no-store": browsers do not store, the CDN does. A
+// "Cache-Control: no-store": browsers do not store, the CDN does; and a
+// Cache-Control stale-while-revalidate or stale-if-error does not extend a
+// response that CDN-Cache-Control or Surrogate-Control governs. s-maxage
+// implies proxy-revalidate (RFC 9111 §5.2.2.10): a response whose
+// controlling field has s-maxage is never served stale, even with
+// stale-while-revalidate or stale-if-error beside it. A
 // Surrogate-Control without max-age or no-store (say, only
 // "stale-if-error=86400") does not govern; its stale windows take precedence
 // over the governing field's and its restrictive directives (private,
