@@ -136,12 +136,17 @@ func (o *Object) Age(now time.Time) time.Duration {
 }
 
 // TTL returns the remaining freshness (negative when stale). A soft-purged
-// object is always stale.
+// object is always stale, and its staleness counts from the soft purge
+// (or from its own expiry if that came first): its stale-while-revalidate
+// and stale-if-error windows run from the purge, not from the end of its
+// original lifetime.
 func (o *Object) TTL(now time.Time) time.Duration {
-	if o.SoftPurged() {
-		return -1
+	ttl := o.Lifetime - o.Age(now)
+	if mark := o.softPurged.Load(); mark != 0 {
+		since := now.Sub(time.Unix(0, mark))
+		ttl = min(ttl, -max(since, 1))
 	}
-	return o.Lifetime - o.Age(now)
+	return ttl
 }
 
 // SoftPurged reports whether a soft purge marked the object stale.

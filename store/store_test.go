@@ -455,3 +455,37 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Lookup allocates %v times per call", allocs)
 	}
 }
+
+// RFC 5861 §3-4 with a soft purge: the staleness of a soft-purged object
+// counts from the purge (or from its own expiry if earlier), so its
+// stale-while-revalidate / stale-if-error windows run from the purge.
+func TestSoftPurgeStalenessFromPurge(t *testing.T) {
+	cases := []struct {
+		name      string
+		lifetime  time.Duration
+		purgeAt   time.Duration // after insert
+		at        time.Duration // after insert
+		wantStale time.Duration // -TTL
+	}{
+		{"RFC 5861 §3 fresh object: staleness from the purge", time.Hour, 10 * time.Second, 40 * time.Second, 30 * time.Second},
+		{"RFC 5861 §3 right at the purge: stale", time.Hour, 10 * time.Second, 10 * time.Second, 1},
+		{"RFC 9111 §4.2 already stale at the purge: staleness from expiry", 5 * time.Second, 10 * time.Second, 40 * time.Second, 35 * time.Second},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, clk := newTestStore(t, Config{MaxBytes: 1 << 20})
+			start := clk.Load()
+			o := mk(clk, "h/soft", 10, "sk")
+			o.Lifetime, o.SWR, o.Keep = c.lifetime, time.Minute, time.Hour
+			mustInsert(t, s, o)
+			clk.Store(start + int64(c.purgeAt))
+			if n := s.Purge(Purge{Keys: []string{"sk"}, Soft: true}); n != 1 {
+				t.Fatalf("soft purge: %d", n)
+			}
+			clk.Store(start + int64(c.at))
+			if got := -o.TTL(clockTime(clk)); got != c.wantStale {
+				t.Errorf("staleness %v, want %v", got, c.wantStale)
+			}
+		})
+	}
+}
