@@ -54,27 +54,65 @@ func RemoveHopByHop(h http.Header) {
 }
 
 // notMerged are fields a 304 does not update in the stored response (RFC
-// 9111 §3.2): Content-Length; the fields the stored body depends on
-// (Content-Encoding, Content-Range, Transfer-Encoding) and the variant
-// selection (Vary); Set-Cookie, which belongs to the one response that
-// carried it and must never become part of a shared stored response; and the
-// hop-by-hop fields.
+// 9111 §3.2):
+//   - Content-Length (§3.2 names it);
+//   - the fields §3.1 excludes from storage: the connection-specific ones
+//     (RFC 9110 §7.6.1: Connection, Proxy-Connection, Keep-Alive, TE,
+//     Transfer-Encoding, Upgrade) and Proxy-Authenticate,
+//     Proxy-Authentication-Info and Proxy-Authorization;
+//   - fields whose update would make the stored body wrong, which §3.2 lets
+//     a cache leave alone: Content-Encoding (the store keeps the bytes as
+//     the origin encoded them; a 304 saying "br" over stored gzip bytes
+//     would corrupt every later hit) and Content-Range (processed with the
+//     body; only 200s are stored);
+//   - Trailer, which announces trailer fields of the message that carries
+//     it (a 304 has no content; the stored body has no trailers);
+//   - Set-Cookie (and the obsolete Set-Cookie2), which belongs to the one
+//     response that carried it and must never become part of a shared
+//     stored response.
+//
+// Vary is merged: a 304 carries the Vary a 200 would have (RFC 9110
+// §15.4.5), and the caller re-derives the variant key from the result.
 var notMerged = map[string]bool{
-	"Content-Length":      true,
-	"Content-Encoding":    true,
-	"Content-Range":       true,
-	"Transfer-Encoding":   true,
-	"Vary":                true,
-	"Set-Cookie":          true,
-	"Set-Cookie2":         true,
-	"Connection":          true,
-	"Keep-Alive":          true,
-	"Proxy-Connection":    true,
-	"Proxy-Authenticate":  true,
-	"Proxy-Authorization": true,
-	"Te":                  true,
-	"Trailer":             true,
-	"Upgrade":             true,
+	"Content-Length":            true,
+	"Connection":                true,
+	"Keep-Alive":                true,
+	"Proxy-Connection":          true,
+	"Te":                        true,
+	"Transfer-Encoding":         true,
+	"Upgrade":                   true,
+	"Proxy-Authenticate":        true,
+	"Proxy-Authentication-Info": true,
+	"Proxy-Authorization":       true,
+	"Content-Encoding":          true,
+	"Content-Range":             true,
+	"Trailer":                   true,
+	"Set-Cookie":                true,
+	"Set-Cookie2":               true,
+}
+
+// Updates304 reports whether a 304 (or a HEAD response) with header fresh
+// identifies the stored response with header stored for update (RFC 9111
+// §4.3.4, §4.3.5). A strong entity-tag on fresh must equal the stored
+// response's by strong comparison, a weak one by weak comparison (RFC 9110
+// §8.8.3.2); without a valid entity-tag on fresh, Last-Modified values on
+// both must be equal. A 304 without validators selects the stored response.
+// false: the stored response must not be updated from fresh (the selected
+// representation has changed); fetch it in full instead.
+func Updates304(stored, fresh http.Header) bool {
+	if fo, fw, ok := responseETag(fresh); ok {
+		so, sw, sok := responseETag(stored)
+		if !sok || so != fo {
+			return false
+		}
+		return fw || !sw // strong comparison for a strong validator
+	}
+	if fl, ok := headerDate(fresh, "Last-Modified"); ok {
+		if sl, ok := headerDate(stored, "Last-Modified"); ok && !sl.Equal(fl) {
+			return false
+		}
+	}
+	return true
 }
 
 // Merge304 returns a new header for a stored response freshened by a 304
@@ -87,7 +125,10 @@ var notMerged = map[string]bool{
 // the earlier response; Decide then takes the receipt time of the 304 as its
 // date). The caller then re-runs Decide on the merged header to get the new
 // freshness (and StripFields), and re-reads surrogate keys if fresh carried
-// Surrogate-Key or Cache-Groups. A Set-Cookie on the 304 is for the client
+// Surrogate-Key or Cache-Groups, removes the Decision's StripFields from the
+// result before storing it (a field named by private="…" or no-cache="…"
+// must not come back through a 304), and checks Updates304 first. A
+// Set-Cookie on the 304 is for the client
 // whose request caused the revalidation only: forward it on that response,
 // never store it.
 func Merge304(stored, fresh http.Header) http.Header {

@@ -53,6 +53,8 @@ func TestMerge304(t *testing.T) {
 		"Connection", "X-Conn",
 		"X-Conn", "hop",
 		"Keep-Alive", "timeout=5",
+		"Proxy-Authentication-Info", "nextnonce=x",
+		"Trailer", "X-T",
 		"Content-Type", "text/plain;charset=utf-8",
 	)
 	storedCopy := stored.Clone()
@@ -67,7 +69,7 @@ func TestMerge304(t *testing.T) {
 		"Date", "Wed, 01 May 2024 12:00:00 GMT",
 		"X-Test", "B",
 		"X-Multi", "3",
-		"Vary", "Accept-Encoding",
+		"Vary", "Cookie",
 	)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("RFC 9111 §4.3.4:\n got %v\nwant %v", got, want)
@@ -95,5 +97,33 @@ func TestMerge304(t *testing.T) {
 	}
 	if m := Merge304(nil, nil); m == nil || len(m) != 0 {
 		t.Fatalf("Merge304(nil, nil) = %v", m)
+	}
+}
+
+// RFC 9111 §4.3.4: which stored response a 304 updates.
+func TestUpdates304(t *testing.T) {
+	lm1, lm2 := "Wed, 01 May 2024 10:00:00 GMT", "Wed, 01 May 2024 11:00:00 GMT"
+	tests := []struct {
+		name          string
+		stored, fresh []string
+		want          bool
+	}{
+		{"RFC 9111 §4.3.4 strong ETag equal", []string{"ETag", `"a"`}, []string{"ETag", `"a"`}, true},
+		{"RFC 9111 §4.3.4 strong ETag differs: no update", []string{"ETag", `"a"`}, []string{"ETag", `"b"`}, false},
+		{"RFC 9111 §4.3.4 strong ETag, stored weak: no update", []string{"ETag", `W/"a"`}, []string{"ETag", `"a"`}, false},
+		{"RFC 9111 §4.3.4 strong ETag, stored has none: no update", []string{"Last-Modified", lm1}, []string{"ETag", `"a"`}, false},
+		{"RFC 9111 §4.3.4 weak ETag matches weakly", []string{"ETag", `"a"`}, []string{"ETag", `W/"a"`}, true},
+		{"RFC 9111 §4.3.4 weak ETag differs: no update", []string{"ETag", `W/"a"`}, []string{"ETag", `W/"b"`}, false},
+		{"RFC 9111 §4.3.4 Last-Modified equal", []string{"Last-Modified", lm1}, []string{"Last-Modified", lm1}, true},
+		{"RFC 9111 §4.3.4 Last-Modified differs: no update", []string{"Last-Modified", lm1}, []string{"Last-Modified", lm2}, false},
+		{"RFC 9111 §4.3.4 no validator on the 304", []string{"ETag", `"a"`}, []string{"Cache-Control", "max-age=5"}, true},
+		{"RFC 9111 §4.3.4 malformed ETag ignored", []string{"ETag", `"a"`}, []string{"ETag", `a`}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Updates304(hdr(tc.stored...), hdr(tc.fresh...)); got != tc.want {
+				t.Errorf("Updates304(%v, %v) = %v, want %v", tc.stored, tc.fresh, got, tc.want)
+			}
+		})
 	}
 }
