@@ -147,12 +147,32 @@ func (p *Proxy) deliverBytes(w http.ResponseWriter, rq *request, h http.Header, 
 	rq.bytes = int64(n)
 }
 
-// writePrecondition answers 304 Not Modified (with the stored metadata) or
-// 412 Precondition Failed.
+// notModifiedField: the stored fields a 304 generated from the cache
+// carries (RFC 9110 §15.4.5): Cache-Control, Content-Location, Date, ETag,
+// Expires and Vary, Last-Modified (it guides cache updates), CDN-Cache-Control
+// (Cache-Control for downstream CDNs, RFC 9213), and the cache's own Age,
+// Via, X-Cache and Cache-Status. Representation metadata of the body
+// (Content-Type, Content-Encoding, Content-Length, …) and other stored
+// fields are left out.
+func notModifiedField(k string) bool {
+	switch k {
+	case "Cache-Control", "Content-Location", "Date", "Etag", "Expires", "Vary", "Last-Modified",
+		"Cdn-Cache-Control", "Age", "Via", "X-Cache", "Cache-Status":
+		return true
+	}
+	return false
+}
+
+// writePrecondition answers 304 Not Modified (with the fields of
+// notModifiedField) or 412 Precondition Failed.
 func (p *Proxy) writePrecondition(w http.ResponseWriter, rq *request, h http.Header, code int) {
 	rq.status = code
 	if code == http.StatusNotModified {
-		delete(h, "Content-Length")
+		for k := range h {
+			if !notModifiedField(k) && !(rq.debug && isSurrogateField(k)) {
+				delete(h, k)
+			}
+		}
 		w.WriteHeader(code)
 		return
 	}

@@ -44,7 +44,47 @@
 // limit mid-stream keeps serving its readers from a 1 MiB window. At most
 // 64 concurrent fetches per URL; 65 536 remembered uncacheable URLs
 // (hit-for-miss: 2 min, or the response's lifetime if shorter; 5 s after a
-// 5xx). Vary keys longer than 512 bytes are hashed (SHA-256).
+// 5xx), kept as 64-bit hashes (a few MiB at most, whatever the URLs'
+// length). A Range request for a URL remembered that way (uncacheable, or
+// too large to store) sends its Range and If-Range to the origin and gets
+// the origin's 206, instead of the whole body fetched and sent as 200. Vary keys longer than 512 bytes are hashed (SHA-256).
+//
+// # Revalidation, stale copies, invalidation
+//
+// A 304 to a revalidation freshens the stored headers (RFC 9111 §4.3.4)
+// unless its validator selects a different representation (a strong ETag
+// that is not the stored one): then the object is fetched again
+// unconditionally. Fields named by private="…" / no-cache="…" are removed
+// from the freshened copy as from the first 200; Content-Length,
+// Content-Encoding and the connection-specific fields are never taken from
+// a 304 (httpcache.Merge304). s-maxage and proxy-revalidate (like
+// must-revalidate) forbid serving stale, whatever stale-while-revalidate or
+// stale-if-error say; when such a copy cannot be revalidated because the
+// origin is unreachable or times out, the client gets 504 (RFC 9111
+// §5.2.2.2). A soft purge makes an object stale from the moment of the
+// purge: its stale-while-revalidate and stale-if-error windows count from
+// then.
+//
+// A 2xx/3xx to an unsafe method invalidates its target URI and a
+// Location / Content-Location of the same origin (scheme, host and port)
+// through Config.Purge, cluster-wide and behind the purge fence (RFC 9111
+// §4.4). Cache-Group-Invalidation (RFC 9875 §3) purges the named groups of
+// the same site only: each Cache-Groups group is indexed under its plain
+// name (purged by a purge by key, like a Surrogate-Key) and under a
+// site-scoped key, and Cache-Group-Invalidation purges the scoped keys.
+//
+// A 304 the edge generates for a client's conditional request carries
+// Cache-Control, CDN-Cache-Control, Content-Location, Date, ETag, Expires,
+// Last-Modified, Vary, Age, Via, X-Cache and Cache-Status only (RFC 9110
+// §15.4.5).
+//
+// # Unkeyed request headers
+//
+// A fetch for the cache drops the client's X-Forwarded-Host,
+// X-Forwarded-Server, X-Original-URL and X-Rewrite-URL: origins build URLs
+// and routes from them, but they are not part of the cache key, so a
+// client's value would be stored for everyone (cache poisoning).
+// X-Forwarded-Host is set to the request's Host. Pass requests keep them.
 //
 // # Client Cache-Control
 //

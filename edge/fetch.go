@@ -2,6 +2,8 @@ package edge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -74,6 +76,13 @@ func classify(err error, it *idleTimer) (int, string) {
 // Request header fields that describe the client's conditional or partial
 // request; a cache fetch drops them to get a full, storable response.
 var conditionalFields = []string{"If-None-Match", "If-Modified-Since", "If-Range", "Range", "If-Match", "If-Unmodified-Since"}
+
+// Request header fields that origins and their frameworks use to build
+// URLs or to route, but that are not part of the cache key: a client's
+// value would shape a response stored for everyone (unkeyed-header cache
+// poisoning). A cache fetch drops them; X-Forwarded-Host is then set to the
+// request's Host. Pass requests (nothing stored) keep them.
+var unkeyedFields = []string{"X-Forwarded-Host", "X-Forwarded-Server", "X-Original-Url", "X-Rewrite-Url"}
 
 // originHeader copies the client's request header for the origin:
 // hop-by-hop fields removed, X-Forwarded-For / -Proto / -Host and Via set.
@@ -190,6 +199,12 @@ func (p *Proxy) fetchHeader(r *http.Request, stale *store.Object) http.Header {
 	for _, f := range conditionalFields {
 		delete(h, f)
 	}
+	for _, f := range unkeyedFields {
+		delete(h, f)
+	}
+	if r.Host != "" {
+		h["X-Forwarded-Host"] = []string{r.Host}
+	}
 	if ae := h["Accept-Encoding"]; len(ae) > 0 {
 		if n := httpcache.NormalizeAcceptEncoding(strings.Join(ae, ",")); n != "" {
 			h["Accept-Encoding"] = []string{n}
@@ -232,8 +247,11 @@ func responseVary(s *site, h http.Header) ([]string, bool) {
 }
 
 // surrogateKeys returns the object's surrogate keys from Surrogate-Key and
-// Cache-Groups, counting what the limits made us ignore.
-func (p *Proxy) surrogateKeys(h http.Header) []string {
+// Cache-Groups, counting what the limits made us ignore. Each Cache-Groups
+// group is indexed twice: under its name (so a purge by key reaches it,
+// like a Surrogate-Key) and under s.groupKey (the site-scoped key that
+// Cache-Group-Invalidation purges, RFC 9875 §3).
+func (p *Proxy) surrogateKeys(s *site, h http.Header) []string {
 	var keys []string
 	dropped := 0
 	if v := h["Surrogate-Key"]; len(v) > 0 {
@@ -242,6 +260,9 @@ func (p *Proxy) surrogateKeys(h http.Header) []string {
 	if v := h["Cache-Groups"]; len(v) > 0 {
 		if groups, ok := httpcache.ParseCacheGroups(v); ok {
 			keys = append(keys, groups...)
+			for _, g := range groups {
+				keys = append(keys, s.groupKey(g))
+			}
 			dropped += oversizeGroups(v) // skipped by the parser
 		} else if size := fieldSize(v); size > httpcache.MaxHeaderBytes {
 			dropped++ // the whole field is ignored
@@ -259,6 +280,24 @@ func (p *Proxy) surrogateKeys(h http.Header) []string {
 		p.m.keysDropped.Add(float64(dropped))
 	}
 	return keys
+}
+
+// groupScope separates the parts of a site-scoped group key; it cannot
+// occur in a Cache-Groups string (printable ASCII) or a Surrogate-Key token.
+const groupScope = "\x1f"
+
+// groupKey is the surrogate key under which this site's Cache-Groups group
+// is indexed for Cache-Group-Invalidation: RFC 9875 §3 scopes groups to
+// the origin, so another site's response naming the same group is not
+// invalidated. Keys longer than httpcache.MaxKeyBytes (the cluster's limit)
+// are hashed.
+func (s *site) groupKey(group string) string {
+	k := groupScope + "cg" + groupScope + s.name + groupScope + group
+	if len(k) > httpcache.MaxKeyBytes {
+		sum := sha256.Sum256([]byte(k))
+		return groupScope + "cg-sha256" + groupScope + hex.EncodeToString(sum[:])
+	}
+	return k
 }
 
 // oversizeGroups counts the strings in a Cache-Groups field longer than

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"io"
 	"maps"
 	"net/http"
@@ -29,6 +30,7 @@ type flight struct {
 	reqHeader http.Header // the origin request's header (to recompute sec)
 	stale     *store.Object
 	private   bool // not in the table: a hit-for-miss or overflow fetch nobody joins
+	ranged    bool // a hit-for-miss fetch that forwards the client's Range and If-Range
 	body      *streamBody
 	ready     chan struct{} // closed once res is set
 	res       flightResult
@@ -71,35 +73,46 @@ type flightResult struct {
 type flightTable struct {
 	mu     sync.Mutex
 	groups map[string][]*flight
-	hfm    map[string]time.Time // hit-for-miss: primary → until
+	// hit-for-miss: hash of primary → until (unix nanos). Keyed by a
+	// seeded 64-bit hash, not the URL, so that the table costs a fixed
+	// ~40 bytes per entry however long the URLs (a collision, 2^-64 per
+	// pair and not choosable without the seed, only makes one URL's misses
+	// go to the origin uncollapsed for a while).
+	hfm     map[uint64]int64
+	hfmSeed maphash.Seed
 }
 
 func (t *flightTable) init() {
 	t.groups = map[string][]*flight{}
-	t.hfm = map[string]time.Time{}
+	t.hfm = map[uint64]int64{}
+	t.hfmSeed = maphash.MakeSeed()
 }
+
+func (t *flightTable) hfmKey(primary string) uint64 { return maphash.String(t.hfmSeed, primary) }
 
 // hitForMissLocked reports whether primary recently answered uncacheable.
 func (t *flightTable) hitForMissLocked(primary string, now time.Time) bool {
-	until, ok := t.hfm[primary]
+	k := t.hfmKey(primary)
+	until, ok := t.hfm[k]
 	if !ok {
 		return false
 	}
-	if now.Before(until) {
+	if now.UnixNano() < until {
 		return true
 	}
-	delete(t.hfm, primary)
+	delete(t.hfm, k)
 	return false
 }
 
 // markHitForMiss remembers that primary answered uncacheable until d from now.
 func (t *flightTable) markHitForMiss(primary string, d time.Duration) {
-	now := time.Now()
+	k := t.hfmKey(primary)
+	now := time.Now().UnixNano()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.hfm) >= maxHitForMiss {
 		for k, until := range t.hfm {
-			if !now.Before(until) {
+			if now >= until {
 				delete(t.hfm, k)
 			}
 		}
@@ -112,12 +125,13 @@ func (t *flightTable) markHitForMiss(primary string, d time.Duration) {
 			}
 		}
 	}
-	t.hfm[primary] = now.Add(d)
+	t.hfm[k] = now + int64(d)
 }
 
 func (t *flightTable) clearHitForMiss(primary string) {
+	k := t.hfmKey(primary)
 	t.mu.Lock()
-	delete(t.hfm, primary)
+	delete(t.hfm, k)
 	t.mu.Unlock()
 }
 
@@ -197,6 +211,11 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 			private = true
 		}
 	}
+	// A request for a URL known to be uncacheable (or too large to store)
+	// is a pass in all but name: its Range goes to the origin, so that a
+	// range of a large object does not fetch the whole of it.
+	ranged := private && lk.obj == nil && rq.facts&hasRange != 0 && len(r.Header["Range"]) == 1 &&
+		t.hitForMissLocked(lk.primary, rq.start)
 	vary, sec := lk.vary, lk.sec
 	if !lk.found && !private {
 		// URL miss: if a running flight already knows the response's Vary,
@@ -209,7 +228,7 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 			}
 		}
 	}
-	f = &flight{primary: lk.primary, vary: vary, sec: sec, stale: lk.obj, private: private,
+	f = &flight{primary: lk.primary, vary: vary, sec: sec, stale: lk.obj, private: private, ranged: ranged,
 		body: newStreamBody(s.maxObject, &p.fetchBudget), ready: make(chan struct{})}
 	rd = f.body.attach()
 	if !private {
@@ -248,6 +267,13 @@ func (p *Proxy) refresh(rq *request, lk *lookup) {
 // that started it goes away.
 func (p *Proxy) startFlight(f *flight, s *site, r *http.Request) {
 	f.reqHeader = p.fetchHeader(r, f.stale) // before the goroutine: read by it only
+	if f.ranged {
+		for _, k := range [...]string{"Range", "If-Range"} {
+			if v := r.Header[k]; len(v) > 0 {
+				f.reqHeader[k] = v
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(p.ctx)
 	it := newIdleTimer(s.BetweenBytesTimeout, cancel)
 	req := p.originRequest(ctx, s, http.MethodGet, r, f.reqHeader)
@@ -307,6 +333,23 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	fence := p.store.Fence() // before the request: a purge after this point fences the response
 	reqTime := time.Now()
 	resp, err := s.transport.RoundTrip(req)
+	refetched := false
+	if err == nil && f.stale != nil && resp.StatusCode == http.StatusNotModified && !httpcache.Updates304(f.stale.Header, resp.Header) {
+		// RFC 9111 §4.3.4: the 304's validator matches no stored response,
+		// so it must not update one: the representation changed under us.
+		// Fetch it in full, unconditionally.
+		p.m.fetches[fetchNotModified].Inc()
+		resp.Body.Close()
+		h := f.reqHeader.Clone()
+		delete(h, "If-None-Match")
+		delete(h, "If-Modified-Since")
+		f.reqHeader = h
+		req = req.Clone(ctx)
+		req.Header = h
+		refetched = true
+		reqTime = time.Now()
+		resp, err = s.transport.RoundTrip(req)
+	}
 	respTime := time.Now()
 	p.m.fetchSeconds.Observe(respTime.Sub(reqTime).Seconds())
 	if err != nil {
@@ -322,7 +365,7 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	resp.Body = &timedBody{rc: resp.Body, it: it}
 	status := resp.StatusCode
 
-	if f.stale != nil && status == http.StatusNotModified {
+	if f.stale != nil && status == http.StatusNotModified && !refetched {
 		p.m.fetches[fetchNotModified].Inc()
 		resp.Body.Close()
 		it.stop()
@@ -377,7 +420,11 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 		} else if d.Lifetime > 0 && d.Lifetime < hfm {
 			hfm = d.Lifetime
 		}
-		p.flights.markHitForMiss(f.primary, hfm)
+		if !(f.ranged && (status == http.StatusPartialContent || status == http.StatusRequestedRangeNotSatisfiable)) {
+			// (The answer to a forwarded Range says nothing new about the
+			// whole object: the mark stays as it was.)
+			p.flights.markHitForMiss(f.primary, hfm)
+		}
 		res.kind, res.resp, res.cancel, res.it = resUncacheable, resp, cancel, it
 		p.publish(f, res, vary, sec, false)
 		return
@@ -439,7 +486,7 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
 	o := &store.Object{
 		Primary: f.primary, Secondary: sec, Vary: vary,
-		Status: status, Header: hdr, Body: body, Keys: p.surrogateKeys(hdr),
+		Status: status, Header: hdr, Body: body, Keys: p.surrogateKeys(s, hdr),
 		RequestTime: reqTime, ResponseTime: respTime, InitialAge: d.InitialAge,
 		Lifetime: d.Lifetime, SWR: d.SWR, SIE: d.SIE, Keep: keepFor(hdr, d.Lifetime),
 		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache,
@@ -467,11 +514,17 @@ func (p *Proxy) revalidated(f *flight, s *site, fresh http.Header, fence store.F
 		p.addVia(merged)
 	}
 	d := httpcache.Decide(s.policy, http.MethodGet, f.reqHeader, old.Status, merged, reqTime, respTime)
+	// Fields named by private="…" / no-cache="…" are stored without, as
+	// for a 200 (RFC 9111 §5.2.2.4, §5.2.2.7): a 304 must not bring them
+	// back into the shared copy.
+	for _, name := range d.StripFields {
+		delete(merged, http.CanonicalHeaderKey(name))
+	}
 	vary, _ := responseVary(s, merged)
 	sec := secondaryKey(vary, f.reqHeader)
 	o := &store.Object{
 		Primary: old.Primary, Secondary: sec, Vary: vary,
-		Status: old.Status, Header: merged, Body: old.Body, Keys: p.surrogateKeys(merged),
+		Status: old.Status, Header: merged, Body: old.Body, Keys: p.surrogateKeys(s, merged),
 		RequestTime: reqTime, ResponseTime: respTime, InitialAge: d.InitialAge,
 		Lifetime: d.Lifetime, SWR: d.SWR, SIE: d.SIE, Keep: keepFor(merged, d.Lifetime),
 		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -71,7 +70,7 @@ func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 	httpcache.RemoveHopByHop(resp.Header)
 	p.addVia(resp.Header)
 	if !safeMethod(r.Method) && resp.StatusCode >= 200 && resp.StatusCode < 400 {
-		p.invalidate(rq, resp.Header)
+		p.invalidate(rq, resp.StatusCode, resp.Header)
 	}
 	p.copyResponse(w, rq, resp, xcachePass,
 		p.status.format(httpcache.CacheStatus{Fwd: fwd, FwdStatus: resp.StatusCode}))
@@ -92,41 +91,44 @@ func originErrorText(code int) string {
 	return "the origin could not be reached"
 }
 
-// invalidate drops what a successful unsafe request changed: the target
-// URI and a same-host Location / Content-Location (RFC 9111 §4.4), and the
-// groups named in Cache-Group-Invalidation (RFC 9875 §3), cluster-wide.
-func (p *Proxy) invalidate(rq *request, h http.Header) {
+// invalidate drops what a successful unsafe request changed (RFC 9111
+// §4.4): the target URI and a Location / Content-Location of the same
+// origin (scheme, host and port; httpcache.InvalidationURIs), and the
+// groups named in Cache-Group-Invalidation (RFC 9875 §3) — only this
+// site's groups, the ones indexed under groupKey. It goes through the
+// proxy's purge function: cluster-wide, and fenced, so that a GET already
+// on its way to the origin cannot re-insert what the request changed.
+func (p *Proxy) invalidate(rq *request, status int, h http.Header) {
 	r := rq.r
-	p.store.Remove(store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery))
-	base := &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	target := &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	if r.TLS != nil {
-		base.Scheme = "https"
+		target.Scheme = "https"
 	}
-	for _, field := range [...]string{"Location", "Content-Location"} {
-		v := h[field]
-		if len(v) != 1 || v[0] == "" || len(v[0]) > 8<<10 {
+	var pg store.Purge
+	for _, u := range httpcache.InvalidationURIs(r.Method, status, target, h) {
+		if u == target {
+			// r.URL's own escaping, exactly as the lookup keys it.
+			pg.URLs = append(pg.URLs, store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery))
 			continue
 		}
-		ref, err := url.Parse(v[0])
-		if err != nil {
-			continue
-		}
-		u := base.ResolveReference(ref)
-		if !strings.EqualFold(u.Hostname(), base.Hostname()) {
-			continue // another host: never invalidated from here
-		}
-		p.store.Remove(store.KeyFor(u.Host, u.EscapedPath(), u.RawQuery))
+		pg.URLs = append(pg.URLs, store.KeyFor(u.Host, u.EscapedPath(), u.RawQuery))
 	}
+	groups := 0
 	if v := h["Cache-Group-Invalidation"]; len(v) > 0 {
-		if groups, ok := httpcache.ParseCacheGroups(v); ok && len(groups) > 0 {
-			ctx, cancel := context.WithTimeout(p.ctx, purgeTimeout)
-			n, err := p.purge(ctx, store.Purge{Keys: groups, Time: time.Now()})
-			cancel()
-			if err != nil {
-				p.log.Warn("cache-group invalidation failed", zapSite(rq.s), zapErr(err))
-			} else {
-				p.log.Debug("cache-group invalidation", zapSite(rq.s), zapInt("groups", len(groups)), zapInt("purged", n))
+		if gs, ok := httpcache.ParseCacheGroups(v); ok {
+			groups = len(gs)
+			for _, g := range gs {
+				pg.Keys = append(pg.Keys, rq.s.groupKey(g))
 			}
 		}
+	}
+	pg.Time = time.Now()
+	ctx, cancel := context.WithTimeout(p.ctx, purgeTimeout)
+	n, err := p.purge(ctx, pg)
+	cancel()
+	if err != nil {
+		p.log.Warn("unsafe-method invalidation failed", zapSite(rq.s), zapErr(err))
+	} else {
+		p.log.Debug("unsafe-method invalidation", zapSite(rq.s), zapInt("urls", len(pg.URLs)), zapInt("groups", groups), zapInt("purged", n))
 	}
 }

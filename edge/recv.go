@@ -380,11 +380,11 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			return true, false
 		}
 		code := http.StatusBadGateway
-		if res.code == http.StatusGatewayTimeout {
-			code = http.StatusGatewayTimeout
+		if res.code == http.StatusGatewayTimeout || (res.fwdStatus == 0 && lk.obj != nil && lk.obj.MustRevalidate) {
+			code = http.StatusGatewayTimeout // RFC 9111 §5.2.2.2: 504 when a must-revalidate copy cannot be revalidated
 		}
-		p.synth(w, rq, code, originErrorText(code), xcacheMiss, p.status.format(httpcache.CacheStatus{
-			Fwd: fwd, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: originErrorDetail(code)}))
+		p.synth(w, rq, code, originErrorText(res.code), xcacheMiss, p.status.format(httpcache.CacheStatus{
+			Fwd: fwd, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: originErrorDetail(res.code)}))
 		return true, false
 	case resObject:
 		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
