@@ -264,18 +264,23 @@ func BenchmarkDecodeMiss(b *testing.B) {
 
 // BenchmarkResolve: one request's whole geo work behind a trusted proxy.
 func BenchmarkResolve(b *testing.B) {
-	r, err := NewResolver(ResolverConfig{TrustedProxies: mustPrefixes(b, "10.0.0.0/8, 2001:db8::/32")})
-	if err != nil {
-		b.Fatal(err)
+	resolver := func(header string) *Resolver {
+		r, err := NewResolver(ResolverConfig{TrustedProxies: mustPrefixes(b, "10.0.0.0/8, 2001:db8::/32"), ProxyHeader: header})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
 	}
 	for _, c := range []struct {
 		name, remote string
 		h            http.Header
+		header       string
 	}{
-		{"peer", "81.2.69.142:51234", http.Header{}},
-		{"xff", "10.0.0.1:51234", http.Header{"X-Forwarded-For": {"8.8.8.8, 81.2.69.142, 10.1.1.1"}}},
-		{"forwarded", "[2001:db8::1]:443", http.Header{"Forwarded": {`for=8.8.8.8, for="[2a02:cf40::9]:4711";proto=https, for=10.1.1.1`}}},
+		{"peer", "81.2.69.142:51234", http.Header{}, ""},
+		{"xff", "10.0.0.1:51234", http.Header{"X-Forwarded-For": {"8.8.8.8, 81.2.69.142, 10.1.1.1"}}, ""},
+		{"forwarded", "[2001:db8::1]:443", http.Header{"Forwarded": {`for=8.8.8.8, for="[2a02:cf40::9]:4711";proto=https, for=10.1.1.1`}}, HeaderForwarded},
 	} {
+		r := resolver(c.header)
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			clk := startCPU(b)
@@ -314,13 +319,20 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rf, err := NewResolver(ResolverConfig{TrustedProxies: mustPrefixes(t, "10.0.0.0/8"), ProxyHeader: HeaderForwarded})
+	if err != nil {
+		t.Fatal(err)
+	}
 	hx := http.Header{"X-Forwarded-For": {"8.8.8.8, 81.2.69.142, 10.1.1.1"}}
 	hf := http.Header{"Forwarded": {`for=8.8.8.8, for="[2001:4860:4860::8888]:4711";proto=https, for=10.1.1.1`}}
+	if ip := rf.ClientIP("10.0.0.1:1", hf); ip != netip.MustParseAddr("2001:4860:4860::8888") {
+		t.Fatalf("Forwarded: client %v", ip)
+	}
 	r.Resolve("10.0.0.1:1", hx)
-	r.Resolve("10.0.0.1:1", hf)
+	rf.Resolve("10.0.0.1:1", hf)
 	if n := testing.AllocsPerRun(100, func() {
 		r.Resolve("10.0.0.1:1", hx)
-		r.Resolve("10.0.0.1:1", hf)
+		rf.Resolve("10.0.0.1:1", hf)
 		r.Resolve("[2a02:cf40::1]:443", nil)
 	}); n != 0 {
 		t.Errorf("Resolve: %v allocations", n)

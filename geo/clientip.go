@@ -7,16 +7,17 @@ import (
 )
 
 // Proxy headers a Resolver reads when the socket peer is a trusted proxy
-// (ResolverConfig.ProxyHeader).
+// (ResolverConfig.ProxyHeader). Exactly one is read, never both: a proxy
+// that appends to one of them passes the other through from the client
+// unchanged, so reading the other would let a client choose its address.
 const (
-	// HeaderAuto (the default) uses Forwarded when the request has one whose
-	// right-most element carries a well-formed for= parameter, and
-	// X-Forwarded-For otherwise.
-	HeaderAuto = ""
-	// HeaderForwarded uses only RFC 7239 Forwarded.
-	HeaderForwarded = "Forwarded"
-	// HeaderXForwardedFor uses only X-Forwarded-For.
+	// HeaderXForwardedFor (also the default, "") uses only X-Forwarded-For,
+	// which nginx, HAProxy, AWS ALB/ELB, Google Cloud and most other proxies
+	// append to. A Forwarded header is ignored.
 	HeaderXForwardedFor = "X-Forwarded-For"
+	// HeaderForwarded uses only RFC 7239 Forwarded, for proxies configured
+	// to append to it; X-Forwarded-For is then ignored.
+	HeaderForwarded = "Forwarded"
 )
 
 const (
@@ -440,7 +441,8 @@ func (t *trustSet) contains(a netip.Addr) bool {
 }
 
 // clientIP is the address of the client: the peer unless the peer is
-// trusted; then the right-most hop of the proxy header that is not trusted.
+// trusted; then the right-most hop of the proxy header (header: HeaderForwarded,
+// else X-Forwarded-For) that is not trusted.
 // The walk stops at the last trusted hop when a hop is "unknown", obfuscated
 // or garbage (what lies to its left was written by a node nobody vouches
 // for), after MaxHops hops, and when every hop is trusted (the left-most one).
@@ -449,29 +451,14 @@ func clientIP(peer netip.Addr, h http.Header, trusted *trustSet, header string) 
 		return peer
 	}
 	var it hopIter
-	var a netip.Addr
-	var k hopKind
-	primed := false
-	switch header {
-	case HeaderForwarded:
+	if header == HeaderForwarded {
 		it = newHopIter(h["Forwarded"], true)
-	case HeaderXForwardedFor:
+	} else {
 		it = newHopIter(h["X-Forwarded-For"], false)
-	default:
-		it = newHopIter(h["Forwarded"], true)
-		a, k = it.next()
-		if k == hopAddr || k == hopOpaque {
-			primed = true
-		} else {
-			it = newHopIter(h["X-Forwarded-For"], false)
-		}
 	}
 	last := peer
 	for hops := 0; hops < MaxHops; hops++ {
-		if !primed {
-			a, k = it.next()
-		}
-		primed = false
+		a, k := it.next()
 		if k != hopAddr {
 			return last
 		}

@@ -28,10 +28,12 @@
 // Resolver.ClientIP takes the socket peer, unless the peer is inside a
 // trusted proxy prefix. Then it walks the proxy header from the right (last
 // header line first, each comma list from its end) and takes the first
-// address that is not trusted. Which header: ResolverConfig.ProxyHeader, by
-// default RFC 7239 Forwarded when the request carries one whose right-most
-// element has a well-formed for= parameter, X-Forwarded-For otherwise (never
-// both). The walk stops, answering the last trusted hop it reached (the
+// address that is not trusted. Which header: ResolverConfig.ProxyHeader,
+// X-Forwarded-For by default, RFC 7239 Forwarded only when configured —
+// never both, and never one in place of the other: a proxy that appends to
+// X-Forwarded-For passes a client's Forwarded through untouched (and the
+// other way round), so the header it does not write is the client's to
+// choose. The walk stops, answering the last trusted hop it reached (the
 // peer, or a trusted address from the header), when an element is "unknown"
 // or an obfuscated identifier (nobody vouches for what lies to its left),
 // does not parse, or after MaxHops hops; when every hop is trusted the

@@ -29,11 +29,9 @@ type ResolverConfig struct {
 	// believed (see ParsePrefixes). Empty: the socket peer is always the
 	// client.
 	TrustedProxies []netip.Prefix
-	// ProxyHeader picks the header trusted proxies set: HeaderAuto (""),
-	// HeaderForwarded or HeaderXForwardedFor. Name the one your proxies
-	// write: with HeaderAuto, a client behind a proxy that writes only
-	// X-Forwarded-For (and passes a client's Forwarded through) can choose
-	// its own address by sending a Forwarded header.
+	// ProxyHeader picks the one header trusted proxies append to:
+	// HeaderXForwardedFor (the default, "") or HeaderForwarded. The other
+	// header is ignored: a proxy passes it through from the client.
 	ProxyHeader string
 	// PollInterval is how often Watch looks at DBPath's size, modification
 	// time and identity; 0 means DefaultPollInterval, negative disables
@@ -68,9 +66,9 @@ type Resolver struct {
 // and meshcdn_geoip_database_build_timestamp_seconds.
 func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	switch cfg.ProxyHeader {
-	case HeaderAuto, HeaderForwarded, HeaderXForwardedFor:
+	case "", HeaderForwarded, HeaderXForwardedFor:
 	default:
-		return nil, fmt.Errorf("geo: unknown proxy header %q (want %q, %q or empty for auto)", cfg.ProxyHeader, HeaderForwarded, HeaderXForwardedFor)
+		return nil, fmt.Errorf("geo: unknown proxy header %q (want %q or %q; empty means %[3]q)", cfg.ProxyHeader, HeaderForwarded, HeaderXForwardedFor)
 	}
 	var trusted []netip.Prefix
 	for _, p := range cfg.TrustedProxies {

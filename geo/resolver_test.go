@@ -107,6 +107,27 @@ func TestResolverEmbedded(t *testing.T) {
 	}
 }
 
+// Behind a proxy that appends only X-Forwarded-For (nginx, ALB) and passes a
+// client's Forwarded through, the default reads X-Forwarded-For alone: a
+// client cannot pick its country with Forwarded: for=..., nor make itself
+// unknown with for=unknown. Forwarded is read only when configured.
+func TestResolverDefaultIgnoresForwarded(t *testing.T) {
+	trusted := mustPrefixes(t, "10.0.0.0/8")
+	def := newFixture(t, nil, ResolverConfig{TrustedProxies: trusted})
+	for _, fwd := range []string{"for=8.8.8.8", "for=unknown", `for="[2001:4860:4860::8888]"`} {
+		h := http.Header{"Forwarded": {fwd}, "X-Forwarded-For": {"81.2.69.142"}}
+		ip, loc := def.r.Resolve("10.0.0.1:1234", h)
+		if ip != netip.MustParseAddr("81.2.69.142") || loc != (Location{"GB", "EU"}) {
+			t.Errorf("default, Forwarded: %s: got %v %v, want 81.2.69.142 GB/EU", fwd, ip, loc)
+		}
+	}
+	fwd := newFixture(t, nil, ResolverConfig{TrustedProxies: trusted, ProxyHeader: HeaderForwarded})
+	h := http.Header{"Forwarded": {"for=81.2.69.142"}, "X-Forwarded-For": {"8.8.8.8"}}
+	if ip := fwd.r.ClientIP("10.0.0.1:1234", h); ip != netip.MustParseAddr("81.2.69.142") {
+		t.Errorf("ProxyHeader Forwarded: got %v", ip)
+	}
+}
+
 func TestResolverConfigErrors(t *testing.T) {
 	if _, err := NewResolver(ResolverConfig{ProxyHeader: "X-Real-IP"}); err == nil {
 		t.Error("unknown proxy header accepted")

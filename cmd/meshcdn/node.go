@@ -41,6 +41,7 @@ type nodeConfig struct {
 	PurgeAllow     []netip.Prefix
 	PurgeWait      time.Duration
 	TrustedProxies []netip.Prefix
+	ProxyHeader    string // geo.HeaderXForwardedFor (also "") or geo.HeaderForwarded
 	GeoIPDB        string
 
 	GossipHost      string
@@ -117,7 +118,8 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	}
 
 	resolver, err := geo.NewResolver(geo.ResolverConfig{
-		DBPath: cfg.GeoIPDB, TrustedProxies: cfg.TrustedProxies, Logger: log.Named("geo"), Registerer: n.registry,
+		DBPath: cfg.GeoIPDB, TrustedProxies: cfg.TrustedProxies, ProxyHeader: cfg.ProxyHeader,
+		Logger: log.Named("geo"), Registerer: n.registry,
 	})
 	if err != nil {
 		return nil, usagef("--geoip-db: %v", err)

@@ -9,12 +9,14 @@ import (
 	"os/signal"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/meshcdn/meshcdn/cluster"
+	"github.com/meshcdn/meshcdn/geo"
 )
 
 const serveUsage = `usage: meshcdn serve --origin URL [flags]
@@ -35,6 +37,7 @@ type serveFlags struct {
 	purgeToken, passCookie, purgeAllow   string
 	nodeName, gossip, advertise, join    string
 	region, gossipKey, geoipDB, trusted  string
+	proxyHeader                          string
 	varyGeo, logFormat, logLevel         string
 }
 
@@ -61,7 +64,8 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.region, "region", "default", "region `name` of this node")
 	fs.StringVar(&f.gossipKey, "gossip-key", "", "gossip encryption keys, `BASE64[,BASE64]` of 16/24/32 bytes, first = primary (default $MESHCDN_GOSSIP_KEY)")
 	fs.StringVar(&f.geoipDB, "geoip-db", "", "MaxMind DB `path` (GeoIP2/GeoLite2 Country or City); empty = embedded country database")
-	fs.StringVar(&f.trusted, "trusted-proxies", "", "`CIDRs` of proxies whose X-Forwarded-For/Forwarded are believed")
+	fs.StringVar(&f.trusted, "trusted-proxies", "", "`CIDRs` of proxies whose --proxy-header is believed for the client address")
+	fs.StringVar(&f.proxyHeader, "proxy-header", "x-forwarded-for", "the one header the --trusted-proxies append the client address to: `x-forwarded-for|forwarded` (RFC 7239); the other header is ignored, as a proxy passes it through from the client")
 	fs.StringVar(&f.varyGeo, "vary-geo", "none", "make the edge add Vary on the client's `continent|country|none` (for origins that cannot)")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: `console|json`")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: `debug|info|warn|error`")
@@ -127,6 +131,14 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 	}
 	if c.TrustedProxies, err = parseCIDRs("trusted-proxies", f.trusted); err != nil {
 		return c, err
+	}
+	switch strings.ToLower(f.proxyHeader) {
+	case "x-forwarded-for":
+		c.ProxyHeader = geo.HeaderXForwardedFor
+	case "forwarded":
+		c.ProxyHeader = geo.HeaderForwarded
+	default:
+		return c, usagef("--proxy-header: %q is not one of x-forwarded-for, forwarded", f.proxyHeader)
 	}
 	if f.nodeName == "" || len(f.nodeName) > 128 {
 		return c, usagef("--node-name must be 1-128 characters")
