@@ -92,7 +92,7 @@ func (n *Node) handle(b []byte) {
 	case msgDigest:
 		n.handleDigest(m.Sender, m.Epoch, &m.Digest)
 	case msgReplay:
-		n.handleReplay(m.Sender, &m.Replay)
+		n.handleReplay(m.Sender, m.Epoch, &m.Replay)
 	}
 }
 
@@ -390,6 +390,14 @@ func (n *Node) queueReplaysLocked(p *peer, s *stream, from uint64) int {
 			to = prev
 			break
 		}
+		if e.time >= floor && len(framed) > 0 && bytes+len(e.framed) > maxReplayBytes {
+			// An entry with long URLs weighs up to 4 MiB: send what is
+			// gathered first, so that no replay exceeds maxMessageBytes.
+			emit(prev)
+			if queued >= 2*maxReplayBytes {
+				return queued
+			}
+		}
 		if e.seq > prev+1 {
 			addMissing(prev+1, e.seq-1)
 		}
@@ -418,9 +426,21 @@ func (n *Node) queueReplaysLocked(p *peer, s *stream, from uint64) int {
 // advance our contiguous point over entries that cannot concern us (older
 // than our floor). If the sender no longer holds entries we never applied,
 // we have fallen behind the retained log: drop what we cannot prove fresh.
-func (n *Node) handleReplay(sender string, r *replayMsg) {
+//
+// Like digests and acknowledgements, a replay is taken only from a member
+// that is alive at the boot it claims to be: its claim advances our
+// contiguous points, so not from just anyone.
+func (n *Node) handleReplay(sender string, senderEpoch uint64, r *replayMsg) {
 	k := streamKey{r.Origin, r.Epoch}
 	if k == n.own.key {
+		return
+	}
+	n.mu.Lock()
+	p := n.peers[sender]
+	known := p != nil && p.state == stateAlive && p.meta.Epoch == senderEpoch
+	n.mu.Unlock()
+	if !known {
+		n.m.error("unknown_sender")
 		return
 	}
 	n.applyEntries(r.Entries, true)

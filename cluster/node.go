@@ -81,7 +81,6 @@ type Node struct {
 	waiters   map[*waiter]struct{}
 	joinErr   error
 	joined    bool
-	everPeer  bool
 	aliveN    atomic.Int32
 	inBytes   atomic.Int64
 	joining   atomic.Bool
@@ -95,7 +94,9 @@ type Node struct {
 	closed  atomic.Bool
 	left    atomic.Bool
 
+	// Read on every edge hit (StaleCutoff): atomics, never n.mu.
 	lastContact atomic.Int64
+	everPeer    atomic.Bool
 }
 
 // Start creates the node, starts gossip on the configured address and
@@ -242,12 +243,9 @@ func (n *Node) Addr() string { return n.addr }
 // LastContact is when this node last heard from any peer (a gossip probe
 // answered, or a purge, acknowledgement or digest received). A node that
 // has never had a peer and has nothing to join reports the current time: it
-// is a cluster of one and cannot be isolated.
+// is a cluster of one and cannot be isolated. It takes no lock.
 func (n *Node) LastContact() time.Time {
-	n.mu.Lock()
-	alone := !n.everPeer && len(n.cfg.Join) == 0
-	n.mu.Unlock()
-	if alone {
+	if !n.everPeer.Load() && len(n.cfg.Join) == 0 {
 		return time.Now()
 	}
 	return time.Unix(0, n.lastContact.Load())
@@ -257,7 +255,7 @@ func (n *Node) LastContact() time.Time {
 // when Config.IsolationBound > 0 and this node has heard from no peer for
 // longer than that, it returns LastContact (objects stored before it should
 // be treated as stale: purges may have been missed since); otherwise the
-// zero time.
+// zero time. It takes no lock (the edge calls it on every hit).
 func (n *Node) StaleCutoff() time.Time {
 	if n.cfg.IsolationBound <= 0 {
 		return time.Time{}
@@ -522,11 +520,11 @@ func (n *Node) memberUp(node *memberlist.Node, why string) {
 		dg := n.digestLocked(true, false, nil)
 		p.ctrl = append(p.ctrl, encodeDigest(n.name, n.epoch, &dg))
 	}
-	n.everPeer = true
+	n.lastContact.Store(now.UnixNano()) // before everPeer: a reader never pairs it with the boot time
+	n.everPeer.Store(true)
 	n.joined = true
 	n.joinErr = nil
 	n.mu.Unlock()
-	n.lastContact.Store(now.UnixNano())
 	n.kickFlush()
 	if !wasAlive || newBoot {
 		n.log.Info("member up", zap.String("member", node.Name), zap.String("addr", node.Address()),

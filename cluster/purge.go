@@ -161,11 +161,14 @@ func splitPurge(p store.Purge) ([]store.Purge, error) {
 	if nk > MaxPurgeKeys {
 		return nil, fmt.Errorf("%w: %d keys and URLs, at most %d per purge", ErrInvalidPurge, nk, MaxPurgeKeys)
 	}
-	for _, set := range [][]string{p.Keys, p.URLs} {
-		for _, k := range set {
-			if k == "" || len(k) > MaxKeyLen {
-				return nil, fmt.Errorf("%w: key or URL of %d bytes (1…%d allowed)", ErrInvalidPurge, len(k), MaxKeyLen)
-			}
+	for _, k := range p.Keys {
+		if k == "" || len(k) > MaxKeyLen {
+			return nil, fmt.Errorf("%w: key of %d bytes (1…%d allowed)", ErrInvalidPurge, len(k), MaxKeyLen)
+		}
+	}
+	for _, u := range p.URLs {
+		if u == "" || len(u) > MaxURLLen {
+			return nil, fmt.Errorf("%w: URL of %d bytes (1…%d allowed)", ErrInvalidPurge, len(u), MaxURLLen)
 		}
 	}
 	if nk <= MaxEntryKeys {

@@ -49,9 +49,10 @@ func (s *stream) applied(seq uint64) bool {
 }
 
 // markApplied records seq as applied and advances contig over what became
-// contiguous.
+// contiguous. Sequences beyond maxSeq (the decoder refuses them) are
+// ignored, so contig+1 never overflows.
 func (s *stream) markApplied(seq uint64) {
-	if seq <= s.contig {
+	if seq <= s.contig || seq > maxSeq {
 		return
 	}
 	if seq != s.contig+1 {
@@ -80,6 +81,7 @@ func (s *stream) absorb() {
 
 // advanceTo moves contig up to `to` on someone's word (a replay claim).
 func (s *stream) advanceTo(to uint64) {
+	to = min(to, maxSeq)
 	if to <= s.contig {
 		return
 	}
@@ -117,7 +119,8 @@ func (s *stream) aheadRanges(limit int) [][2]uint64 {
 	return out
 }
 
-// end is one past the highest seq the window covers.
+// end is one past the highest seq the window covers. The window only ever
+// holds seqs in [1, maxSeq] (add refuses others), so this cannot overflow.
 func (s *stream) end() uint64 { return s.base + uint64(len(s.log)) }
 
 func (s *stream) entry(seq uint64) *logEntry {
@@ -171,40 +174,45 @@ type retainLog struct {
 func (r *retainLog) maxSpan() uint64 { return uint64(4*r.maxCount + 1024) }
 
 func (r *retainLog) add(s *stream, seq uint64, t int64, framed []byte) {
+	if seq == 0 || seq > maxSeq {
+		return // never on the wire (the decoder refuses it); keeps the window arithmetic in range
+	}
 	if s.entry(seq) != nil {
 		return
 	}
+	span := r.maxSpan()
 	e := &logEntry{s: s, seq: seq, time: t, at: time.Now().UnixNano(), framed: framed}
 	switch {
 	case len(s.log) == 0:
 		s.base, s.log = seq, append(s.log[:0], e)
 	case seq >= s.end():
 		// Make room at the end; a window that would grow too wide loses
-		// its oldest entries.
-		for len(s.log) > 0 && seq-s.base >= r.maxSpan() {
-			if old := s.log[0]; old != nil {
-				r.evict(old)
-			} else {
-				s.log[0] = nil
-				s.log = s.log[1:]
-				s.base++
+		// its oldest entries (seq ≥ end > base: no underflow).
+		if seq-s.base >= span {
+			drop := min(seq-s.base-span+1, uint64(len(s.log)))
+			for _, old := range s.log[:drop] {
+				if old != nil {
+					r.unlink(old)
+				}
 			}
-			if len(s.log) > 0 {
-				s.trimFront()
-			}
+			clear(s.log[:drop])
+			s.log = s.log[drop:]
+			s.base += drop
+			s.trimFront()
 		}
 		if len(s.log) == 0 {
 			s.base, s.log = seq, append(s.log[:0], e)
 			break
 		}
+		// Now seq-base < span: at most span slots.
 		for s.end() < seq {
 			s.log = append(s.log, nil)
 		}
 		s.log = append(s.log, e)
-	case seq >= s.base:
+	case seq >= s.base: // inside the window (seq < end)
 		s.log[seq-s.base] = e
-	default: // older than the window
-		if s.end()-seq > r.maxSpan() {
+	default: // older than the window (seq < base < end)
+		if s.end()-seq > span {
 			s.lostTime = max(s.lostTime, t)
 			return // too old to keep next to what we hold
 		}
@@ -220,16 +228,21 @@ func (r *retainLog) add(s *stream, seq uint64, t int64, framed []byte) {
 	}
 }
 
-// evict drops an entry (normally the oldest received).
-func (r *retainLog) evict(e *logEntry) {
+// unlink removes e from the eviction order (its slot is the caller's).
+func (r *retainLog) unlink(e *logEntry) {
 	r.fifo.Remove(e.elem)
 	r.bytes -= len(e.framed) + 64
+	e.s.lostTime = max(e.s.lostTime, e.time)
+}
+
+// evict drops an entry (normally the oldest received).
+func (r *retainLog) evict(e *logEntry) {
+	r.unlink(e)
 	s := e.s
 	if s.entry(e.seq) == e {
 		s.log[e.seq-s.base] = nil
 		s.trimFront()
 	}
-	s.lostTime = max(s.lostTime, e.time)
 }
 
 // drop removes every entry of s (the stream is being forgotten).

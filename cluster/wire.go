@@ -24,7 +24,9 @@ import (
 // [before time] | nkeys | nkeys × str | nurls | nurls × str
 //
 // The decoder is strict: every length is checked against the bytes left and
-// against the limits below, and trailing bytes are an error.
+// against the limits below, every sequence number against maxSeq, the
+// entries of a PURGES message must be the sender's own (origin and epoch
+// of the header), and trailing bytes are an error.
 const (
 	wireMagic   = 0xCD
 	wireVersion = 0x01
@@ -41,8 +43,10 @@ const (
 	digestResponse = 1
 	digestFull     = 2
 
-	// MaxKeyLen is the longest surrogate key or URL key a purge may carry.
+	// MaxKeyLen is the longest surrogate key a purge may carry.
 	MaxKeyLen = 1024
+	// MaxURLLen is the longest URL a purge may carry (the API's limit).
+	MaxURLLen = 8192
 	// MaxEntryKeys is the most keys+URLs one wire entry carries; larger
 	// purges are split into several entries (several sequence numbers).
 	MaxEntryKeys = 512
@@ -54,6 +58,12 @@ const (
 	maxDigestItems  = 16384   // streams per digest
 	maxAckRanges    = 1024    // ranges per ack
 	maxMessageBytes = 8 << 20 // larger messages are refused before decoding
+
+	// maxSeq bounds every sequence number on the wire (entry seqs, ack and
+	// digest contiguous points, ack ranges, replay claims). A node stamps
+	// one sequence per purge, so 2^62 is never reached; the bound keeps
+	// seq+1 and window arithmetic far from overflow.
+	maxSeq = 1 << 62
 )
 
 // Decode errors; their text is the metric reason.
@@ -65,6 +75,7 @@ var (
 	errLimit     = errors.New("limit")
 	errTrailing  = errors.New("trailing")
 	errField     = errors.New("field")
+	errOrigin    = errors.New("origin") // a PURGES entry that is not the sender's own
 )
 
 // entry is one purge on the wire: a store.Purge plus its origin's epoch.
@@ -325,6 +336,16 @@ func (r *reader) uvarint() uint64 {
 	return v
 }
 
+// seq reads a sequence-like number, at most maxSeq.
+func (r *reader) seq() uint64 {
+	v := r.uvarint()
+	if r.err == nil && v > maxSeq {
+		r.fail(errField)
+		return 0
+	}
+	return v
+}
+
 func (r *reader) varint() int64 {
 	if r.err != nil {
 		return 0
@@ -387,8 +408,8 @@ func (r *reader) ranges(base uint64) [][2]uint64 {
 		gap, l := r.uvarint(), r.uvarint()
 		first := prev + gap
 		last := first + l
-		if r.err == nil && (gap == 0 || first < prev || last < first) {
-			r.fail(errField) // must ascend, not touch, not overflow
+		if r.err == nil && (gap == 0 || first < prev || last < first || last > maxSeq) {
+			r.fail(errField) // must ascend, not touch, not overflow, stay ≤ maxSeq
 			break
 		}
 		out = append(out, [2]uint64{first, last})
@@ -433,7 +454,7 @@ func (r *reader) entry() entry {
 	var e entry
 	e.Origin = r.str(maxNameLen)
 	e.Epoch = r.uvarint()
-	e.Seq = r.uvarint()
+	e.Seq = r.seq()
 	e.Time = r.varint()
 	fl := r.byte()
 	if fl&^(flagAll|flagSoft|flagBefore) != 0 {
@@ -458,7 +479,7 @@ func (r *reader) entry() entry {
 	if nu > 0 {
 		e.URLs = make([]string, 0, nu)
 		for i := 0; i < nu && r.err == nil; i++ {
-			e.URLs = append(e.URLs, r.str(MaxKeyLen))
+			e.URLs = append(e.URLs, r.str(MaxURLLen))
 		}
 	}
 	if r.err == nil {
@@ -497,9 +518,18 @@ func decodeMessage(b []byte) (message, error) {
 	switch m.Type {
 	case msgPurges:
 		m.Entries = r.entries()
+		// Purges are sent only by their origin (direct sends,
+		// retransmissions and gossip alike); other nodes' entries travel
+		// in replays, which carry a claim. So nobody can pre-claim another
+		// origin's sequence numbers here.
+		for i := range m.Entries {
+			if e := &m.Entries[i]; r.err == nil && (e.Origin != m.Sender || e.Epoch != m.Epoch) {
+				r.fail(errOrigin)
+			}
+		}
 	case msgAck:
 		m.Ack.Epoch = r.uvarint()
-		m.Ack.Contig = r.uvarint()
+		m.Ack.Contig = r.seq()
 		m.Ack.Ranges = r.ranges(m.Ack.Contig)
 	case msgDigest:
 		fl := r.byte()
@@ -514,7 +544,7 @@ func decodeMessage(b []byte) (message, error) {
 			m.Digest.Items = make([]digestItem, 0, n)
 		}
 		for i := 0; i < n && r.err == nil; i++ {
-			it := digestItem{Origin: r.str(maxNameLen), Epoch: r.uvarint(), Contig: r.uvarint()}
+			it := digestItem{Origin: r.str(maxNameLen), Epoch: r.uvarint(), Contig: r.seq()}
 			if r.err == nil && it.Origin == "" {
 				r.fail(errField)
 			}
@@ -524,8 +554,8 @@ func decodeMessage(b []byte) (message, error) {
 		rp := &m.Replay
 		rp.Origin = r.str(maxNameLen)
 		rp.Epoch = r.uvarint()
-		rp.From = r.uvarint()
-		rp.To = r.uvarint()
+		rp.From = r.seq()
+		rp.To = r.seq()
 		rp.Floor = r.varint()
 		rp.LostTime = r.varint()
 		if r.err == nil && (rp.Origin == "" || rp.To < rp.From) {

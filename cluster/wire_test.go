@@ -8,7 +8,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshcdn/meshcdn/store"
 )
+
+// purges is a PURGES message sent by the origin of the first entry.
+func purges(es ...entry) []byte {
+	fr := make([][]byte, len(es))
+	for i := range es {
+		fr[i] = framedEntry(&es[i])
+	}
+	return encodePurges(es[0].Origin, es[0].Epoch, fr)
+}
 
 func sampleEntry(seq uint64) entry {
 	return entry{Origin: "node-a", Epoch: 1700000000000000000, Seq: seq, Time: time.Now().UnixNano(),
@@ -20,12 +31,12 @@ func TestWireRoundTrip(t *testing.T) {
 	e2.All, e2.Soft, e2.Keys, e2.URLs = true, true, nil, nil
 	e3 := sampleEntry(3)
 	e3.Before = time.Now().UnixNano()
-	msg := encodePurges("node-b", 7, [][]byte{framedEntry(&e1), framedEntry(&e2), framedEntry(&e3)})
+	msg := encodePurges(e1.Origin, e1.Epoch, [][]byte{framedEntry(&e1), framedEntry(&e2), framedEntry(&e3)})
 	m, err := decodeMessage(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Type != msgPurges || m.Sender != "node-b" || m.Epoch != 7 || len(m.Entries) != 3 {
+	if m.Type != msgPurges || m.Sender != e1.Origin || m.Epoch != e1.Epoch || len(m.Entries) != 3 {
 		t.Fatalf("header %+v", m.header)
 	}
 	for i, want := range []entry{e1, e2, e3} {
@@ -76,7 +87,7 @@ func TestWireMetaRoundTrip(t *testing.T) {
 // and never panic.
 func TestWireRejects(t *testing.T) {
 	e := sampleEntry(1)
-	good := encodePurges("n", 1, [][]byte{framedEntry(&e)})
+	good := purges(e)
 	long := sampleEntry(1)
 	long.Keys = []string{strings.Repeat("k", MaxKeyLen+1)}
 	many := sampleEntry(1)
@@ -103,13 +114,15 @@ func TestWireRejects(t *testing.T) {
 		{"truncated", good[:len(good)-3], errTruncated},
 		{"trailing", append(append([]byte(nil), good...), 0), errTrailing},
 		{"oversize", make([]byte, maxMessageBytes+1), errLimit},
-		{"key too long", encodePurges("n", 1, [][]byte{framedEntry(&long)}), errLimit},
-		{"too many keys", encodePurges("n", 1, [][]byte{framedEntry(&many)}), errLimit},
-		{"entry purges nothing", encodePurges("n", 1, [][]byte{framedEntry(&empty)}), errField},
-		{"seq zero", encodePurges("n", 1, [][]byte{framedEntry(&zeroSeq)}), errField},
+		{"key too long", purges(long), errLimit},
+		{"too many keys", purges(many), errLimit},
+		{"entry purges nothing", purges(empty), errField},
+		{"seq zero", purges(zeroSeq), errField},
 		{"huge count", hugeCount, errLimit},
 		{"ack range gap 0", badRange, errField},
 		{"no sender", encodePurges("", 1, [][]byte{framedEntry(&e)}), errField},
+		{"entry of another origin", encodePurges("node-b", e.Epoch, [][]byte{framedEntry(&e)}), errOrigin},
+		{"entry of another epoch", encodePurges(e.Origin, e.Epoch+1, [][]byte{framedEntry(&e)}), errOrigin},
 	}
 	for _, c := range cases {
 		_, err := decodeMessage(c.b)
@@ -127,7 +140,7 @@ func TestWireRejects(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	e := sampleEntry(3)
-	f.Add(encodePurges("n", 1, [][]byte{framedEntry(&e)}))
+	f.Add(purges(e))
 	f.Add(encodeAck("n", 1, &ackMsg{Epoch: 1, Contig: 2, Ranges: [][2]uint64{{4, 5}}}))
 	f.Add(encodeDigest("n", 1, &digestMsg{Full: true, Floor: 3, Items: []digestItem{{"a", 1, 2}}}))
 	f.Add(encodeReplay("n", 1, &replayMsg{Origin: "node-a", Epoch: e.Epoch, From: 1, To: 4, Missing: [][2]uint64{{2, 2}}}, [][]byte{framedEntry(&e)}))
@@ -236,5 +249,171 @@ func TestMergeRanges(t *testing.T) {
 	}
 	if !inRanges(want, 7) || inRanges(want, 9) || inRanges(want, 21) {
 		t.Fatal("inRanges")
+	}
+}
+
+// TestWireSeqBounds: every sequence-like field is at most maxSeq (2^62);
+// beyond is refused as "field" (hostile values near 2^64 made the
+// retained log's window arithmetic overflow).
+func TestWireSeqBounds(t *testing.T) {
+	const top = ^uint64(0)
+	ep := sampleEntry(1).Epoch
+	entryAt := func(seq uint64) []byte { return purges(sampleEntry(seq)) }
+	ack := func(contig uint64, rs ...[2]uint64) []byte {
+		return encodeAck("n", 1, &ackMsg{Epoch: 1, Contig: contig, Ranges: rs})
+	}
+	digest := func(contig uint64) []byte {
+		return encodeDigest("n", 1, &digestMsg{Items: []digestItem{{"x", 1, contig}}})
+	}
+	replay := func(from, to uint64, missing ...[2]uint64) []byte {
+		return encodeReplay("n", 1, &replayMsg{Origin: "node-a", Epoch: ep, From: from, To: to, Missing: missing}, nil)
+	}
+	ok := map[string][]byte{
+		"entry seq 2^62":      entryAt(maxSeq),
+		"ack contig 2^62":     ack(maxSeq),
+		"ack range to 2^62":   ack(5, [2]uint64{7, maxSeq}),
+		"digest contig 2^62":  digest(maxSeq),
+		"replay to 2^62":      replay(maxSeq-10, maxSeq, [2]uint64{maxSeq - 3, maxSeq}),
+		"replay from=to 2^62": replay(maxSeq, maxSeq),
+	}
+	for name, b := range ok {
+		if _, err := decodeMessage(b); err != nil {
+			t.Errorf("%s: refused: %v", name, err)
+		}
+	}
+	bad := map[string][]byte{
+		"entry seq 2^62+1":         entryAt(maxSeq + 1),
+		"entry seq 2^64-1":         entryAt(top),
+		"entry seqs 2^64-2,-1,5,2": purges(sampleEntry(top-1), sampleEntry(top), sampleEntry(5), sampleEntry(2)),
+		"ack contig 2^62+1":        ack(maxSeq + 1),
+		"ack contig 2^64-1":        ack(top),
+		"ack range end 2^62+1":     ack(5, [2]uint64{7, maxSeq + 1}),
+		"ack range 2^64-2…2^64-1":  ack(5, [2]uint64{top - 1, top}),
+		"digest contig 2^62+1":     digest(maxSeq + 1),
+		"digest contig 2^64-1":     digest(top),
+		"replay to 2^62+1":         replay(0, maxSeq+1),
+		"replay from,to 2^64-1":    replay(top, top),
+		"replay missing 2^64-1":    replay(top-5, top, [2]uint64{top - 1, top}),
+	}
+	for name, b := range bad {
+		if _, err := decodeMessage(b); !errors.Is(err, errField) {
+			t.Errorf("%s: got %v, want %v", name, err, errField)
+		}
+	}
+}
+
+// TestWireURLLen: URLs may be as long as the API allows (MaxURLLen), keys
+// stay at MaxKeyLen.
+func TestWireURLLen(t *testing.T) {
+	e := sampleEntry(1)
+	e.URLs = []string{strings.Repeat("u", MaxURLLen)}
+	m, err := decodeMessage(purges(e))
+	if err != nil || len(m.Entries) != 1 || m.Entries[0].URLs[0] != e.URLs[0] {
+		t.Fatalf("%d-byte URL: %v", MaxURLLen, err)
+	}
+	e.URLs = []string{strings.Repeat("u", MaxURLLen+1)}
+	if _, err := decodeMessage(purges(e)); !errors.Is(err, errLimit) {
+		t.Fatalf("%d-byte URL: %v", MaxURLLen+1, err)
+	}
+	e.URLs, e.Keys = nil, []string{strings.Repeat("k", MaxKeyLen+1)}
+	if _, err := decodeMessage(purges(e)); !errors.Is(err, errLimit) {
+		t.Fatalf("%d-byte key: %v", MaxKeyLen+1, err)
+	}
+	// The largest entry (MaxEntryKeys URLs of MaxURLLen bytes) still fits
+	// in one message.
+	e.Keys, e.URLs = nil, make([]string, MaxEntryKeys)
+	for i := range e.URLs {
+		e.URLs[i] = strings.Repeat("u", MaxURLLen)
+	}
+	if b := purges(e); len(b) > maxMessageBytes {
+		t.Fatalf("largest entry: %d bytes", len(b))
+	} else if _, err := decodeMessage(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSplitPurgeLimits(t *testing.T) {
+	for _, c := range []struct {
+		p  store.Purge
+		ok bool
+	}{
+		{store.Purge{URLs: []string{strings.Repeat("u", MaxURLLen)}}, true},
+		{store.Purge{URLs: []string{strings.Repeat("u", MaxURLLen+1)}}, false},
+		{store.Purge{Keys: []string{strings.Repeat("k", MaxKeyLen)}}, true},
+		{store.Purge{Keys: []string{strings.Repeat("k", MaxKeyLen+1)}}, false},
+		{store.Purge{Keys: []string{strings.Repeat("k", 4096)}}, false},
+		{store.Purge{URLs: []string{""}}, false},
+	} {
+		_, err := splitPurge(c.p)
+		if (err == nil) != c.ok {
+			t.Errorf("keys %d bytes, URLs %d bytes: %v", lens(c.p.Keys), lens(c.p.URLs), err)
+		}
+	}
+}
+
+func lens(ss []string) int {
+	n := 0
+	for _, s := range ss {
+		n += len(s)
+	}
+	return n
+}
+
+// TestRetainLogHostileSeqs feeds the retained log sequence numbers a
+// hostile PURGES message carried (the decoder now refuses them, the log
+// must survive them regardless): 2^64-2, 2^64-1, 5, 2 panicked in the
+// prepend; 2^64-1 then 1 000 000 looped forever evicting. Values near the
+// wire bound (2^62) must keep the window consistent too.
+func TestRetainLogHostileSeqs(t *testing.T) {
+	const top = ^uint64(0)
+	for _, seqs := range [][]uint64{
+		{top - 1, top, 5, 2},
+		{top, 1_000_000},
+		{top - 1, top, 1, 2, 3},
+		{maxSeq - 1, maxSeq, 5, 2, 1_000_000, maxSeq - 70000, maxSeq - 2},
+		{1, maxSeq, 2, maxSeq - 1},
+	} {
+		done := make(chan any, 1)
+		r := &retainLog{maxCount: defaultRetainLog, maxBytes: retainBytes}
+		s := &stream{key: streamKey{"fake", 1}}
+		go func() {
+			defer func() { done <- recover() }()
+			for _, q := range seqs {
+				s.markApplied(q)
+				r.add(s, q, int64(q), []byte{1})
+				_ = s.entry(q)
+				_ = s.retained(0, top)
+			}
+		}()
+		select {
+		case p := <-done:
+			if p != nil {
+				t.Errorf("seqs %v: panic %v", seqs, p)
+				continue
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("seqs %v: still busy after 5 s (endless loop)", seqs)
+			continue
+		}
+		// The window is consistent: bounded, holds exactly what the FIFO
+		// holds, each entry in its slot, nothing beyond maxSeq.
+		if s.end() < s.base || s.end()-s.base > r.maxSpan() || s.end() > maxSeq+1 {
+			t.Errorf("seqs %v: window [%d, %d)", seqs, s.base, s.end())
+		}
+		n := 0
+		for i, e := range s.log {
+			if e != nil {
+				n++
+				if e.seq != s.base+uint64(i) || e.seq > maxSeq {
+					t.Errorf("seqs %v: entry %d in slot of %d", seqs, e.seq, s.base+uint64(i))
+				}
+			}
+		}
+		if n != r.fifo.Len() {
+			t.Errorf("seqs %v: %d in the window, %d in the FIFO", seqs, n, r.fifo.Len())
+		}
+		if s.contig > maxSeq {
+			t.Errorf("seqs %v: contig %d", seqs, s.contig)
+		}
 	}
 }
