@@ -143,12 +143,20 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 }
 
 // recvGeo removes client-supplied geo headers (a client must never choose
-// its own variant) and sets the edge's.
+// its own variant) and sets the edge's. Removed are the site's geo header
+// names and every spelling of them with '_' for '-' in any case
+// (X_Geo_Country_Code): CGI, PHP and other stacks map '_' and '-' to the
+// same variable, so such a header would reach the origin as the real one.
 func (p *Proxy) recvGeo(rq *request) {
 	h, s := rq.r.Header, rq.s
 	if rq.facts&hasGeo != 0 {
 		delete(h, s.countryKey)
 		delete(h, s.continentKey)
+		for k := range h {
+			if s.isGeoName(k) {
+				delete(h, k)
+			}
+		}
 	}
 	if p.geo == nil {
 		return
@@ -185,7 +193,7 @@ const (
 	hasPrecondition // If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since
 	hasRange
 	hasDebug // the debug header with a value other than "" or "0"
-	hasGeo   // a client-supplied geo header of this site
+	hasGeo   // a client-supplied geo header of this site (or a '_' spelling of one)
 )
 
 func (p *Proxy) scan(h http.Header, s *site) reqFacts {
@@ -194,6 +202,16 @@ func (p *Proxy) scan(h http.Header, s *site) reqFacts {
 		for _, k := range [...]string{"Authorization", "Cookie", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "Range", p.debugKey, s.countryKey, s.continentKey} {
 			if v, ok := h[k]; ok {
 				f |= p.fact(k, v, s)
+			}
+		}
+		if f&hasGeo == 0 {
+			// A '_' spelling is found only by walking (no allocation: one
+			// length comparison for most fields).
+			for k, v := range h {
+				if len(v) > 0 && s.isGeoName(k) {
+					f |= hasGeo
+					break
+				}
 			}
 		}
 		return f
@@ -223,10 +241,43 @@ func (p *Proxy) fact(k string, v []string, s *site) reqFacts {
 		if v[0] != "" && v[0] != "0" {
 			return hasDebug
 		}
-	case k == s.countryKey || k == s.continentKey:
+	case k == s.countryKey || k == s.continentKey || s.isGeoName(k):
 		return hasGeo
 	}
 	return 0
+}
+
+// isGeoName reports whether the field name k is one of the site's geo
+// header names when '_' is read as '-' and letters are compared
+// case-insensitively.
+func (s *site) isGeoName(k string) bool {
+	return geoNameEqual(k, s.countryKey) || geoNameEqual(k, s.continentKey)
+}
+
+func geoNameEqual(k, name string) bool {
+	if len(k) != len(name) {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		a, b := k[i], name[i]
+		if a == b {
+			continue
+		}
+		if a == '_' {
+			a = '-'
+		} else if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if b == '_' {
+			b = '-'
+		} else if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
 }
 
 // passCookie reports whether a cookie name matches re.
