@@ -16,14 +16,24 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/meshcdn
 
+# Tests that skip themselves under the race detector (it changes allocation
+# counts and sizes), run again without it after a -race run. Keep this list
+# and .ci/run in step with `grep -rn raceEnabled --include='*_test.go' .`.
+NORACE_TESTS := ^(TestBudgetCountsRealMemory|TestLookupDoesNotAllocate)$$
+NORACE_PKGS  := ./geo/ ./store/
+
 # Every test (about two minutes on two cores): vet, the containerised
-# cluster test when a Docker engine answers, then every Go test.
+# cluster test when a Docker engine answers, then every Go test, and the
+# tests that skip under -race once more without it.
 test:
 	@[ -n "$(RACE)" ] || echo "warning: no C compiler for cgo: running tests without -race" >&2
 	$(GO) vet ./...
 	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then bash test/docker/e2e.sh; \
 	else echo "no Docker engine answers: skipping the containerised end-to-end test (make e2e-docker)" >&2; fi
 	$(GO) test $(RACE) -count=1 -timeout 14m ./...
+ifneq ($(RACE),)
+	$(GO) test -count=1 -run '$(NORACE_TESTS)' $(NORACE_PKGS)
+endif
 
 # A quicker run: -short trims the largest clusters and soak loops.
 test-short:
