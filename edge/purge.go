@@ -17,6 +17,11 @@ import (
 	"github.com/meshcdn/meshcdn/store"
 )
 
+// MaxPurgeURL is the longest URL (as the store keys it: host + path +
+// normalised query) that PURGE accepts; the cluster carries URLs up to this
+// length. Longer URLs are cached all the same and can be purged by key.
+const MaxPurgeURL = 8192
+
 // purgeAnswer is the JSON body of a PURGE response (Fastly's shape plus
 // the number of objects purged on this node).
 type purgeAnswer struct {
@@ -46,6 +51,11 @@ func (p *Proxy) servePurge(w http.ResponseWriter, rq *request) {
 		return
 	}
 	key := store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery)
+	if len(key) > MaxPurgeURL {
+		p.writeJSON(w, rq, http.StatusRequestURITooLong, purgeAnswer{Status: "error",
+			Error: "URL too long to purge by URL (" + strconv.Itoa(len(key)) + " bytes, at most " + strconv.Itoa(MaxPurgeURL) + "); purge by surrogate key instead"})
+		return
+	}
 	soft := strings.TrimSpace(r.Header.Get("Fastly-Soft-Purge")) == "1"
 	ctx, cancel := context.WithTimeout(r.Context(), purgeTimeout)
 	defer cancel()

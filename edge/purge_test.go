@@ -127,6 +127,25 @@ func TestPurgeMethodError(t *testing.T) {
 	}
 }
 
+// A PURGE of a URL longer than the cluster carries is refused with 414 and
+// reaches no purge function (it is not a cluster failure).
+func TestPurgeMethodURLTooLong(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {})
+	called := false
+	e := newEdge(t, o, func(c *Config, _ *Site) {
+		c.PurgeAllow = loopback
+		c.Purge = func(context.Context, store.Purge) (int, error) { called = true; return 0, nil }
+	})
+	r := e.do("PURGE", "/"+strings.Repeat("a", MaxPurgeURL))
+	if r.StatusCode != http.StatusRequestURITooLong || !strings.Contains(r.body, "too long") || called {
+		t.Errorf("%d %s (purge called: %v)", r.StatusCode, r.body, called)
+	}
+	r = e.do("PURGE", "/"+strings.Repeat("a", MaxPurgeURL-200))
+	if r.StatusCode != http.StatusOK || !called {
+		t.Errorf("a URL within the limit: %d %s", r.StatusCode, r.body)
+	}
+}
+
 // RFC 9111 §4.4: a non-error response to an unsafe method invalidates the
 // target URI and a same-host Location / Content-Location; RFC 9875 §3:
 // Cache-Group-Invalidation purges the named groups (through Config.Purge).
