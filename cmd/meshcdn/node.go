@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	sockaddr "github.com/hashicorp/go-sockaddr"
@@ -129,6 +131,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	cleanup = append(cleanup, cancel)
 	go resolver.Watch(ctx)
 
+	warnOpenGossip(log, cfg)
 	n.cluster, err = cluster.Start(cluster.Config{
 		NodeName: cfg.Name, Region: cfg.Region,
 		BindAddr: cfg.GossipHost, BindPort: cfg.GossipPort,
@@ -239,6 +242,29 @@ func (n *node) stop() {
 	n.cancel()
 	n.store.Close()
 	n.log.Info("node stopped", zap.String("node", n.cfg.Name))
+}
+
+// gossipOpen reports whether gossip bound to host accepts anyone who can
+// reach it: no gossip key, and host not a loopback address. A host name
+// other than localhost counts as open (it may resolve to anything).
+func gossipOpen(host string, keys [][]byte) bool {
+	if len(keys) > 0 {
+		return false
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return !ip.Unmap().IsLoopback()
+	}
+	return !strings.EqualFold(strings.TrimSuffix(host, "."), "localhost")
+}
+
+// warnOpenGossip logs a warning when gossipOpen: the purge token guards the
+// admin API and PURGE, not gossip.
+func warnOpenGossip(log *zap.Logger, cfg nodeConfig) {
+	if !gossipOpen(cfg.GossipHost, cfg.GossipKeys) {
+		return
+	}
+	log.Warn("gossip listens on a non-loopback address without --gossip-key: anyone who can reach the gossip port can join the cluster and purge every node's cache (the purge token does not protect gossip); set --gossip-key (or MESHCDN_GOSSIP_KEY), or firewall the port to the cluster's nodes",
+		zap.String("gossip", net.JoinHostPort(cfg.GossipHost, strconv.Itoa(cfg.GossipPort))))
 }
 
 func isLoopbackListener(ln net.Listener) bool {
