@@ -233,10 +233,22 @@ func (r *Resolver) changed() bool {
 // a rejected file is not retried until it changes again), until ctx is done.
 // Errors are logged and counted by Reload. Run it in its own goroutine. While
 // it runs, SIGHUP no longer terminates the process (signal.Notify).
+//
+// A SIGHUP that arrives before Watch's goroutine has subscribed still
+// terminates the process; a program that must survive one subscribes itself
+// (signal.Notify) before it loads the database and hands the channel to
+// WatchSignals.
 func (r *Resolver) Watch(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	r.WatchSignals(ctx, hup)
+}
+
+// WatchSignals is Watch with the reload signals read from hup, which the
+// caller subscribed (signal.Notify) and stops (signal.Stop) itself: every
+// value received reloads the database. Polling is as in Watch.
+func (r *Resolver) WatchSignals(ctx context.Context, hup <-chan os.Signal) {
 	var tick <-chan time.Time
 	if r.path != "" && r.interval > 0 {
 		t := time.NewTicker(r.interval)

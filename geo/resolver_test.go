@@ -387,6 +387,24 @@ func TestWatchHUPChannel(t *testing.T) {
 	<-done
 }
 
+// WatchSignals reloads on every value from the caller's channel (which the
+// caller subscribed to SIGHUP before loading the database).
+func TestWatchSignals(t *testing.T) {
+	f := newFixture(t, dbVersionA(t), ResolverConfig{PollInterval: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	hup := make(chan os.Signal)
+	done := make(chan struct{})
+	go func() { f.r.WatchSignals(ctx, hup); close(done) }()
+	writeFileAtomic(t, f.path, dbVersionB(t))
+	hup <- syscall.SIGHUP
+	hup <- syscall.SIGHUP // returns once the first was handled
+	if c := f.country(t, "81.2.69.142"); c != "FR" {
+		t.Errorf("after a value on the channel: %s", c)
+	}
+	cancel()
+	<-done
+}
+
 // TestWatchRealSIGHUP sends the process a real SIGHUP.
 func TestWatchRealSIGHUP(t *testing.T) {
 	// Keep SIGHUP from terminating the test binary should it arrive before

@@ -49,6 +49,9 @@ var demoNodes = []demoNode{
 const demoOriginPort = 8070
 
 func runDemo(args []string) error {
+	// First of all: a SIGHUP (GeoIP reload) before the watchers subscribe
+	// must not end the process.
+	defer holdSIGHUP()()
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	host := fs.String("host", "127.0.0.1", "IP `address` every listener binds to")
 	token := fs.String("purge-token", "", "purge token for the nodes and the origin (default none: admin APIs are on loopback)")

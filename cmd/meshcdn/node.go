@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
+	"os/signal"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	sockaddr "github.com/hashicorp/go-sockaddr"
@@ -70,14 +73,22 @@ type node struct {
 	edgeAddr string // actual listen addresses
 	admAddr  string
 	cancel   context.CancelFunc
-	served   chan error // first Serve error
+	hup      chan os.Signal // SIGHUP: reload the GeoIP database
+	served   chan error     // first Serve error
 }
+
+// testHookStartNode, if set, runs first in startNode (tests: a SIGHUP
+// during startup).
+var testHookStartNode func()
 
 // startNode binds the listeners, starts every part and serves. Errors that
 // come from the configuration are *usageError.
 func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if testHookStartNode != nil {
+		testHookStartNode()
 	}
 	n = &node{cfg: cfg, log: log, served: make(chan error, 2)}
 	var cleanup []func()
@@ -119,6 +130,12 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 		return nil, fmt.Errorf("store metrics: %w", err)
 	}
 
+	// SIGHUP reloads the GeoIP database: subscribe before loading it, so
+	// that none is lost and none takes the default action (terminate) in
+	// between. (runServe and runDemo hold SIGHUP from their start.)
+	n.hup = make(chan os.Signal, 1)
+	signal.Notify(n.hup, syscall.SIGHUP)
+	cleanup = append(cleanup, func() { signal.Stop(n.hup) })
 	resolver, err := geo.NewResolver(geo.ResolverConfig{
 		DBPath: cfg.GeoIPDB, TrustedProxies: cfg.TrustedProxies, ProxyHeader: cfg.ProxyHeader,
 		Logger: log.Named("geo"), Registerer: n.registry,
@@ -129,7 +146,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	cleanup = append(cleanup, cancel)
-	go resolver.Watch(ctx)
+	go resolver.WatchSignals(ctx, n.hup)
 
 	warnOpenGossip(log, cfg)
 	n.cluster, err = cluster.Start(cluster.Config{
@@ -240,6 +257,7 @@ func (n *node) stop() {
 	}
 	n.proxy.Close()
 	n.cancel()
+	signal.Stop(n.hup)
 	n.store.Close()
 	n.log.Info("node stopped", zap.String("node", n.cfg.Name))
 }
@@ -265,6 +283,17 @@ func warnOpenGossip(log *zap.Logger, cfg nodeConfig) {
 	}
 	log.Warn("gossip listens on a non-loopback address without --gossip-key: anyone who can reach the gossip port can join the cluster and purge every node's cache (the purge token does not protect gossip); set --gossip-key (or MESHCDN_GOSSIP_KEY), or firewall the port to the cluster's nodes",
 		zap.String("gossip", net.JoinHostPort(cfg.GossipHost, strconv.Itoa(cfg.GossipPort))))
+}
+
+// holdSIGHUP subscribes to SIGHUP so that from now on it no longer
+// terminates the process (its default action), and returns the function that
+// unsubscribes. What it receives is dropped: each node's GeoIP watcher
+// subscribes itself, before it loads its database. serve and demo call it
+// before anything slow (loading a database, binding, joining).
+func holdSIGHUP() (release func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGHUP)
+	return func() { signal.Stop(c) }
 }
 
 func isLoopbackListener(ln net.Listener) bool {

@@ -201,6 +201,9 @@ func splitAdvertise(s string, defPort int) (string, int, error) {
 }
 
 func runServe(args []string) error {
+	// First of all: a SIGHUP (GeoIP reload) before the watcher subscribes
+	// must not end the process.
+	defer holdSIGHUP()()
 	fs, f := serveFlagSet()
 	rest, err := parseFlags(fs, args)
 	if err != nil {
