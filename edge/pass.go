@@ -95,23 +95,32 @@ func originErrorText(code int) string {
 // §4.4): the target URI and a Location / Content-Location of the same
 // origin (scheme, host and port; httpcache.InvalidationURIs), and the
 // groups named in Cache-Group-Invalidation (RFC 9875 §3) — only this
-// site's groups, the ones indexed under groupKey. It goes through the
-// proxy's purge function: cluster-wide, and fenced, so that a GET already
-// on its way to the origin cannot re-insert what the request changed.
+// site's groups, the ones indexed under groupKey. Both are fenced purges,
+// so that a GET already on its way to the origin cannot re-insert what the
+// request changed. The URIs are invalidated on this node only (the cache
+// the request went through, as §4.4 asks; a purge per POST fanned out to
+// every node would let write traffic flood the purge path); the groups,
+// an explicit instruction from the origin, go through the proxy's purge
+// function, cluster-wide.
 func (p *Proxy) invalidate(rq *request, status int, h http.Header) {
 	r := rq.r
 	target := &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	if r.TLS != nil {
 		target.Scheme = "https"
 	}
-	var pg store.Purge
+	var local, pg store.Purge
 	for _, u := range httpcache.InvalidationURIs(r.Method, status, target, h) {
 		if u == target {
 			// r.URL's own escaping, exactly as the lookup keys it.
-			pg.URLs = append(pg.URLs, store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery))
+			local.URLs = append(local.URLs, store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery))
 			continue
 		}
-		pg.URLs = append(pg.URLs, store.KeyFor(u.Host, u.EscapedPath(), u.RawQuery))
+		local.URLs = append(local.URLs, store.KeyFor(u.Host, u.EscapedPath(), u.RawQuery))
+	}
+	n := 0
+	if len(local.URLs) > 0 {
+		local.Time = time.Now()
+		n = p.store.Purge(local)
 	}
 	groups := 0
 	if v := h["Cache-Group-Invalidation"]; len(v) > 0 {
@@ -122,13 +131,18 @@ func (p *Proxy) invalidate(rq *request, status int, h http.Header) {
 			}
 		}
 	}
-	pg.Time = time.Now()
-	ctx, cancel := context.WithTimeout(p.ctx, purgeTimeout)
-	n, err := p.purge(ctx, pg)
-	cancel()
+	var err error
+	if len(pg.Keys) > 0 {
+		pg.Time = time.Now()
+		ctx, cancel := context.WithTimeout(p.ctx, purgeTimeout)
+		var m int
+		m, err = p.purge(ctx, pg)
+		cancel()
+		n += m
+	}
 	if err != nil {
 		p.log.Warn("unsafe-method invalidation failed", zapSite(rq.s), zapErr(err))
 	} else {
-		p.log.Debug("unsafe-method invalidation", zapSite(rq.s), zapInt("urls", len(pg.URLs)), zapInt("groups", groups), zapInt("purged", n))
+		p.log.Debug("unsafe-method invalidation", zapSite(rq.s), zapInt("urls", len(local.URLs)), zapInt("groups", groups), zapInt("purged", n))
 	}
 }
