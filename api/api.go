@@ -208,6 +208,7 @@ const (
 	reasonBadURL   = "bad_url"
 	reasonBadParam = "bad_param"
 	reasonFailed   = "failed"
+	reasonInvalid  = "invalid"
 )
 
 // reqError is a client error with its HTTP status and metric reason.
@@ -434,6 +435,12 @@ func (h *handler) purge(w http.ResponseWriter, r *http.Request, p store.Purge, w
 		cancel()
 	}
 	elapsed := time.Since(start)
+	if err != nil && res.ID == "" && errors.Is(err, cluster.ErrInvalidPurge) {
+		// The parsers above should have caught it; never call it a failure.
+		h.rejected.WithLabelValues(reasonInvalid).Inc()
+		writeError(w, http.StatusBadRequest, err.Error())
+		return res, false
+	}
 	if err != nil && res.ID == "" {
 		h.rejected.WithLabelValues(reasonFailed).Inc()
 		h.log.Error("purge failed", zap.Error(err), zap.String("remote", r.RemoteAddr))
