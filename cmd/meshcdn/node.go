@@ -38,6 +38,8 @@ type nodeConfig struct {
 
 	CacheSize, MaxObjectSize int64
 	DefaultTTL               time.Duration
+	DefaultSWR, DefaultSIE   time.Duration // stale windows when the origin gives none
+	HonorClientCacheControl  bool
 	OriginTimeout            time.Duration
 	PassCookie               *regexp.Regexp
 	VaryGeo                  []string
@@ -164,15 +166,18 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	cleanup = append(cleanup, func() { _ = n.cluster.Shutdown() })
 
 	site := &edge.Site{
-		Name:                "default",
-		Origin:              cfg.Origin,
-		DefaultTTL:          cfg.DefaultTTL,
-		PassCookie:          cfg.PassCookie,
-		MaxObjectSize:       cfg.MaxObjectSize,
-		ConnectTimeout:      min(5*time.Second, cfg.OriginTimeout),
-		FirstByteTimeout:    cfg.OriginTimeout,
-		BetweenBytesTimeout: cfg.OriginTimeout,
-		VaryGeo:             cfg.VaryGeo,
+		Name:                    "default",
+		Origin:                  cfg.Origin,
+		DefaultTTL:              cfg.DefaultTTL,
+		DefaultSWR:              cfg.DefaultSWR,
+		DefaultSIE:              cfg.DefaultSIE,
+		HonorClientCacheControl: cfg.HonorClientCacheControl,
+		PassCookie:              cfg.PassCookie,
+		MaxObjectSize:           cfg.MaxObjectSize,
+		ConnectTimeout:          min(5*time.Second, cfg.OriginTimeout),
+		FirstByteTimeout:        cfg.OriginTimeout,
+		BetweenBytesTimeout:     cfg.OriginTimeout,
+		VaryGeo:                 cfg.VaryGeo,
 	}
 	c := n.cluster
 	n.proxy, err = edge.New(edge.Config{

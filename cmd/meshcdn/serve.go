@@ -34,6 +34,8 @@ type serveFlags struct {
 	cacheSize, maxObjectSize             int64
 	defaultTTL, originTimeout, purgeWait time.Duration
 	isolationBound                       time.Duration
+	defaultSWR, defaultSIE               time.Duration
+	honorClientCC                        bool
 	purgeToken, passCookie, purgeAllow   string
 	nodeName, gossip, advertise, join    string
 	region, gossipKey, geoipDB, trusted  string
@@ -51,6 +53,9 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.Var(sizeFlag{&f.cacheSize}, "cache-size", "memory for cached objects, such as 256MiB, 1GiB, 512MB")
 	fs.Var(sizeFlag{&f.maxObjectSize}, "max-object-size", "larger responses are passed, not stored (0 = 1/8 of --cache-size)")
 	fs.DurationVar(&f.defaultTTL, "default-ttl", 0, "freshness when the origin gives none (0 = do not store such responses)")
+	fs.DurationVar(&f.defaultSWR, "default-stale-while-revalidate", 0, "stale-while-revalidate when the origin gives none: serve a stale object this long while it is refreshed in the background (0 = off)")
+	fs.DurationVar(&f.defaultSIE, "default-stale-if-error", 0, "stale-if-error when the origin gives none: serve a stale object this long while the origin fails (0 = off)")
+	fs.BoolVar(&f.honorClientCC, "honor-client-cache-control", false, "obey the clients' request Cache-Control (no-cache, max-age, only-if-cached, ...); off: freshness is the origin's call")
 	fs.DurationVar(&f.originTimeout, "origin-timeout", 30*time.Second, "origin first-byte and between-bytes timeout (connect: at most 5s)")
 	fs.StringVar(&f.purgeToken, "purge-token", "", "token required by purges (default $MESHCDN_PURGE_TOKEN); may be empty only if --admin is loopback")
 	fs.DurationVar(&f.purgeWait, "purge-wait-timeout", 5*time.Second, "longest time a purge with wait=all waits for every node's ack")
@@ -105,6 +110,11 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 		return c, usagef("--default-ttl must not be negative (0 = do not store responses without freshness)")
 	}
 	c.DefaultTTL = f.defaultTTL
+	if f.defaultSWR < 0 || f.defaultSIE < 0 {
+		return c, usagef("--default-stale-while-revalidate and --default-stale-if-error must not be negative (0 = off)")
+	}
+	c.DefaultSWR, c.DefaultSIE = f.defaultSWR, f.defaultSIE
+	c.HonorClientCacheControl = f.honorClientCC
 	if err := positiveDuration("origin-timeout", f.originTimeout); err != nil {
 		return c, err
 	}
