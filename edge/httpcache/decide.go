@@ -86,7 +86,7 @@ type Policy struct {
 	DefaultSWR, DefaultSIE time.Duration
 	// HeuristicFraction of (Date − Last-Modified) is the heuristic lifetime
 	// (RFC 9111 §4.2.2), capped at HeuristicMax. 0 means the defaults 0.1
-	// and 24 h; a negative fraction turns the heuristic off.
+	// and min(24 h, DefaultTTL); a negative fraction turns the heuristic off.
 	HeuristicFraction float64
 	HeuristicMax      time.Duration
 	// SurrogateTarget is this cache's device-token for targeted
@@ -349,7 +349,10 @@ func heuristic(p *Policy, h http.Header, date time.Time) (time.Duration, bool) {
 		frac = 0.1
 	}
 	if limit <= 0 {
-		limit = 24 * time.Hour
+		// The site's default lifetime is also the heuristic's ceiling: an
+		// operator who said "an hour when the origin says nothing" does not
+		// get a day because a resource has not changed for ten.
+		limit = min(24*time.Hour, p.DefaultTTL)
 	}
 	lm, ok := headerDate(h, "Last-Modified")
 	if !ok || lm.After(date) {
