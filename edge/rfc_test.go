@@ -624,3 +624,36 @@ func TestRangeForwardedWhenNotStorable(t *testing.T) {
 		})
 	}
 }
+
+// RFC 9111 §3.3 / §3.4: a 206 that answers a forwarded Range is part of a
+// body; it is never stored as the object, even when it carries freshness,
+// so a later full GET gets the whole body.
+func TestForwardedRangePartialNotStored(t *testing.T) {
+	body := strings.Repeat("abcdefghij", 100)
+	var cacheable atomic.Bool
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if cacheable.Load() {
+			w.Header().Set("Cache-Control", "max-age=60")
+		} else {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		w.Header().Set("ETag", `"v"`)
+		http.ServeContent(w, r, "", time.Time{}, strings.NewReader(body))
+	})
+	e := newEdge(t, o)
+	e.get("/r") // remembered as uncacheable
+	e.settle()
+	cacheable.Store(true)
+	r := e.get("/r", "Range", "bytes=0-9")
+	if r.StatusCode != 206 || r.body != "abcdefghij" || !strings.Contains(r.Header.Get("Cache-Status"), "fwd-status=206") {
+		t.Fatalf("range: %d %q %s", r.StatusCode, r.body, r.Header.Get("Cache-Status"))
+	}
+	e.settle()
+	if st := e.proxy.store.Stats(); st.Objects != 0 {
+		t.Fatalf("the 206 was stored: %+v", st)
+	}
+	r = e.get("/r")
+	if r.StatusCode != 200 || r.body != body {
+		t.Fatalf("full GET after a forwarded range: %d, %d bytes (%s)", r.StatusCode, len(r.body), r.Header.Get("Cache-Status"))
+	}
+}
