@@ -1101,3 +1101,39 @@ func TestDeadNodeReaped(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A node that boots, caches an object and only then becomes known to the
+// origin of a purge of that object (accepted meanwhile, "complete" without
+// it) gets the purge by direct send as soon as the origin learns of it —
+// not only when a later digest exchange replays it. Replays are held back
+// here (ReplayAfter of an hour), so only the direct send can deliver it.
+func TestNewBootGetsRecentPurgesDirectly(t *testing.T) {
+	f := clustertest.NewFaults()
+	c := startCluster(t, clustertest.Options{Nodes: 3, Faults: f, Timing: cluster.Timing{ReplayAfter: time.Hour}})
+	const late = 2
+	if err := c.Kill(late); err != nil {
+		t.Fatal(err)
+	}
+	for i := range late {
+		if err := c.WaitState(ctxFor(t, within), i, late, "dead"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Isolate(clustertest.NodeName(late))
+	if err := c.Restart(late, nil); err != nil {
+		t.Fatal(err)
+	}
+	put(t, c.Store(late), "example.com/cached-before-known", "late-key")
+	res, err := c.Node(0).Purge(ctxFor(t, within), store.Purge{Keys: []string{"late-key"}}, true)
+	if err != nil || !res.Complete || len(res.Acked) != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	f.Heal()
+	if err := c.WaitConverged(ctxFor(t, within)); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, c, "example.com/cached-before-known")
+	if r := c.Node(late).Stats().Replayed; r != 0 {
+		t.Errorf("replayed %d, want the direct send only", r)
+	}
+}

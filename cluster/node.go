@@ -7,6 +7,7 @@ import (
 	"log"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -501,11 +502,20 @@ func (n *Node) memberUp(node *memberlist.Node, why string) {
 	}
 	p.lastSeen = now
 	if newBoot {
-		// A new boot of that node: it has an empty cache; whatever of ours it
-		// needs from before now comes from anti-entropy.
+		// A new boot of that node: it has an empty cache, so our purges
+		// stamped before its floor (its boot minus the skew margin) cannot
+		// concern it. Those stamped since may have been accepted (and even
+		// acknowledged by everyone else) while we did not know it yet, and
+		// it may have cached what they purge: send them now, tracked like
+		// any other send, rather than leave them to the next digest
+		// exchange. What is no longer retained comes from anti-entropy.
 		p.txContig, p.txRanges, p.floor, p.srtt, p.rttvar = n.own.contig, nil, 0, 0, 0
 		p.rto = n.cfg.Timing.RetransmitMin
 		p.out, p.outBytes, p.ctrl = nil, 0, nil
+		if recent := n.sinceBootLocked(meta.Epoch); len(recent) > 0 {
+			p.txContig -= uint64(len(recent))
+			n.enqueueLocked(p, recent)
+		}
 		if !fresh {
 			// The boot we were waiting for is gone (the new one gets our
 			// purges through anti-entropy): it will not acknowledge.
@@ -530,6 +540,26 @@ func (n *Node) memberUp(node *memberlist.Node, why string) {
 		n.log.Info("member up", zap.String("member", node.Name), zap.String("addr", node.Address()),
 			zap.String("region", meta.Region), zap.String("event", why), zap.Bool("new_boot", newBoot))
 	}
+}
+
+// sinceBootLocked returns, oldest first, our retained own entries stamped
+// at or after the floor of a node that booted at epoch (unix nanos): the
+// contiguous run ending at our contiguous point, at most maxOutQueue/4.
+func (n *Node) sinceBootLocked(epoch uint64) [][]byte {
+	if epoch > 1<<63-1 {
+		return nil
+	}
+	floor := int64(epoch) - int64(n.cfg.Timing.SkewMargin)
+	var out [][]byte
+	for seq := n.own.contig; seq > 0 && len(out) < maxOutQueue/4; seq-- {
+		e := n.own.entry(seq)
+		if e == nil || e.time < floor {
+			break
+		}
+		out = append(out, e.framed)
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // --- joining ---
