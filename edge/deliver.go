@@ -261,6 +261,55 @@ func (p *Proxy) serveRange(w http.ResponseWriter, rq *request, h, stored http.He
 	return true
 }
 
+// streamRange answers a request for one satisfiable range of a body that
+// is still arriving and whose length the origin announced: 206 at once,
+// then the range's bytes as the fetch delivers them, so that nobody waits
+// for a whole large object before the first byte of its range. false (and
+// nothing written): anything else — several ranges, an unknown length, an
+// unsatisfiable or invalid range — which the caller answers from the
+// complete body.
+func (p *Proxy) streamRange(w http.ResponseWriter, rq *request, h http.Header, rd *bodyReader, size int64) bool {
+	rv := rq.r.Header["Range"]
+	if len(rv) != 1 || size <= 0 {
+		return false
+	}
+	ranges, err := httpcache.ParseRange(rv[0], size)
+	if err != nil || len(ranges) != 1 {
+		return false
+	}
+	rg := ranges[0]
+	h["Content-Range"] = []string{contentRange(rg, size)}
+	h["Content-Length"] = []string{strconv.FormatInt(rg.Length(), 10)}
+	rq.status = http.StatusPartialContent
+	w.WriteHeader(rq.status)
+	fl, _ := w.(http.Flusher)
+	ctx := rq.r.Context()
+	for off := int64(0); off <= rg.End; {
+		chunk, err := rd.next(ctx)
+		if n := int64(len(chunk)); n > 0 {
+			lo, hi := max(rg.Start-off, 0), min(n, rg.End+1-off)
+			off += n
+			if lo < hi {
+				m, werr := w.Write(chunk[lo:hi])
+				rq.bytes += int64(m)
+				if werr != nil {
+					return true // the client went away
+				}
+				if fl != nil {
+					fl.Flush()
+				}
+			}
+		}
+		if err != nil {
+			if err != io.EOF && ctx.Err() == nil {
+				rq.aborted = err
+			}
+			return true
+		}
+	}
+	return true
+}
+
 func contentRange(rg httpcache.ByteRange, size int64) string {
 	return "bytes " + strconv.FormatInt(rg.Start, 10) + "-" + strconv.FormatInt(rg.End, 10) + "/" + strconv.FormatInt(size, 10)
 }
@@ -291,8 +340,13 @@ func (p *Proxy) deliverStream(w http.ResponseWriter, rq *request, f *flight, rd 
 		return
 	}
 	if status == http.StatusOK && rq.facts&hasRange != 0 && httpcache.IfRangeMatches(r.Header, src) {
-		// A range of a miss: the whole object is fetched, then the range
-		// is cut from it (or, if it cannot be kept, everything is sent).
+		// A range of a miss: the whole object is fetched. One range of a
+		// body of known length streams as soon as the fetch reaches it;
+		// otherwise the range is cut from the complete body (or, if it
+		// cannot be kept, everything is sent).
+		if p.streamRange(w, rq, h, rd, res.size) {
+			return
+		}
 		if body, ok := rd.waitComplete(r.Context()); ok {
 			h["Content-Length"] = []string{strconv.Itoa(len(body))}
 			if p.serveRange(w, rq, h, src, body) {

@@ -657,3 +657,47 @@ func TestForwardedRangePartialNotStored(t *testing.T) {
 		t.Fatalf("full GET after a forwarded range: %d, %d bytes (%s)", r.StatusCode, len(r.body), r.Header.Get("Cache-Status"))
 	}
 }
+
+// RFC 9110 §14.2 on a miss: one range of a body whose length is known is
+// answered (206) as soon as the fetch has reached it, while the origin is
+// still sending the rest; the whole object is stored all the same. Several
+// ranges, or an unknown length, are cut from the complete body.
+func TestRangeOfMissStreams(t *testing.T) {
+	part := strings.Repeat("0123456789abcdef", 4<<10) // 64 KiB
+	g := newGate()
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("ETag", `"s"`)
+		w.Header().Set("Content-Length", strconv.Itoa(2*len(part)))
+		io.WriteString(w, part)
+		w.(http.Flusher).Flush()
+		g.wait(r.Context()) // the second half only when the test says so
+		io.WriteString(w, strings.ToUpper(part))
+	})
+	e := newEdge(t, o)
+	got := make(chan resp, 1)
+	go func() { got <- e.get("/s", "Range", "bytes=100-199") }()
+	select {
+	case r := <-got:
+		if r.StatusCode != 206 || r.body != part[100:200] || r.Header.Get("Content-Range") != "bytes 100-199/"+strconv.Itoa(2*len(part)) ||
+			r.Header.Get("Content-Length") != "100" {
+			t.Fatalf("range of a streaming miss: %d %q %v", r.StatusCode, r.body, r.Header)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the range waited for the whole body")
+	}
+	// A range in the second half waits for it, then streams too.
+	second := make(chan resp, 1)
+	go func() { second <- e.get("/s", "Range", "bytes=-10") }()
+	g.release()
+	if r := <-second; r.StatusCode != 206 || r.body != strings.ToUpper(part)[len(part)-10:] {
+		t.Fatalf("suffix range: %d %q", r.StatusCode, r.body)
+	}
+	e.settle()
+	if r := e.get("/s"); r.Header.Get("X-Cache") != "HIT" || r.body != part+strings.ToUpper(part) {
+		t.Errorf("not stored whole: %s, %d bytes", r.Header.Get("Cache-Status"), len(r.body))
+	}
+	if o.hits.Load() != 1 {
+		t.Errorf("origin requests: %d", o.hits.Load())
+	}
+}
