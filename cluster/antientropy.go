@@ -338,7 +338,7 @@ func (n *Node) handleDigest(sender string, senderEpoch uint64, d *digestMsg) {
 	}
 	if len(behind) > 0 && !d.Response {
 		dg := n.digestLocked(false, true, behind)
-		p.ctrl = append(p.ctrl, encodeDigest(n.name, n.epoch, &dg))
+		n.queueCtrlLocked(p, encodeDigest(n.name, n.epoch, &dg))
 	}
 }
 
@@ -365,8 +365,9 @@ func (n *Node) queueReplaysLocked(p *peer, s *stream, from uint64) int {
 			r.Missing = missing
 		}
 		msg := encodeReplay(n.name, n.epoch, &r, framed)
-		p.ctrl = append(p.ctrl, msg)
-		queued += len(msg)
+		if n.queueCtrlLocked(p, msg) {
+			queued += len(msg)
+		}
 		framed, missing, bytes, chunkFrom = nil, nil, 0, upTo
 	}
 	addMissing := func(a, b uint64) {
@@ -535,7 +536,7 @@ func (n *Node) digestRoundLocked() bool {
 	}
 	p := alive[rand.IntN(len(alive))]
 	dg := n.digestLocked(false, false, nil)
-	p.ctrl = append(p.ctrl, encodeDigest(n.name, n.epoch, &dg))
+	n.queueCtrlLocked(p, encodeDigest(n.name, n.epoch, &dg))
 	return true
 }
 

@@ -117,6 +117,7 @@ const (
 	maxOutOfOrder    = 65536    // applied sequences ahead of a stream's contiguous point
 	maxOutQueue      = 16384    // entries queued for one peer
 	maxOutBytes      = 8 << 20  // bytes queued for one peer
+	maxCtrlBytes     = 16 << 20 // digest and replay bytes queued for one peer between flushes
 	maxInbound       = 8192     // decoded messages waiting to be applied
 	maxRetransmit    = 256      // entries retransmitted to one peer per round
 	maxReplayEntries = 4096     // entries replayed to one peer per digest

@@ -51,10 +51,11 @@ type peer struct {
 	lastAck  time.Time // last acknowledgement progress
 
 	// Outbound, taken by the flusher.
-	out      [][]byte // framed purge entries
-	outBytes int
-	ctrl     [][]byte // whole messages (digests, replays)
-	ackDirty bool     // send our acknowledgement state for its current stream
+	out       [][]byte // framed purge entries
+	outBytes  int
+	ctrlBytes int      // bytes in ctrl
+	ctrl      [][]byte // whole messages (digests, replays)
+	ackDirty  bool     // send our acknowledgement state for its current stream
 }
 
 // Node is one member of the cluster. It is safe for concurrent use.
@@ -455,7 +456,7 @@ func (e *events) NotifyLeave(node *memberlist.Node) {
 		st = stateLeft
 	}
 	p.state, p.since = st, now
-	p.out, p.outBytes, p.ctrl, p.ackDirty = nil, 0, nil, false
+	p.out, p.outBytes, p.ctrl, p.ctrlBytes, p.ackDirty = nil, 0, nil, 0, false
 	n.aliveN.Add(-1)
 	for w := range n.waiters {
 		w.fail(p.name)
@@ -511,7 +512,7 @@ func (n *Node) memberUp(node *memberlist.Node, why string) {
 		// exchange. What is no longer retained comes from anti-entropy.
 		p.txContig, p.txRanges, p.floor, p.srtt, p.rttvar = n.own.contig, nil, 0, 0, 0
 		p.rto = n.cfg.Timing.RetransmitMin
-		p.out, p.outBytes, p.ctrl = nil, 0, nil
+		p.out, p.outBytes, p.ctrl, p.ctrlBytes = nil, 0, nil, 0
 		if recent := n.sinceBootLocked(meta.Epoch); len(recent) > 0 {
 			p.txContig -= uint64(len(recent))
 			n.enqueueLocked(p, recent)
@@ -528,7 +529,7 @@ func (n *Node) memberUp(node *memberlist.Node, why string) {
 		// Exchange full digests right away: a newcomer, a restarted node or
 		// one back from a partition gets what it missed within a round trip.
 		dg := n.digestLocked(true, false, nil)
-		p.ctrl = append(p.ctrl, encodeDigest(n.name, n.epoch, &dg))
+		n.queueCtrlLocked(p, encodeDigest(n.name, n.epoch, &dg))
 	}
 	n.lastContact.Store(now.UnixNano()) // before everPeer: a reader never pairs it with the boot time
 	n.everPeer.Store(true)

@@ -213,6 +213,20 @@ func (n *Node) enqueueLocked(p *peer, framed [][]byte) {
 	}
 }
 
+// queueCtrlLocked queues a digest or replay message for p unless that
+// would hold more than maxCtrlBytes for it until the next flush (a peer
+// that floods us with digests cannot make us buffer without bound; what is
+// dropped, the next digest exchange asks for again).
+func (n *Node) queueCtrlLocked(p *peer, msg []byte) bool {
+	if p.ctrlBytes+len(msg) > maxCtrlBytes {
+		n.m.error("send_queue_full")
+		return false
+	}
+	p.ctrl = append(p.ctrl, msg)
+	p.ctrlBytes += len(msg)
+	return true
+}
+
 func inRanges(rs [][2]uint64, seq uint64) bool {
 	i := sort.Search(len(rs), func(i int) bool { return rs[i][1] >= seq })
 	return i < len(rs) && rs[i][0] <= seq

@@ -77,11 +77,11 @@ func (n *Node) flush() (most int) {
 			continue
 		}
 		if p.state != stateAlive {
-			p.out, p.outBytes, p.ctrl, p.ackDirty = nil, 0, nil, false
+			p.out, p.outBytes, p.ctrl, p.ctrlBytes, p.ackDirty = nil, 0, nil, 0, false
 			continue
 		}
 		j := sendJob{node: p.node, out: p.out, ctrl: p.ctrl}
-		p.out, p.outBytes, p.ctrl = nil, 0, nil
+		p.out, p.outBytes, p.ctrl, p.ctrlBytes = nil, 0, nil, 0
 		if p.ackDirty {
 			p.ackDirty = false
 			if s := n.streams[streamKey{p.name, p.meta.Epoch}]; s != nil {
