@@ -109,6 +109,44 @@ func TestPurgeReachesEveryNode(t *testing.T) {
 					}
 				}
 			}
+
+			// A killed node is detected by every other node; purges go on
+			// without it; restarted, it rejoins and catches up with every
+			// origin's sequence, and the next purge reaches it too.
+			victim := rand.IntN(n)
+			if err := c.Kill(victim); err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range c.Running() {
+				if err := c.WaitState(ctxFor(t, within), i, victim, "dead"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			from := (victim + 1 + rand.IntN(n-1)) % n
+			res, err := c.Node(from).Purge(ctxFor(t, within), store.Purge{Keys: []string{"while-dead"}}, true)
+			if err != nil || !res.Complete || len(res.Acked) != n-2 {
+				t.Fatalf("purge while %s is dead: %+v %v", clustertest.NodeName(victim), res, err)
+			}
+			if err := c.Restart(victim, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.WaitConverged(ctxFor(t, within)); err != nil {
+				t.Fatal(err)
+			}
+			put(t, c.Store(victim), "example.com/after-restart", "after-restart")
+			res, err = c.Node(from).Purge(ctxFor(t, within), store.Purge{Keys: []string{"after-restart"}}, true)
+			if err != nil || !res.Complete || len(res.Acked) != n-1 {
+				t.Fatalf("purge after the restart: %+v %v", res, err)
+			}
+			if present(c.Store(victim), "example.com/after-restart") {
+				t.Fatal("the restarted node did not apply a complete purge")
+			}
+			want := c.Node(from).Members()
+			for _, m := range c.Node(victim).Members() {
+				if m.Name == clustertest.NodeName(from) && m.Seq != want[from].Seq {
+					t.Fatalf("restarted node at seq %d of %s, which is at %d", m.Seq, m.Name, want[from].Seq)
+				}
+			}
 		})
 	}
 }
