@@ -1175,3 +1175,50 @@ func TestNewBootGetsRecentPurgesDirectly(t *testing.T) {
 		t.Errorf("replayed %d, want the direct send only", r)
 	}
 }
+
+// A burst of purges is coalesced: many entries share one packet per peer
+// (at most one flush per BatchDelay while busy), so the packets sent are a
+// small fraction of the purges — without coalescing every purge would
+// take at least one packet to each of the two peers, plus acknowledgements.
+func TestBurstCoalesced(t *testing.T) {
+	f := clustertest.NewFaults()
+	c := startCluster(t, clustertest.Options{Nodes: 3, Faults: f})
+	const callers, each = 16, 125
+	before := f.Stats().Packets
+	var wg sync.WaitGroup
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if _, err := c.Node(0).Purge(context.Background(), store.Purge{Keys: []string{fmt.Sprintf("burst-%d-%d", g, i)}}, false); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Every purge reaches both peers.
+	deadline := time.Now().Add(within)
+	for {
+		done := true
+		for _, i := range []int{1, 2} {
+			if c.Node(i).Members()[0].Seq < callers*each {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("burst not applied everywhere: %+v / %+v", c.Node(1).Members()[0], c.Node(2).Members()[0])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	packets := f.Stats().Packets - before
+	t.Logf("%d purges to 2 peers in %d packets (all of memberlist's included)", callers*each, packets)
+	if packets >= callers*each {
+		t.Fatalf("%d packets for %d purges: not coalesced", packets, callers*each)
+	}
+}

@@ -35,11 +35,12 @@ type Faults struct {
 	streamLoss float64
 	names      map[string]string // "ip:port" → node name
 
-	dropped, delayed, duplicated, refused atomic.Uint64
+	dropped, delayed, duplicated, refused, packets atomic.Uint64
 }
 
-// FaultStats counts what the plan did.
-type FaultStats struct{ Dropped, Delayed, Duplicated, Refused uint64 }
+// FaultStats counts what the plan did; Packets counts every packet the
+// nodes handed to their transports (dropped ones included).
+type FaultStats struct{ Dropped, Delayed, Duplicated, Refused, Packets uint64 }
 
 // NewFaults returns a plan that injects nothing yet.
 func NewFaults() *Faults {
@@ -120,7 +121,7 @@ func (f *Faults) Reset() {
 
 // Stats returns what the plan has done so far.
 func (f *Faults) Stats() FaultStats {
-	return FaultStats{f.dropped.Load(), f.delayed.Load(), f.duplicated.Load(), f.refused.Load()}
+	return FaultStats{f.dropped.Load(), f.delayed.Load(), f.duplicated.Load(), f.refused.Load(), f.packets.Load()}
 }
 
 type fate struct {
@@ -211,6 +212,7 @@ func (t *Transport) WriteTo(b []byte, addr string) (time.Time, error) {
 
 // WriteToAddress implements memberlist.NodeAwareTransport.
 func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	t.f.packets.Add(1)
 	ft := t.f.packetFate(t.name, a.Addr)
 	if ft.drop {
 		t.f.dropped.Add(1)
