@@ -117,6 +117,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,7 +174,7 @@ type Config struct {
 
 	// Purge applies a purge cluster-wide; the PURGE method and
 	// Cache-Group-Invalidation go through it. nil = Store.Purge locally.
-	Purge func(ctx context.Context, p store.Purge) (int, error)
+	Purge func(ctx context.Context, p store.Purge) (PurgeResult, error)
 
 	PurgeToken string         // accepted in Fastly-Key or Authorization: Bearer
 	PurgeAllow []netip.Prefix // peers allowed to PURGE without the token
@@ -236,7 +237,7 @@ type Proxy struct {
 	m        *metrics
 	flights  flightTable
 	status   statusTable
-	purge    func(ctx context.Context, p store.Purge) (int, error)
+	purge    func(ctx context.Context, p store.Purge) (PurgeResult, error)
 
 	ctx      context.Context // cancelled by Close: background fetches stop
 	cancel   context.CancelFunc
@@ -281,7 +282,11 @@ func New(cfg Config) (*Proxy, error) {
 	p.purge = cfg.Purge
 	if p.purge == nil {
 		st := cfg.Store
-		p.purge = func(_ context.Context, pg store.Purge) (int, error) { return st.Purge(pg), nil }
+		var seq atomic.Uint64
+		node := p.node
+		p.purge = func(_ context.Context, pg store.Purge) (PurgeResult, error) {
+			return PurgeResult{ID: node + "/local/" + strconv.FormatUint(seq.Add(1), 10), Purged: st.Purge(pg)}, nil
+		}
 	}
 	storeMax := cfg.Store.Config().MaxObjectBytes
 

@@ -135,10 +135,10 @@ func (p *Proxy) invalidate(rq *request, status int, h http.Header) {
 	if len(pg.Keys) > 0 {
 		pg.Time = time.Now()
 		ctx, cancel := context.WithTimeout(p.ctx, purgeTimeout)
-		var m int
-		m, err = p.purge(ctx, pg)
+		var res PurgeResult
+		res, err = p.purge(ctx, pg)
 		cancel()
-		n += m
+		n += res.Purged
 	}
 	if err != nil {
 		p.log.Warn("unsafe-method invalidation failed", zapSite(rq.s), zapErr(err))

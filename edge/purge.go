@@ -2,9 +2,7 @@ package edge
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/netip"
@@ -21,6 +19,13 @@ import (
 // normalised query) that PURGE accepts; the cluster carries URLs up to this
 // length. Longer URLs are cached all the same and can be purged by key.
 const MaxPurgeURL = 8192
+
+// PurgeResult is what Config.Purge reports: the purge's id (the cluster's
+// node/boot/sequence) and the objects it removed (or marked) on this node.
+type PurgeResult struct {
+	ID     string
+	Purged int
+}
 
 // purgeAnswer is the JSON body of a PURGE response (Fastly's shape plus
 // the number of objects purged on this node).
@@ -59,15 +64,14 @@ func (p *Proxy) servePurge(w http.ResponseWriter, rq *request) {
 	soft := strings.TrimSpace(r.Header.Get("Fastly-Soft-Purge")) == "1"
 	ctx, cancel := context.WithTimeout(r.Context(), purgeTimeout)
 	defer cancel()
-	n, err := p.purge(ctx, store.Purge{URLs: []string{key}, Soft: soft, Time: time.Now()})
+	res, err := p.purge(ctx, store.Purge{URLs: []string{key}, Soft: soft, Time: time.Now()})
 	if err != nil {
 		p.log.Error("PURGE failed", zap.String("url", key), zap.Error(err))
 		p.writeJSON(w, rq, http.StatusServiceUnavailable, purgeAnswer{Status: "error", Error: "purge failed: " + err.Error()})
 		return
 	}
-	id := purgeID(p.node)
-	p.log.Info("PURGE", zap.String("id", id), zap.String("url", key), zap.Bool("soft", soft), zap.Int("purged", n))
-	p.writeJSON(w, rq, http.StatusOK, purgeAnswer{Status: "ok", ID: id, Purged: n})
+	p.log.Info("PURGE", zap.String("id", res.ID), zap.String("url", key), zap.Bool("soft", soft), zap.Int("purged", res.Purged))
+	p.writeJSON(w, rq, http.StatusOK, purgeAnswer{Status: "ok", ID: res.ID, Purged: res.Purged})
 }
 
 // purgeDenied returns why a PURGE is refused ("" = allowed).
@@ -95,12 +99,6 @@ func (p *Proxy) purgeDenied(r *http.Request) string {
 		return ""
 	}
 	return "bad_token"
-}
-
-func purgeID(node string) string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return node + "-" + hex.EncodeToString(b[:])
 }
 
 func (p *Proxy) writeJSON(w http.ResponseWriter, rq *request, code int, v any) {

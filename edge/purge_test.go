@@ -46,11 +46,11 @@ func TestPurgeMethod(t *testing.T) {
 				cfg.PurgeToken = "secret"
 				cfg.PurgeAllow = c.allow
 				st := &cfg.Store
-				cfg.Purge = func(_ context.Context, p store.Purge) (int, error) {
+				cfg.Purge = func(_ context.Context, p store.Purge) (PurgeResult, error) {
 					mu.Lock()
 					calls = append(calls, p)
 					mu.Unlock()
-					return (*st).Purge(p), nil
+					return PurgeResult{ID: "test/1", Purged: (*st).Purge(p)}, nil
 				}
 			})
 			e.get("/obj?b=2&a=1")
@@ -74,7 +74,7 @@ func TestPurgeMethod(t *testing.T) {
 				}
 				return
 			}
-			if ans.Status != "ok" || ans.ID == "" || ans.Purged != 1 {
+			if ans.Status != "ok" || ans.ID != "test/1" || ans.Purged != 1 {
 				t.Errorf("answer %+v", ans)
 			}
 			if len(calls) != 1 || len(calls[0].URLs) != 1 || calls[0].URLs[0] != e.primary("/obj?a=1&b=2") || calls[0].Soft {
@@ -119,7 +119,7 @@ func TestPurgeMethodError(t *testing.T) {
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {})
 	e := newEdge(t, o, func(c *Config, _ *Site) {
 		c.PurgeAllow = loopback
-		c.Purge = func(context.Context, store.Purge) (int, error) { return 0, errors.New("cluster unavailable") }
+		c.Purge = func(context.Context, store.Purge) (PurgeResult, error) { return PurgeResult{}, errors.New("cluster unavailable") }
 	})
 	r := e.do("PURGE", "/x")
 	if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(r.body, "cluster unavailable") {
@@ -134,7 +134,7 @@ func TestPurgeMethodURLTooLong(t *testing.T) {
 	called := false
 	e := newEdge(t, o, func(c *Config, _ *Site) {
 		c.PurgeAllow = loopback
-		c.Purge = func(context.Context, store.Purge) (int, error) { called = true; return 0, nil }
+		c.Purge = func(context.Context, store.Purge) (PurgeResult, error) { called = true; return PurgeResult{}, nil }
 	})
 	r := e.do("PURGE", "/"+strings.Repeat("a", MaxPurgeURL))
 	if r.StatusCode != http.StatusRequestURITooLong || !strings.Contains(r.body, "too long") || called {
@@ -198,11 +198,11 @@ func TestUnsafeMethodInvalidation(t *testing.T) {
 			var mu sync.Mutex
 			e := newEdge(t, o, func(cfg *Config, _ *Site) {
 				st := &cfg.Store
-				cfg.Purge = func(_ context.Context, p store.Purge) (int, error) {
+				cfg.Purge = func(_ context.Context, p store.Purge) (PurgeResult, error) {
 					mu.Lock()
 					purges = append(purges, p)
 					mu.Unlock()
-					return (*st).Purge(p), nil
+					return PurgeResult{ID: "test/1", Purged: (*st).Purge(p)}, nil
 				}
 			})
 			host = strings.TrimPrefix(e.srv.URL, "http://")

@@ -381,11 +381,11 @@ func TestUnsafeInvalidationSameOrigin(t *testing.T) {
 			var purges []store.Purge
 			e := newEdge(t, o, func(cfg *Config, _ *Site) {
 				st := cfg.Store
-				cfg.Purge = func(_ context.Context, p store.Purge) (int, error) {
+				cfg.Purge = func(_ context.Context, p store.Purge) (PurgeResult, error) {
 					mu.Lock()
 					purges = append(purges, p)
 					mu.Unlock()
-					return st.Purge(p), nil
+					return PurgeResult{ID: "test/1", Purged: st.Purge(p)}, nil
 				}
 			})
 			host = strings.TrimPrefix(e.srv.URL, "http://")

@@ -104,9 +104,9 @@ func newProxy(t *testing.T, c *clustertest.Cluster, i int, origin *url.URL) *edg
 		Sites:    []*edge.Site{{Name: "test", Origin: origin}},
 		Store:    c.Store(i),
 		NodeName: n.Name(),
-		Purge: func(ctx context.Context, pg store.Purge) (int, error) {
+		Purge: func(ctx context.Context, pg store.Purge) (edge.PurgeResult, error) {
 			res, err := n.Purge(ctx, pg, false)
-			return res.Local, err
+			return edge.PurgeResult{ID: res.ID, Purged: res.Local}, err
 		},
 	})
 	if err != nil {

@@ -183,9 +183,9 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	n.proxy, err = edge.New(edge.Config{
 		Sites: []*edge.Site{site}, Store: n.store, Geo: resolver,
 		Logger: log.Named("edge"), Registerer: n.registry,
-		Purge: func(ctx context.Context, p store.Purge) (int, error) {
+		Purge: func(ctx context.Context, p store.Purge) (edge.PurgeResult, error) {
 			res, err := c.Purge(ctx, p, false)
-			return res.Local, err
+			return edge.PurgeResult{ID: res.ID, Purged: res.Local}, err
 		},
 		PurgeToken: cfg.PurgeToken, PurgeAllow: cfg.PurgeAllow, NodeName: cfg.Name,
 		StaleCutoff: c.StaleCutoff,

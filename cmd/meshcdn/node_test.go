@@ -59,6 +59,10 @@ func TestNodesEndToEnd(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", "http://"+n.edgeAddr+path, nil)
 		for i := 0; i+1 < len(hdr); i += 2 {
+			if hdr[i] == "Host" {
+				req.Host = hdr[i+1]
+				continue
+			}
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
 		resp, err := http.DefaultClient.Do(req)
@@ -113,6 +117,39 @@ func TestNodesEndToEnd(t *testing.T) {
 	for _, n := range nodes {
 		if c, _ := get(n, user); c != "MISS" {
 			t.Fatalf("%s after purging company/7: %s", n.cfg.Name, c)
+		}
+	}
+
+	// PURGE <url> on one node's edge listener (from an allowed address)
+	// purges that URL on every node (the public host name they all serve)
+	// and answers with the cluster's purge id.
+	const public = "api.example.com"
+	for _, n := range nodes {
+		get(n, user, "Host", public)
+	}
+	req, _ := http.NewRequest("PURGE", "http://"+nodes[2].edgeAddr+user, nil)
+	req.Host = public
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pa struct{ Status, ID string }
+	derr := json.NewDecoder(resp.Body).Decode(&pa)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || derr != nil || pa.Status != "ok" || !strings.HasPrefix(pa.ID, nodes[2].cfg.Name+"/") || strings.Count(pa.ID, "/") != 2 {
+		t.Fatalf("PURGE on the edge: %d %+v %v", resp.StatusCode, pa, derr)
+	}
+	for _, n := range nodes {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c, _ := get(n, user, "Host", public)
+			if c == "MISS" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still serves %s after PURGE %s: %s", n.cfg.Name, user, pa.ID, c)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 
