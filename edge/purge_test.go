@@ -119,7 +119,9 @@ func TestPurgeMethodError(t *testing.T) {
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {})
 	e := newEdge(t, o, func(c *Config, _ *Site) {
 		c.PurgeAllow = loopback
-		c.Purge = func(context.Context, store.Purge) (PurgeResult, error) { return PurgeResult{}, errors.New("cluster unavailable") }
+		c.Purge = func(context.Context, store.Purge) (PurgeResult, error) {
+			return PurgeResult{}, errors.New("cluster unavailable")
+		}
 	})
 	r := e.do("PURGE", "/x")
 	if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(r.body, "cluster unavailable") {
