@@ -148,6 +148,7 @@ type Site struct {
 	ConnectTimeout      time.Duration // default 5s
 	FirstByteTimeout    time.Duration // request sent → response headers; default 15s
 	BetweenBytesTimeout time.Duration // longest silence while reading a body; default 10s
+	ClientBodyTimeout   time.Duration // longest silence while reading a client's request body; default 60s
 
 	GeoCountryHeader   string // default X-Geo-Country-Code
 	GeoContinentHeader string // default X-Geo-Continent-Code
@@ -192,6 +193,7 @@ const (
 	DefaultConnectTimeout      = 5 * time.Second
 	DefaultFirstByteTimeout    = 15 * time.Second
 	DefaultBetweenBytesTimeout = 10 * time.Second
+	DefaultClientBodyTimeout   = 60 * time.Second
 	DefaultCountryHeader       = "X-Geo-Country-Code"
 	DefaultContinentHeader     = "X-Geo-Continent-Code"
 	DefaultDebugHeader         = "Meshcdn-Debug"
@@ -363,6 +365,9 @@ func newSite(s Site, storeMax int64) (*site, error) {
 	}
 	if s.FirstByteTimeout <= 0 {
 		s.FirstByteTimeout = DefaultFirstByteTimeout
+	}
+	if s.ClientBodyTimeout <= 0 {
+		s.ClientBodyTimeout = DefaultClientBodyTimeout
 	}
 	if s.BetweenBytesTimeout <= 0 {
 		s.BetweenBytesTimeout = DefaultBetweenBytesTimeout

@@ -57,8 +57,28 @@ func (b *timedBody) Read(p []byte) (int, error) {
 
 func (b *timedBody) Close() error { return b.rc.Close() }
 
+// clientBody is a client's request body on its way to the origin; each Read
+// may wait at most the site's ClientBodyTimeout.
+type clientBody struct {
+	rc io.ReadCloser
+	it *idleTimer
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	b.it.t.Reset(b.it.d)
+	n, err := b.rc.Read(p)
+	b.it.t.Stop()
+	if err != nil && err != io.EOF && b.it.fired.Load() {
+		err = errClientBody
+	}
+	return n, err
+}
+
+func (b *clientBody) Close() error { return b.rc.Close() }
+
 var (
 	errBetweenBytes = errors.New("origin between-bytes timeout")
+	errClientBody   = errors.New("client request body timeout")
 	errLoop         = errors.New("request loop: this node is already in Via")
 )
 

@@ -39,8 +39,17 @@ func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 	it := newIdleTimer(s.BetweenBytesTimeout, cancel)
 	defer it.stop()
 	req := p.originRequest(ctx, s, r.Method, r, h)
+	var bt *idleTimer // the client's request body: a silence this long ends the request
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		req.Body = r.Body
+		// On expiry, the read waiting for the client is cut short too: the
+		// transport returns only once it has stopped using the body.
+		rc := http.NewResponseController(w)
+		bt = newIdleTimer(s.ClientBodyTimeout, func() {
+			_ = rc.SetReadDeadline(time.Now())
+			cancel()
+		})
+		defer bt.stop()
+		req.Body = &clientBody{rc: r.Body, it: bt}
 		req.ContentLength = r.ContentLength
 		req.GetBody = nil
 	}
@@ -50,6 +59,14 @@ func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 	if err != nil {
 		code, outcome := classify(err, it)
 		p.m.fetches[outcome].Inc()
+		if bt != nil && bt.fired.Load() {
+			// The client stopped sending its body (slowloris): its fault,
+			// not the origin's.
+			rq.err = errClientBody
+			p.synth(w, rq, http.StatusRequestTimeout, "the request body stopped arriving", xcachePass, nil)
+			rq.result = resPass
+			return
+		}
 		if r.Context().Err() != nil {
 			rq.status = 499 // the client went away first
 			return

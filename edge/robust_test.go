@@ -1,8 +1,11 @@
 package edge
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -189,5 +192,40 @@ func TestFetchBufferBudget(t *testing.T) {
 	}
 	if used := e.proxy.fetchBudget.used.Load(); used != 0 {
 		t.Errorf("budget not given back: %d", used)
+	}
+}
+
+// A client that stops sending its request body (slowloris) gets 408 once
+// the site's ClientBodyTimeout passes, and the origin request is abandoned,
+// instead of holding a connection to the origin for as long as it likes.
+func TestClientBodyTimeout(t *testing.T) {
+	originDone := make(chan error, 1)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		originDone <- err
+	})
+	e := newEdge(t, o, func(_ *Config, s *Site) { s.ClientBodyTimeout = 200 * time.Millisecond })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: 100\r\n\r\n0123456789")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled upload: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("status %d, want 408", res.StatusCode)
+	}
+	select {
+	case err := <-originDone:
+		if err == nil {
+			t.Error("the origin read a complete body")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the origin request was not abandoned")
 	}
 }
