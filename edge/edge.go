@@ -164,6 +164,12 @@ type GeoResolver interface {
 	Resolve(remoteAddr string, h http.Header) (netip.Addr, geo.Location)
 }
 
+// peerTruster is implemented by a GeoResolver (*geo.Resolver) that knows
+// the trusted proxies: from them, X-Forwarded-Proto is believed.
+type peerTruster interface {
+	TrustedPeer(remoteAddr string) bool
+}
+
 // Config configures a Proxy.
 type Config struct {
 	Sites []*Site

@@ -104,6 +104,32 @@ var conditionalFields = []string{"If-None-Match", "If-Modified-Since", "If-Range
 // request's Host. Pass requests (nothing stored) keep them.
 var unkeyedFields = []string{"X-Forwarded-Host", "X-Forwarded-Server", "X-Original-Url", "X-Rewrite-Url"}
 
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+)
+
+// forwardedProto is the X-Forwarded-Proto the origin gets: the scheme of
+// this hop, or the one a trusted proxy (a TLS-terminating load balancer)
+// states. The returned slice is shared: never modify it.
+func (p *Proxy) forwardedProto(r *http.Request) []string {
+	if r.TLS != nil {
+		return protoHTTPS
+	}
+	if v := r.Header["X-Forwarded-Proto"]; len(v) == 1 && (v[0] == "https" || v[0] == "http") && p.trustedPeer(r.RemoteAddr) {
+		if v[0] == "https" {
+			return protoHTTPS
+		}
+	}
+	return protoHTTP
+}
+
+// trustedPeer reports whether the socket peer is a trusted proxy.
+func (p *Proxy) trustedPeer(remoteAddr string) bool {
+	t, ok := p.geo.(peerTruster)
+	return ok && t.TrustedPeer(remoteAddr)
+}
+
 // originHeader copies the client's request header for the origin:
 // hop-by-hop fields removed, X-Forwarded-For / -Proto / -Host and Via set.
 func (p *Proxy) originHeader(r *http.Request) http.Header {
@@ -119,11 +145,9 @@ func (p *Proxy) originHeader(r *http.Request) http.Header {
 			h["X-Forwarded-For"] = []string{peer}
 		}
 	}
-	proto := "http"
-	if r.TLS != nil {
-		proto = "https"
+	if _, ok := h["X-Forwarded-Proto"]; !ok { // recv sets it; a request that skipped recv gets it here
+		h["X-Forwarded-Proto"] = p.forwardedProto(r)
 	}
-	h["X-Forwarded-Proto"] = []string{proto}
 	if _, ok := h["X-Forwarded-Host"]; !ok && r.Host != "" {
 		h["X-Forwarded-Host"] = []string{r.Host}
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshcdn/meshcdn/geo"
 	"github.com/meshcdn/meshcdn/store"
 )
 
@@ -513,5 +515,84 @@ func TestAgeFromOrigin(t *testing.T) {
 				t.Errorf("ttl %d, want about %d", ttl, 100-c.minAge)
 			}
 		})
+	}
+}
+
+// X-Forwarded-Proto is this hop's scheme, unless the peer is a trusted proxy
+// (a TLS-terminating load balancer) that says "http" or "https"; from anyone
+// else the client's value is replaced.
+func TestForwardedProtoFromTrustedProxy(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("X-Forwarded-Proto"))
+		mu.Unlock()
+		io.WriteString(w, "ok") // no freshness: every request reaches the origin
+	})
+	cases := []struct {
+		name    string
+		trusted []netip.Prefix
+		sent    string
+		want    string
+	}{
+		{"trusted proxy says https", loopback, "https", "https"},
+		{"trusted proxy says http", loopback, "http", "http"},
+		{"trusted proxy sends garbage", loopback, "gopher", "http"},
+		{"untrusted client says https", nil, "https", "http"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := geo.NewResolver(geo.ResolverConfig{TrustedProxies: c.trusted, PollInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newEdge(t, o, func(cfg *Config, _ *Site) { cfg.Geo = r })
+			mu.Lock()
+			seen = nil
+			mu.Unlock()
+			e.get("/p", "X-Forwarded-Proto", c.sent)
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) != 1 || seen[0] != c.want {
+				t.Errorf("origin saw X-Forwarded-Proto %q, want %q", seen, c.want)
+			}
+		})
+	}
+}
+
+// An origin whose answer depends on the scheme says Vary: X-Forwarded-Proto
+// (RFC 9110 §12.5.5): behind a trusted TLS-terminating proxy the edge keeps
+// one variant per scheme, and each is a hit the second time (the lookup sees
+// the value the fetch sent). Without the header from a trusted proxy a
+// request is http.
+func TestVaryForwardedProto(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "X-Forwarded-Proto")
+		io.WriteString(w, r.Header.Get("X-Forwarded-Proto"))
+	})
+	r, err := geo.NewResolver(geo.ResolverConfig{TrustedProxies: loopback, PollInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEdge(t, o, func(cfg *Config, _ *Site) { cfg.Geo = r })
+	for _, c := range []struct{ sent, body, cache string }{
+		{"https", "https", "MISS"},
+		{"", "http", "MISS"},
+		{"https", "https", "HIT"},
+		{"", "http", "HIT"},
+		{"http", "http", "HIT"},
+	} {
+		var res resp
+		if c.sent == "" {
+			res = e.get("/v")
+		} else {
+			res = e.get("/v", "X-Forwarded-Proto", c.sent)
+		}
+		e.settle()
+		if res.body != c.body || res.Header.Get("X-Cache") != c.cache {
+			t.Errorf("X-Forwarded-Proto %q: %q %s, want %q %s", c.sent, res.body, res.Header.Get("X-Cache"), c.body, c.cache)
+		}
 	}
 }

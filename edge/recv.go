@@ -92,6 +92,12 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 		return
 	}
 	p.recvGeo(rq)
+	// The scheme the origin is told, settled before the lookup so that a
+	// response with Vary: X-Forwarded-Proto is found again (absent, it is
+	// "http": secondaryKey reads it so, and originHeader sends it).
+	if r.TLS != nil || len(r.Header["X-Forwarded-Proto"]) > 0 {
+		r.Header["X-Forwarded-Proto"] = p.forwardedProto(r)
+	}
 	if r.Method == http.MethodConnect {
 		p.synth(w, rq, http.StatusMethodNotAllowed, "CONNECT is not supported by a reverse proxy", nil, nil)
 		return
@@ -495,6 +501,9 @@ func secondaryKey(vary []string, h http.Header) string {
 		b = append(b, name...)
 		b = append(b, '=')
 		vals := h[name]
+		if name == "X-Forwarded-Proto" && len(vals) == 0 {
+			vals = protoHTTP // what the origin is sent when nobody says otherwise
+		}
 		if name == "Accept-Encoding" {
 			switch len(vals) {
 			case 0:

@@ -158,6 +158,13 @@ func (r *Resolver) ClientIP(remoteAddr string, h http.Header) netip.Addr {
 	return clientIP(parseRemoteAddr(remoteAddr), h, &r.trusted, r.header)
 }
 
+// TrustedPeer reports whether the socket peer remoteAddr is one of the
+// trusted proxies (whose forwarding headers are believed).
+func (r *Resolver) TrustedPeer(remoteAddr string) bool {
+	peer := parseRemoteAddr(remoteAddr)
+	return peer.IsValid() && !r.trusted.empty() && r.trusted.contains(peer)
+}
+
 // Resolve returns ClientIP and its location (Unknown for both codes when the
 // address is invalid, special or not in the database).
 func (r *Resolver) Resolve(remoteAddr string, h http.Header) (netip.Addr, Location) {
