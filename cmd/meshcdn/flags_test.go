@@ -48,7 +48,8 @@ func TestServeFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != ":8080" || c.Admin != "127.0.0.1:9080" || c.CacheSize != 256<<20 || c.MaxObjectSize != 32<<20 ||
-		c.DefaultTTL != 0 || c.DefaultSWR != 0 || c.DefaultSIE != 0 || c.HonorClientCacheControl || c.GossipHost != "0.0.0.0" || c.GossipPort != 7946 || c.VaryGeo != nil || len(c.PurgeAllow) != 2 {
+		c.DefaultTTL != 0 || c.DefaultSWR != 0 || c.DefaultSIE != 0 || c.HonorClientCacheControl || c.MaxVariants != 200 ||
+		c.GeoCountryHeader != "X-Geo-Country-Code" || c.GeoContinentHeader != "X-Geo-Continent-Code" || c.GossipHost != "0.0.0.0" || c.GossipPort != 7946 || c.VaryGeo != nil || len(c.PurgeAllow) != 2 {
 		t.Fatalf("defaults: %+v", c)
 	}
 
@@ -58,7 +59,8 @@ func TestServeFlags(t *testing.T) {
 		"--pass-cookie", "^_session", "--purge-allow", "10.0.0.0/8, 192.168.1.7", "--node-name", "n1",
 		"--gossip", "10.0.0.1:7000", "--gossip-advertise", "203.0.113.9", "--join", "a:7946,,b.example.com",
 		"--region", "eu-west", "--trusted-proxies", "10.0.0.0/8", "--vary-geo", "continent",
-		"--default-stale-while-revalidate", "30s", "--default-stale-if-error", "1h", "--honor-client-cache-control")
+		"--default-stale-while-revalidate", "30s", "--default-stale-if-error", "1h", "--honor-client-cache-control",
+		"--max-variants", "50", "--geo-country-header", "fastly-geo-country", "--geo-continent-header", "X-Continent")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +68,9 @@ func TestServeFlags(t *testing.T) {
 		c.OriginTimeout != 5*time.Second || !c.PassCookie.MatchString("_session_id") || c.Name != "n1" ||
 		c.GossipHost != "10.0.0.1" || c.GossipPort != 7000 || c.AdvertiseHost != "203.0.113.9" || c.AdvertisePort != 7000 ||
 		strings.Join(c.Join, "|") != "a:7946|b.example.com" || c.Region != "eu-west" || len(c.TrustedProxies) != 1 ||
-		c.PurgeAllow[1].String() != "192.168.1.7/32" || len(c.VaryGeo) != 1 || c.VaryGeo[0] != "X-Geo-Continent-Code" ||
-		c.DefaultSWR != 30*time.Second || c.DefaultSIE != time.Hour || !c.HonorClientCacheControl {
+		c.PurgeAllow[1].String() != "192.168.1.7/32" || len(c.VaryGeo) != 1 || c.VaryGeo[0] != "X-Continent" ||
+		c.DefaultSWR != 30*time.Second || c.DefaultSIE != time.Hour || !c.HonorClientCacheControl ||
+		c.MaxVariants != 50 || c.GeoCountryHeader != "Fastly-Geo-Country" || c.GeoContinentHeader != "X-Continent" {
 		t.Fatalf("parsed: %+v", c)
 	}
 	// The flag wins over the environment.
@@ -85,6 +88,9 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"--origin", "http://x/?a=1"}, "must not carry"},
 		{[]string{"--origin", "http://x", "--cache-size", "lots"}, "invalid size"},
 		{[]string{"--origin", "http://x", "--default-stale-if-error", "-1s"}, "must not be negative"},
+		{[]string{"--origin", "http://x", "--max-variants", "0"}, "--max-variants"},
+		{[]string{"--origin", "http://x", "--geo-country-header", "X Geo"}, "not a header field name"},
+		{[]string{"--origin", "http://x", "--geo-country-header", "X-A", "--geo-continent-header", "x-a"}, "must differ"},
 		{[]string{"--origin", "http://x", "--cache-size", "100"}, "at least 1MiB"},
 		{[]string{"--origin", "http://x", "--cache-size", "64MiB", "--max-object-size", "1GiB"}, "larger than --cache-size"},
 		{[]string{"--origin", "http://x", "--default-ttl", "-1s"}, "must not be negative"},

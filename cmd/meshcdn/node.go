@@ -40,6 +40,9 @@ type nodeConfig struct {
 	DefaultTTL               time.Duration
 	DefaultSWR, DefaultSIE   time.Duration // stale windows when the origin gives none
 	HonorClientCacheControl  bool
+	MaxVariants              int    // per URL; 0 = the store's default
+	GeoCountryHeader         string // "" = edge.DefaultCountryHeader
+	GeoContinentHeader       string
 	OriginTimeout            time.Duration
 	PassCookie               *regexp.Regexp
 	VaryGeo                  []string
@@ -126,7 +129,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 		buildInfo(),
 	)
 
-	n.store = store.New(store.Config{MaxBytes: cfg.CacheSize, MaxObjectBytes: cfg.MaxObjectSize})
+	n.store = store.New(store.Config{MaxBytes: cfg.CacheSize, MaxObjectBytes: cfg.MaxObjectSize, MaxVariants: cfg.MaxVariants})
 	cleanup = append(cleanup, n.store.Close)
 	if err := n.registry.Register(store.NewCollector(n.store)); err != nil {
 		return nil, fmt.Errorf("store metrics: %w", err)
@@ -178,6 +181,8 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 		FirstByteTimeout:        cfg.OriginTimeout,
 		BetweenBytesTimeout:     cfg.OriginTimeout,
 		VaryGeo:                 cfg.VaryGeo,
+		GeoCountryHeader:        cfg.GeoCountryHeader,
+		GeoContinentHeader:      cfg.GeoContinentHeader,
 	}
 	c := n.cluster
 	n.proxy, err = edge.New(edge.Config{

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,5 +91,64 @@ func TestServeProxyHeaderWiring(t *testing.T) {
 		if string(b) != c.want {
 			t.Errorf("--proxy-header %s: origin saw country %q, want %s", c.flag, b, c.want)
 		}
+	}
+}
+
+// The site flags reach a running node: the geo header names the origin is
+// sent (and --vary-geo varies on the configured one), the default stale
+// windows (a stale object is served while the origin is down) and
+// --max-variants.
+func TestServeSiteFlagsWiring(t *testing.T) {
+	var down atomic.Bool
+	var fetches atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=1")
+		io.WriteString(w, r.Header.Get("Edge-Country")+"/"+r.Header.Get("Edge-Continent")+"/"+r.Header.Get("X-Geo-Country-Code"))
+	}))
+	t.Cleanup(origin.Close)
+	cfg, err := parseServe(t, nil, "--origin", origin.URL, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+		"--gossip", "127.0.0.1:0", "--node-name", "siteflags", "--trusted-proxies", "127.0.0.0/8",
+		"--geo-country-header", "Edge-Country", "--geo-continent-header", "Edge-Continent", "--vary-geo", "country",
+		"--default-stale-if-error", "1m", "--max-variants", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ShutdownTimeout = time.Second
+	n, err := startNode(cfg, nopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.stop()
+	get := func(xff string) (string, *http.Response) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+n.edgeAddr+"/g", nil)
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b), resp
+	}
+	if b, resp := get("8.8.8.8"); b != "US/NA/" || !strings.Contains(resp.Header.Get("Vary"), "Edge-Country") {
+		t.Fatalf("custom geo headers: %q, Vary %q", b, resp.Header.Get("Vary"))
+	}
+	if b, _ := get("81.2.69.142"); b != "GB/EU/" { // a second variant: with --max-variants 1 it evicts the US one
+		t.Fatalf("GB: %q", b)
+	}
+	before := fetches.Load()
+	if b, resp := get("8.8.8.8"); b != "US/NA/" || resp.Header.Get("X-Cache") != "MISS" || fetches.Load() != before+1 {
+		t.Fatalf("US variant after the GB one (max 1 variant): %q %s", b, resp.Header.Get("X-Cache"))
+	}
+	time.Sleep(1100 * time.Millisecond) // stale now
+	down.Store(true)
+	if b, resp := get("8.8.8.8"); resp.StatusCode != 200 || b != "US/NA/" || !strings.Contains(resp.Header.Get("Cache-Status"), "stale-if-error") {
+		t.Fatalf("--default-stale-if-error: %d %q %s", resp.StatusCode, b, resp.Header.Get("Cache-Status"))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"regexp"
@@ -36,6 +37,8 @@ type serveFlags struct {
 	isolationBound                       time.Duration
 	defaultSWR, defaultSIE               time.Duration
 	honorClientCC                        bool
+	maxVariants                          int
+	geoCountryHeader, geoContinentHeader string
 	purgeToken, passCookie, purgeAllow   string
 	nodeName, gossip, advertise, join    string
 	region, gossipKey, geoipDB, trusted  string
@@ -71,6 +74,9 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.geoipDB, "geoip-db", "", "MaxMind DB `path` (GeoIP2/GeoLite2 Country or City); empty = embedded country database")
 	fs.StringVar(&f.trusted, "trusted-proxies", "", "`CIDRs` of proxies whose --proxy-header is believed for the client address")
 	fs.StringVar(&f.proxyHeader, "proxy-header", "x-forwarded-for", "the one header the --trusted-proxies append the client address to: `x-forwarded-for|forwarded` (RFC 7239); the other header is ignored, as a proxy passes it through from the client")
+	fs.IntVar(&f.maxVariants, "max-variants", 200, "cached variants (Vary) per URL, the oldest evicted beyond")
+	fs.StringVar(&f.geoCountryHeader, "geo-country-header", "X-Geo-Country-Code", "request header `name` the edge sets to the client's country for the origin")
+	fs.StringVar(&f.geoContinentHeader, "geo-continent-header", "X-Geo-Continent-Code", "request header `name` the edge sets to the client's continent for the origin")
 	fs.StringVar(&f.varyGeo, "vary-geo", "none", "make the edge add Vary on the client's `continent|country|none` (for origins that cannot)")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: `console|json`")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: `debug|info|warn|error`")
@@ -115,6 +121,20 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 	}
 	c.DefaultSWR, c.DefaultSIE = f.defaultSWR, f.defaultSIE
 	c.HonorClientCacheControl = f.honorClientCC
+	if f.maxVariants < 1 || f.maxVariants > 10000 {
+		return c, usagef("--max-variants must be between 1 and 10000")
+	}
+	c.MaxVariants = f.maxVariants
+	for _, h := range []struct{ flag, v string }{{"geo-country-header", f.geoCountryHeader}, {"geo-continent-header", f.geoContinentHeader}} {
+		if !validHeaderName(h.v) {
+			return c, usagef("--%s: %q is not a header field name", h.flag, h.v)
+		}
+	}
+	if strings.EqualFold(f.geoCountryHeader, f.geoContinentHeader) {
+		return c, usagef("--geo-country-header and --geo-continent-header must differ")
+	}
+	c.GeoCountryHeader = http.CanonicalHeaderKey(f.geoCountryHeader)
+	c.GeoContinentHeader = http.CanonicalHeaderKey(f.geoContinentHeader)
 	if err := positiveDuration("origin-timeout", f.originTimeout); err != nil {
 		return c, err
 	}
@@ -189,9 +209,9 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 	switch f.varyGeo {
 	case "none", "":
 	case "continent":
-		c.VaryGeo = []string{"X-Geo-Continent-Code"}
+		c.VaryGeo = []string{c.GeoContinentHeader}
 	case "country":
-		c.VaryGeo = []string{"X-Geo-Country-Code"}
+		c.VaryGeo = []string{c.GeoCountryHeader}
 	default:
 		return c, usagef("--vary-geo: %q is not one of continent, country, none", f.varyGeo)
 	}
@@ -251,4 +271,21 @@ func runServe(args []string) error {
 		n.stop()
 		return err
 	}
+}
+
+// validHeaderName: a non-empty RFC 9110 token, at most 128 bytes.
+func validHeaderName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
