@@ -39,10 +39,13 @@ func newIdleTimer(d time.Duration, cancel context.CancelFunc) *idleTimer {
 
 func (it *idleTimer) stop() { it.t.Stop() }
 
-// timedBody applies the between-bytes timeout to each Read.
+// timedBody applies an idle timeout to each Read: of an origin's response
+// body (the between-bytes timeout, err nil = errBetweenBytes), or of a
+// client's request body on its way to the origin (errClientBody).
 type timedBody struct {
-	rc io.ReadCloser
-	it *idleTimer
+	rc  io.ReadCloser
+	it  *idleTimer
+	err error // what a Read cut short by the timer returns
 }
 
 func (b *timedBody) Read(p []byte) (int, error) {
@@ -50,31 +53,15 @@ func (b *timedBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.it.t.Stop()
 	if err != nil && err != io.EOF && b.it.fired.Load() {
-		err = errBetweenBytes
+		err = b.err
+		if err == nil {
+			err = errBetweenBytes
+		}
 	}
 	return n, err
 }
 
 func (b *timedBody) Close() error { return b.rc.Close() }
-
-// clientBody is a client's request body on its way to the origin; each Read
-// may wait at most the site's ClientBodyTimeout.
-type clientBody struct {
-	rc io.ReadCloser
-	it *idleTimer
-}
-
-func (b *clientBody) Read(p []byte) (int, error) {
-	b.it.t.Reset(b.it.d)
-	n, err := b.rc.Read(p)
-	b.it.t.Stop()
-	if err != nil && err != io.EOF && b.it.fired.Load() {
-		err = errClientBody
-	}
-	return n, err
-}
-
-func (b *clientBody) Close() error { return b.rc.Close() }
 
 var (
 	errBetweenBytes = errors.New("origin between-bytes timeout")

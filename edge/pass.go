@@ -49,7 +49,7 @@ func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 			cancel()
 		})
 		defer bt.stop()
-		req.Body = &clientBody{rc: r.Body, it: bt}
+		req.Body = &timedBody{rc: r.Body, it: bt, err: errClientBody}
 		req.ContentLength = r.ContentLength
 		req.GetBody = nil
 	}
