@@ -147,7 +147,7 @@ func (l *commitLog) floor(k string, t time.Time) uint64 {
 }
 
 func TestStaleReadChecker(t *testing.T) {
-	const nodes, objects = 4, 12
+	const nodes, objects = 6, 12
 	dur := 6 * time.Second
 	if testing.Short() {
 		dur = 3 * time.Second
