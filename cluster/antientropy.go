@@ -367,6 +367,8 @@ func (n *Node) queueReplaysLocked(p *peer, s *stream, from uint64) int {
 		msg := encodeReplay(n.name, n.epoch, &r, framed)
 		if n.queueCtrlLocked(p, msg) {
 			queued += len(msg)
+		} else {
+			queued += 2 * maxReplayBytes // p's queue is full: stop encoding replays for it
 		}
 		framed, missing, bytes, chunkFrom = nil, nil, 0, upTo
 	}

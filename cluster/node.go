@@ -325,7 +325,9 @@ func (n *Node) lagging(p *peer, now time.Time) bool {
 		seq++
 	}
 	e := n.own.entry(seq)
-	return e != nil && now.Sub(time.Unix(0, e.time)) > suspectAfter
+	// Counted from when it could first have been sent to this boot of p:
+	// entries older than p's new boot are sent to it only on joining.
+	return e != nil && now.Sub(time.Unix(0, max(e.time, p.since.UnixNano()))) > suspectAfter
 }
 
 // Stats returns a snapshot of the node's counters.
@@ -513,9 +515,12 @@ func (n *Node) memberUp(node *memberlist.Node, why string) {
 		p.txContig, p.txRanges, p.floor, p.srtt, p.rttvar = n.own.contig, nil, 0, 0, 0
 		p.rto = n.cfg.Timing.RetransmitMin
 		p.out, p.outBytes, p.ctrl, p.ctrlBytes = nil, 0, nil, 0
+		p.since = now // this boot is alive since now
 		if recent := n.sinceBootLocked(meta.Epoch); len(recent) > 0 {
 			p.txContig -= uint64(len(recent))
 			n.enqueueLocked(p, recent)
+			// Sent just now: retransmission waits a timeout from here.
+			p.lastAck, p.nextRetx = now, now.Add(p.rto)
 		}
 		if !fresh {
 			// The boot we were waiting for is gone (the new one gets our

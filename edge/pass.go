@@ -42,13 +42,26 @@ func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 	var bt *idleTimer // the client's request body: a silence this long ends the request
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		// On expiry, the read waiting for the client is cut short too: the
-		// transport returns only once it has stopped using the body.
+		// transport returns only once it has stopped using the body. The
+		// transport may still read (and re-arm the timer) after this handler
+		// returned; the connection is not ours to touch then.
 		rc := http.NewResponseController(w)
+		var mu sync.Mutex
+		done := false
 		bt = newIdleTimer(s.ClientBodyTimeout, func() {
-			_ = rc.SetReadDeadline(time.Now())
-			cancel()
+			mu.Lock()
+			defer mu.Unlock()
+			if !done {
+				_ = rc.SetReadDeadline(time.Now())
+				cancel()
+			}
 		})
-		defer bt.stop()
+		defer func() {
+			mu.Lock()
+			done = true
+			mu.Unlock()
+			bt.stop()
+		}()
 		req.Body = &timedBody{rc: r.Body, it: bt, err: errClientBody}
 		req.ContentLength = r.ContentLength
 		req.GetBody = nil
@@ -121,10 +134,9 @@ func originErrorText(code int) string {
 // function, cluster-wide.
 func (p *Proxy) invalidate(rq *request, status int, h http.Header) {
 	r := rq.r
-	target := &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
-	if r.TLS != nil {
-		target.Scheme = "https"
-	}
+	// The scheme the client used: this hop's, or a trusted TLS-terminating
+	// proxy's (so that a same-origin https Location is recognised behind it).
+	target := &url.URL{Scheme: p.forwardedProto(r)[0], Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	var local, pg store.Purge
 	for _, u := range httpcache.InvalidationURIs(r.Method, status, target, h) {
 		if u == target {

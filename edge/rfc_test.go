@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshcdn/meshcdn/geo"
 	"github.com/meshcdn/meshcdn/store"
 )
 
@@ -699,5 +700,33 @@ func TestRangeOfMissStreams(t *testing.T) {
 	}
 	if o.hits.Load() != 1 {
 		t.Errorf("origin requests: %d", o.hits.Load())
+	}
+}
+
+// RFC 9111 §4.4 behind a TLS-terminating proxy: the request's scheme is the
+// one the trusted proxy states, so an https Location of the same host is the
+// same origin and is invalidated.
+func TestUnsafeInvalidationBehindTLSProxy(t *testing.T) {
+	var host string
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" {
+			w.Header().Set("Location", "https://"+host+"/b")
+			w.WriteHeader(201)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, r.URL.Path)
+	})
+	res, err := geo.NewResolver(geo.ResolverConfig{TrustedProxies: loopback, PollInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEdge(t, o, func(cfg *Config, _ *Site) { cfg.Geo = res })
+	host = strings.TrimPrefix(e.srv.URL, "http://")
+	e.get("/b", "X-Forwarded-Proto", "https")
+	e.settle()
+	e.do("POST", "/a", "X-Forwarded-Proto", "https")
+	if r := e.get("/b", "X-Forwarded-Proto", "https"); r.Header.Get("X-Cache") != "MISS" {
+		t.Errorf("the https Location behind a trusted TLS proxy was not invalidated: %s", r.Header.Get("Cache-Status"))
 	}
 }
