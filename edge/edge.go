@@ -405,8 +405,7 @@ func newSite(s Site, storeMax int64) (*site, error) {
 		DefaultTTL:        s.DefaultTTL,
 		DefaultSWR:        s.DefaultSWR,
 		DefaultSIE:        s.DefaultSIE,
-		HeuristicFraction: 0.1,
-		HeuristicMax:      24 * time.Hour,
+		HeuristicFraction: 0.1, // HeuristicMax 0: at most the site's default TTL (and 24 h)
 		SurrogateTarget:   surrogateTarget,
 		// A client's no-store keeps the response out of the cache only
 		// when the site honours client Cache-Control at all.

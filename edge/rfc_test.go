@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -728,5 +729,50 @@ func TestUnsafeInvalidationBehindTLSProxy(t *testing.T) {
 	e.do("POST", "/a", "X-Forwarded-Proto", "https")
 	if r := e.get("/b", "X-Forwarded-Proto", "https"); r.Header.Get("X-Cache") != "MISS" {
 		t.Errorf("the https Location behind a trusted TLS proxy was not invalidated: %s", r.Header.Get("Cache-Status"))
+	}
+}
+
+// RFC 9111 §4.2.2 heuristic freshness through the proxy: 10 % of the time
+// since Last-Modified, for a status cacheable by default, at most the site's
+// default TTL (an operator's "an hour when the origin says nothing" is not
+// turned into a day because a resource is old).
+func TestHeuristicCappedByDefaultTTL(t *testing.T) {
+	cases := []struct {
+		name    string
+		lastMod time.Duration // before now
+		status  int
+		ttl     int // seconds in Cache-Status (±10), 0 = not stored
+	}{
+		{"RFC 9111 §4.2.2 10% of 10 h is 1 h", 10 * time.Hour, 200, 3600},
+		{"RFC 9111 §4.2.2 capped at the default TTL (2 h)", 100 * 24 * time.Hour, 200, 7200},
+		{"RFC 9111 §4.2.2 no heuristic for 302", 10 * time.Hour, 302, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Last-Modified", time.Now().Add(-c.lastMod).UTC().Format(http.TimeFormat))
+				if c.status == 302 {
+					w.Header().Set("Location", "/elsewhere")
+				}
+				w.WriteHeader(c.status)
+				io.WriteString(w, "x")
+			})
+			e := newEdge(t, o, func(_ *Config, s *Site) { s.DefaultTTL = 2 * time.Hour })
+			r := e.get("/h")
+			cs := r.Header.Get("Cache-Status")
+			if c.ttl == 0 {
+				if strings.Contains(cs, "stored") {
+					t.Fatalf("stored: %s", cs)
+				}
+				return
+			}
+			m := regexp.MustCompile(`ttl=(-?\d+)`).FindStringSubmatch(cs)
+			if !strings.Contains(cs, "stored") || m == nil {
+				t.Fatalf("Cache-Status %q, want stored with a ttl", cs)
+			}
+			if got, _ := strconv.Atoi(m[1]); got < c.ttl-10 || got > c.ttl {
+				t.Fatalf("ttl %d, want about %d (%s)", got, c.ttl, cs)
+			}
+		})
 	}
 }
