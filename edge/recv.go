@@ -95,7 +95,7 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 	// The scheme the origin is told, settled before the lookup so that a
 	// response with Vary: X-Forwarded-Proto is found again (absent, it is
 	// "http": secondaryKey reads it so, and originHeader sends it).
-	if r.TLS != nil || len(r.Header["X-Forwarded-Proto"]) > 0 {
+	if r.TLS != nil || rq.facts&hasProto != 0 {
 		r.Header["X-Forwarded-Proto"] = p.forwardedProto(r)
 	}
 	if r.Method == http.MethodConnect {
@@ -200,12 +200,13 @@ const (
 	hasRange
 	hasDebug // the debug header with a value other than "" or "0"
 	hasGeo   // a client-supplied geo header of this site (or a '_' spelling of one)
+	hasProto // X-Forwarded-Proto
 )
 
 func (p *Proxy) scan(h http.Header, s *site) reqFacts {
 	var f reqFacts
 	if len(h) > 12 {
-		for _, k := range [...]string{"Authorization", "Cookie", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "Range", p.debugKey, s.countryKey, s.continentKey} {
+		for _, k := range [...]string{"Authorization", "Cookie", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "Range", "X-Forwarded-Proto", p.debugKey, s.countryKey, s.continentKey} {
 			if v, ok := h[k]; ok {
 				f |= p.fact(k, v, s)
 			}
@@ -241,6 +242,8 @@ func (p *Proxy) fact(k string, v []string, s *site) reqFacts {
 		return hasPrecondition
 	case "Range":
 		return hasRange
+	case "X-Forwarded-Proto":
+		return hasProto
 	}
 	switch {
 	case k == p.debugKey:
