@@ -214,16 +214,7 @@ func TestUnsafeMethodInvalidation(t *testing.T) {
 			}
 			e.settle()
 			e.do(c.method, c.target)
-			for _, p := range c.invalidated {
-				if r := e.get(p); r.Header.Get("X-Cache") != "MISS" {
-					t.Errorf("%s still cached", p)
-				}
-			}
-			for _, p := range c.kept {
-				if r := e.get(p); r.Header.Get("X-Cache") != "HIT" {
-					t.Errorf("%s was invalidated", p)
-				}
-			}
+			checkInvalidated(t, e, c.invalidated, c.kept)
 			mu.Lock()
 			defer mu.Unlock()
 			// URIs are invalidated on this node (RFC 9111 §4.4), groups
@@ -276,6 +267,21 @@ func TestUnsafeInvalidationOtherHostKept(t *testing.T) {
 	for _, p := range []string{"/b", "/c"} {
 		if r := e.get(p, "Host", "other.example"); r.Header.Get("X-Cache") != "MISS" {
 			t.Errorf("same-host %s not invalidated", p)
+		}
+	}
+}
+
+// checkInvalidated: every path in gone is a MISS now, every path in kept a HIT.
+func checkInvalidated(t *testing.T, e *edgeEnv, gone, kept []string) {
+	t.Helper()
+	for _, p := range gone {
+		if r := e.get(p); r.Header.Get("X-Cache") != "MISS" {
+			t.Errorf("%s still cached", p)
+		}
+	}
+	for _, p := range kept {
+		if r := e.get(p); r.Header.Get("X-Cache") != "HIT" {
+			t.Errorf("%s was invalidated", p)
 		}
 	}
 }

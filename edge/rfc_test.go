@@ -396,16 +396,7 @@ func TestUnsafeInvalidationSameOrigin(t *testing.T) {
 			}
 			e.settle()
 			e.do("POST", "/a")
-			for _, p := range c.invalidated {
-				if r := e.get(p); r.Header.Get("X-Cache") != "MISS" {
-					t.Errorf("%s still cached", p)
-				}
-			}
-			for _, p := range c.kept {
-				if r := e.get(p); r.Header.Get("X-Cache") != "HIT" {
-					t.Errorf("%s was invalidated", p)
-				}
-			}
+			checkInvalidated(t, e, c.invalidated, c.kept)
 			mu.Lock()
 			defer mu.Unlock()
 			// The URIs are invalidated on this node only: no cluster purge.

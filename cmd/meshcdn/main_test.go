@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,16 +35,7 @@ func TestMain(m *testing.M) {
 // serve as a process: it starts, answers on its admin listener, and on
 // SIGTERM drains, leaves and exits 0.
 func TestServeProcessGracefulShutdown(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "serve", "--origin", "http://127.0.0.1:1",
-		"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--gossip", "127.0.0.1:0", "--node-name", "proc")
-	cmd.Env = append(os.Environ(), "MESHCDN_TEST_RUN_MAIN=1", "MESHCDN_PURGE_TOKEN=", "MESHCDN_GOSSIP_KEY=")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stderr := startServeProcess(t, "proc")
 	defer cmd.Process.Kill()
 
 	var logs bytes.Buffer
@@ -94,16 +86,7 @@ func TestServeProcessGracefulShutdown(t *testing.T) {
 // A SIGHUP during startup, before the GeoIP watcher subscribes, must not
 // kill serve (SIGHUP's default action); once started, SIGHUP reloads.
 func TestServeSurvivesSIGHUPDuringStartup(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "serve", "--origin", "http://127.0.0.1:1",
-		"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--gossip", "127.0.0.1:0", "--node-name", "hup")
-	cmd.Env = append(os.Environ(), "MESHCDN_TEST_RUN_MAIN=1", "MESHCDN_TEST_SIGHUP_AT_START=1", "MESHCDN_PURGE_TOKEN=", "MESHCDN_GOSSIP_KEY=")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stderr := startServeProcess(t, "hup", "MESHCDN_TEST_SIGHUP_AT_START=1")
 	defer cmd.Process.Kill()
 	var logs bytes.Buffer
 	lines := bufio.NewScanner(stderr)
@@ -161,4 +144,22 @@ func TestServeSurvivesSIGHUPDuringStartup(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit: %v\n%s", err, logs.String())
 	}
+}
+
+// startServeProcess runs this test binary as "meshcdn serve" on loopback
+// ports (no token, no gossip key, an origin nobody answers on), with env
+// added; it returns the running command and its standard error.
+func startServeProcess(t *testing.T, name string, env ...string) (*exec.Cmd, io.ReadCloser) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve", "--origin", "http://127.0.0.1:1",
+		"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--gossip", "127.0.0.1:0", "--node-name", name)
+	cmd.Env = append(append(os.Environ(), "MESHCDN_TEST_RUN_MAIN=1", "MESHCDN_PURGE_TOKEN=", "MESHCDN_GOSSIP_KEY="), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stderr
 }
