@@ -340,6 +340,7 @@ func urlKeys(urls []string) ([]string, *reqError) {
 // (store.KeyFor of its host, escaped path and query), at most
 // purgegate.MaxURLBytes long, as the edge's PURGE requires.
 func URLKey(s string) (string, error) {
+	// A bound before parsing; the key itself is held to the limit below.
 	if len(s) > purgegate.MaxURLBytes+len("https://") {
 		return "", fmt.Errorf("longer than %d bytes", purgegate.MaxURLBytes)
 	}

@@ -180,7 +180,8 @@ type Config struct {
 	Registerer prometheus.Registerer // nil = metrics not registered
 
 	// Purge applies a purge cluster-wide; the PURGE method and
-	// Cache-Group-Invalidation go through it. nil = Store.Purge locally.
+	// Cache-Group-Invalidation go through it. nil = Store only, with ids
+	// local/<boot>/<seq> (purgegate.Local).
 	Purge func(ctx context.Context, p store.Purge) (PurgeResult, error)
 
 	// The purge gate of PURGE (package purgegate): the token, accepted in
