@@ -2,16 +2,16 @@
 // JSON and Fastly-compatible), cluster membership, store statistics, health
 // and Prometheus metrics.
 //
-// Purges are accepted here, checked against the purge token and handed to the
-// cluster (cluster.Node.Purge), which stamps them, applies them locally and
-// fans them out to every live member. Without a cluster (Config.Cluster nil)
-// purges are applied to the local store only.
+// Purges are accepted here, checked by the purge gate (package
+// edge/purgegate, shared with PURGE on the edge listener: the token, its
+// refusals and their metric labels, the key and URL limits) and handed to
+// the cluster (cluster.Node.Purge), which stamps them, applies them locally
+// and fans them out to every live member. Without a cluster (Config.Cluster
+// nil) purges are applied to the local store only (purgegate.Local).
 package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +20,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,16 +27,16 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshcdn/meshcdn/cluster"
+	"github.com/meshcdn/meshcdn/edge/purgegate"
 	"github.com/meshcdn/meshcdn/store"
 )
 
-// Limits on purge requests.
+// Limits on purge requests (one key and one URL: purgegate.MaxKeyBytes,
+// purgegate.MaxURLBytes).
 const (
 	MaxBodyBytes       = 1 << 20 // native and Fastly JSON bodies
 	MaxKeys            = 10000   // keys + urls in one native purge
-	MaxKeyBytes        = 1024    // one surrogate key (Fastly's limit)
 	MaxFastlyKeys      = 256     // keys in one Fastly bulk purge
-	MaxURLBytes        = 8192    // one URL in a native purge
 	DefaultWaitTimeout = 5 * time.Second
 )
 
@@ -45,7 +44,7 @@ const (
 type Config struct {
 	Store        *store.Store  // required
 	Cluster      *cluster.Node // nil: purges apply to Store only
-	Token        string        // purge token; "" needs AllowNoToken
+	Token        string        // purge token (the purge gate's); "" needs AllowNoToken
 	AllowNoToken bool          // accept purges without a token (loopback admin listener only)
 	Logger       *zap.Logger
 	Registerer   prometheus.Registerer // nil: metrics not registered
@@ -54,11 +53,11 @@ type Config struct {
 }
 
 type handler struct {
-	cfg       Config
-	log       *zap.Logger
-	tokenHash [32]byte
-	mux       *http.ServeMux
-	localSeq  atomic.Uint64 // purge ids when there is no cluster
+	cfg   Config
+	log   *zap.Logger
+	gate  *purgegate.Gate // nil: AllowNoToken without a token
+	mux   *http.ServeMux
+	local *purgegate.Local // purges when there is no cluster
 
 	purges   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -95,7 +94,7 @@ func New(cfg Config) (http.Handler, error) {
 		}, []string{"wait"}),
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshcdn_api_purge_denied_total",
-			Help: "Purge requests refused for authentication, by reason (missing, wrong).",
+			Help: "Purge requests refused for authentication, by reason (missing_token, bad_token).",
 		}, []string{"reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshcdn_api_purge_rejected_total",
@@ -103,7 +102,16 @@ func New(cfg Config) (http.Handler, error) {
 		}, []string{"reason"}),
 	}
 	if cfg.Token != "" {
-		h.tokenHash = sha256.Sum256([]byte(cfg.Token))
+		// The admin listener can purge everything: only the token opens it,
+		// whatever the caller's address (no allow-list).
+		g, err := purgegate.New(purgegate.Config{Token: cfg.Token})
+		if err != nil {
+			return nil, fmt.Errorf("api: %w", err)
+		}
+		h.gate = g
+	}
+	if cfg.Cluster == nil {
+		h.local = purgegate.NewLocal(cfg.Store)
 	}
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{h.purges, h.duration, h.denied, h.rejected} {
@@ -115,7 +123,7 @@ func New(cfg Config) (http.Handler, error) {
 	for _, r := range []string{reasonTooLarge, reasonBadJSON, reasonEmpty, reasonTooMany, reasonBadKey, reasonBadURL, reasonBadParam, reasonFailed} {
 		h.rejected.WithLabelValues(r)
 	}
-	for _, r := range []string{"missing", "wrong"} {
+	for _, r := range purgegate.Reasons {
 		h.denied.WithLabelValues(r)
 	}
 	for _, k := range []string{"key", "url", "mixed", "all"} {
@@ -149,51 +157,24 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // ---------------------------------------------------------------- auth
 
-// auth checks the purge token (Fastly-Key or Authorization: Bearer) in
-// constant time before calling next.
+// auth lets a purge call through the purge gate (the token, in Fastly-Key
+// or Authorization: Bearer, compared in constant time) before calling next;
+// a refusal is counted, logged and answered as on the edge listener.
 func (h *handler) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if h.cfg.Token == "" {
+		if h.gate == nil {
 			next(w, r) // AllowNoToken (checked in New)
 			return
 		}
-		tok, ok := requestToken(r)
-		if !ok {
-			h.deny(w, r, "missing", http.StatusUnauthorized, "purge token required: send Fastly-Key or Authorization: Bearer")
-			return
-		}
-		sum := sha256.Sum256([]byte(tok))
-		if subtle.ConstantTimeCompare(sum[:], h.tokenHash[:]) != 1 {
-			h.deny(w, r, "wrong", http.StatusForbidden, "purge token not accepted")
+		if v := h.gate.Check(r); !v.OK() {
+			h.denied.WithLabelValues(v.Reason).Inc()
+			h.log.Warn("purge denied", zap.String("reason", v.Reason), zap.String("remote", r.RemoteAddr),
+				zap.String("method", r.Method), zap.String("path", r.URL.Path))
+			v.Refuse(w)
 			return
 		}
 		next(w, r)
 	}
-}
-
-func requestToken(r *http.Request) (string, bool) {
-	if v := r.Header.Get("Fastly-Key"); v != "" {
-		return v, true
-	}
-	if v := r.Header.Get("Authorization"); v != "" {
-		if len(v) > 7 && strings.EqualFold(v[:7], "Bearer ") {
-			if t := strings.TrimSpace(v[7:]); t != "" {
-				return t, true
-			}
-		}
-		return "", false
-	}
-	return "", false
-}
-
-func (h *handler) deny(w http.ResponseWriter, r *http.Request, reason string, status int, msg string) {
-	h.denied.WithLabelValues(reason).Inc()
-	h.log.Warn("purge denied", zap.String("reason", reason), zap.String("remote", r.RemoteAddr),
-		zap.String("method", r.Method), zap.String("path", r.URL.Path))
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="meshcdn purge"`)
-	}
-	writeError(w, status, msg)
 }
 
 // ---------------------------------------------------------------- purges
@@ -321,16 +302,8 @@ func checkKeys(keys []string) ([]string, *reqError) {
 	seen := make(map[string]struct{}, len(keys))
 	out := make([]string, 0, len(keys))
 	for i, k := range keys {
-		if k == "" {
-			return nil, badRequest(reasonBadKey, "key %d is empty", i)
-		}
-		if len(k) > MaxKeyBytes {
-			return nil, badRequest(reasonBadKey, "key %d is %d bytes (at most %d)", i, len(k), MaxKeyBytes)
-		}
-		for j := 0; j < len(k); j++ {
-			if c := k[j]; c < 0x20 || c == 0x7f {
-				return nil, badRequest(reasonBadKey, "key %d contains a control character", i)
-			}
+		if err := purgegate.CheckKey(k); err != nil {
+			return nil, badRequest(reasonBadKey, "key %d %v", i, err)
 		}
 		if _, dup := seen[k]; dup {
 			continue
@@ -364,10 +337,12 @@ func urlKeys(urls []string) ([]string, *reqError) {
 }
 
 // URLKey returns the primary cache key of an absolute http(s) URL
-// (store.KeyFor of its host, escaped path and query).
+// (store.KeyFor of its host, escaped path and query), at most
+// purgegate.MaxURLBytes long, as the edge's PURGE requires.
 func URLKey(s string) (string, error) {
-	if len(s) > MaxURLBytes {
-		return "", fmt.Errorf("longer than %d bytes", MaxURLBytes)
+	// A bound before parsing; the key itself is held to the limit below.
+	if len(s) > purgegate.MaxURLBytes+len("https://") {
+		return "", fmt.Errorf("longer than %d bytes", purgegate.MaxURLBytes)
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -383,7 +358,11 @@ func URLKey(s string) (string, error) {
 	if u.Host == "" {
 		return "", fmt.Errorf("%q has no host", clip(s))
 	}
-	return store.KeyFor(u.Host, u.EscapedPath(), u.RawQuery), nil
+	k := store.KeyFor(u.Host, u.EscapedPath(), u.RawQuery)
+	if err := purgegate.CheckURLKey(k); err != nil {
+		return "", err
+	}
+	return k, nil
 }
 
 // waitParams reads ?wait=all / Meshcdn-Wait: all and ?timeout=.
@@ -419,10 +398,9 @@ func (h *handler) purge(w http.ResponseWriter, r *http.Request, p store.Purge, w
 		res cluster.Result
 		err error
 	)
-	if h.cfg.Cluster == nil {
-		res = cluster.Result{Origin: "local", Seq: h.localSeq.Add(1), Complete: true}
-		res.ID = res.Origin + "/" + strconv.FormatUint(res.Seq, 10)
-		res.Local = h.cfg.Store.Purge(p)
+	if h.local != nil {
+		lr := h.local.Purge(p)
+		res = cluster.Result{ID: lr.ID, Origin: purgegate.LocalOrigin, Seq: lr.Seq, Local: lr.Purged, Complete: true}
 	} else {
 		// Waiting stops when the caller goes away; an asynchronous purge must
 		// not be cut short by the response being sent.

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/meshcdn/meshcdn/edge/purgegate"
 	"github.com/meshcdn/meshcdn/store"
 )
 
@@ -258,11 +259,11 @@ func TestAuth(t *testing.T) {
 			}
 		}
 	}
-	if got := e.counter("meshcdn_api_purge_denied_total", map[string]string{"reason": "missing"}); got != 9 {
-		t.Errorf("denied{missing} = %v, want 9", got)
+	if got := e.counter("meshcdn_api_purge_denied_total", map[string]string{"reason": "missing_token"}); got != 9 {
+		t.Errorf("denied{missing_token} = %v, want 9", got)
 	}
-	if got := e.counter("meshcdn_api_purge_denied_total", map[string]string{"reason": "wrong"}); got != 9 {
-		t.Errorf("denied{wrong} = %v, want 9", got)
+	if got := e.counter("meshcdn_api_purge_denied_total", map[string]string{"reason": "bad_token"}); got != 9 {
+		t.Errorf("denied{bad_token} = %v, want 9", got)
 	}
 	// Read-only endpoints need no token.
 	for _, path := range []string{"/healthz", "/readyz", "/stats", "/metrics"} {
@@ -275,7 +276,7 @@ func TestAuth(t *testing.T) {
 func TestGarbageBodies(t *testing.T) {
 	e := newEnv(t, Config{AllowNoToken: true})
 	e.put("h/a", "k")
-	long := strings.Repeat("x", MaxKeyBytes+1)
+	long := strings.Repeat("x", purgegate.MaxKeyBytes+1)
 	many := `{"keys":[` + strings.TrimSuffix(strings.Repeat(`"k",`, MaxKeys+1), ",") + `]}`
 	cases := []struct{ name, body, want string }{
 		{"empty", "", "empty body"},
@@ -504,7 +505,7 @@ func TestStatusEndpoints(t *testing.T) {
 	for _, want := range []string{
 		`meshcdn_api_purges_total{kind="key",soft="false"} 1`,
 		`meshcdn_api_purge_duration_seconds_count{wait="false"} 1`,
-		`meshcdn_api_purge_denied_total{reason="wrong"} 0`,
+		`meshcdn_api_purge_denied_total{reason="bad_token"} 0`,
 	} {
 		if resp.StatusCode != 200 || !strings.Contains(body, want) {
 			t.Fatalf("/metrics lacks %q:\n%s", want, body)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshcdn/meshcdn/cluster/clustertest"
+	"github.com/meshcdn/meshcdn/edge/purgegate"
 	"github.com/meshcdn/meshcdn/store"
 )
 
@@ -116,8 +117,8 @@ func TestThreeNodePurge(t *testing.T) {
 		}
 	}
 	// The cluster's own metrics appear next to the API's when they share a registry.
-	if got := e.counter("meshcdn_api_purge_denied_total", map[string]string{"reason": "wrong"}); got != 1 {
-		t.Fatalf("denied{wrong} = %v", got)
+	if got := e.counter("meshcdn_api_purge_denied_total", map[string]string{"reason": "bad_token"}); got != 1 {
+		t.Fatalf("denied{bad_token} = %v", got)
 	}
 	if got := e.counter("meshcdn_api_purge_duration_seconds", map[string]string{"wait": "true"}); got != 2 {
 		t.Fatalf("purge duration count{wait=true} = %v", got)
@@ -174,7 +175,7 @@ func TestLongURLPurgeAcrossCluster(t *testing.T) {
 	if has(c.Store(0), primary) || has(c.Store(1), primary) {
 		t.Fatal("the long URL survived the purge")
 	}
-	code, _, body = e.purge(`{"urls":["http://example.com/`+strings.Repeat("p", MaxURLBytes)+`"]}`, nil)
+	code, _, body = e.purge(`{"urls":["http://example.com/`+strings.Repeat("p", purgegate.MaxURLBytes)+`"]}`, nil)
 	if code != 400 {
 		t.Fatalf("URL over the limit: %d %s", code, body)
 	}

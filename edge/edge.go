@@ -117,7 +117,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,6 +126,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshcdn/meshcdn/edge/httpcache"
+	"github.com/meshcdn/meshcdn/edge/purgegate"
 	"github.com/meshcdn/meshcdn/geo"
 	"github.com/meshcdn/meshcdn/store"
 )
@@ -180,11 +180,17 @@ type Config struct {
 	Registerer prometheus.Registerer // nil = metrics not registered
 
 	// Purge applies a purge cluster-wide; the PURGE method and
-	// Cache-Group-Invalidation go through it. nil = Store.Purge locally.
+	// Cache-Group-Invalidation go through it. nil = Store only, with ids
+	// local/<boot>/<seq> (purgegate.Local).
 	Purge func(ctx context.Context, p store.Purge) (PurgeResult, error)
 
-	PurgeToken string         // accepted in Fastly-Key or Authorization: Bearer
-	PurgeAllow []netip.Prefix // peers allowed to PURGE without the token
+	// The purge gate of PURGE (package purgegate): the token, accepted in
+	// Fastly-Key or Authorization: Bearer, and the client addresses allowed
+	// to PURGE without it. The client address is the one Geo resolves when
+	// it implements purgegate.ClientResolver (*geo.Resolver does: through
+	// its trusted proxies), else the socket peer.
+	PurgeToken string
+	PurgeAllow []netip.Prefix
 
 	DebugHeader string // default "Meshcdn-Debug": a request with "<DebugHeader>: 1" keeps surrogate headers
 	NodeName    string // Via and Cache-Status name; default the host name
@@ -246,6 +252,7 @@ type Proxy struct {
 	flights  flightTable
 	status   statusTable
 	purge    func(ctx context.Context, p store.Purge) (PurgeResult, error)
+	gate     *purgegate.Gate
 
 	ctx      context.Context // cancelled by Close: background fetches stop
 	cancel   context.CancelFunc
@@ -289,16 +296,19 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.purge = cfg.Purge
 	if p.purge == nil {
-		st := cfg.Store
-		var seq atomic.Uint64
-		node := p.node
+		local := purgegate.NewLocal(cfg.Store)
 		p.purge = func(_ context.Context, pg store.Purge) (PurgeResult, error) {
-			return PurgeResult{ID: node + "/local/" + strconv.FormatUint(seq.Add(1), 10), Purged: st.Purge(pg)}, nil
+			res := local.Purge(pg)
+			return PurgeResult{ID: res.ID, Purged: res.Purged}, nil
 		}
+	}
+	clients, _ := cfg.Geo.(purgegate.ClientResolver)
+	var err error
+	if p.gate, err = purgegate.New(purgegate.Config{Token: cfg.PurgeToken, Allow: cfg.PurgeAllow, Clients: clients}); err != nil {
+		return nil, fmt.Errorf("edge: PurgeToken/PurgeAllow: %w", err)
 	}
 	storeMax := cfg.Store.Config().MaxObjectBytes
 
-	var err error
 	if p.m, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/meshcdn/meshcdn/edge/httpcache"
+	"github.com/meshcdn/meshcdn/edge/purgegate"
 	"github.com/meshcdn/meshcdn/store"
 )
 
@@ -320,11 +321,11 @@ const groupScope = "\x1f"
 // groupKey is the surrogate key under which this site's Cache-Groups group
 // is indexed for Cache-Group-Invalidation: RFC 9875 §3 scopes groups to
 // the origin, so another site's response naming the same group is not
-// invalidated. Keys longer than httpcache.MaxKeyBytes (the cluster's limit)
+// invalidated. Keys longer than purgegate.MaxKeyBytes (the cluster's limit)
 // are hashed.
 func (s *site) groupKey(group string) string {
 	k := groupScope + "cg" + groupScope + s.name + groupScope + group
-	if len(k) > httpcache.MaxKeyBytes {
+	if len(k) > purgegate.MaxKeyBytes {
 		sum := sha256.Sum256([]byte(k))
 		return groupScope + "cg-sha256" + groupScope + hex.EncodeToString(sum[:])
 	}
@@ -332,7 +333,7 @@ func (s *site) groupKey(group string) string {
 }
 
 // oversizeGroups counts the strings in a Cache-Groups field longer than
-// httpcache.MaxKeyBytes, which ParseCacheGroups leaves out silently.
+// purgegate.MaxKeyBytes, which ParseCacheGroups leaves out silently.
 func oversizeGroups(values []string) int {
 	n := 0
 	for _, v := range values {
@@ -351,7 +352,7 @@ func oversizeGroups(values []string) int {
 				l++
 			case '"':
 				in = false
-				if l > httpcache.MaxKeyBytes {
+				if l > purgegate.MaxKeyBytes {
 					n++
 				}
 			default:

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshcdn/meshcdn/edge/purgegate"
 )
 
 // Cache results, the label values of meshcdn_edge_requests_total.
@@ -80,7 +82,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		purgeDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshcdn_edge_purge_denied_total",
-			Help: "PURGE requests refused on the edge listener, by reason.",
+			Help: "PURGE requests refused on the edge listener, by reason (missing_token, bad_token).",
 		}, []string{"reason"}),
 		hitForMiss: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meshcdn_edge_hit_for_miss_total",
@@ -103,7 +105,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, o := range []string{fetchOK, fetchNotModified, fetchServerError, fetchError, fetchTimeout} {
 		m.fetches[o] = fetches.WithLabelValues(o)
 	}
-	for _, r := range []string{"missing_token", "bad_token"} {
+	for _, r := range purgegate.Reasons {
 		m.purgeDenied.WithLabelValues(r)
 	}
 	if reg == nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/meshcdn/meshcdn/edge/purgegate"
 	"github.com/meshcdn/meshcdn/store"
 )
 
@@ -138,11 +139,11 @@ func TestPurgeMethodURLTooLong(t *testing.T) {
 		c.PurgeAllow = loopback
 		c.Purge = func(context.Context, store.Purge) (PurgeResult, error) { called = true; return PurgeResult{}, nil }
 	})
-	r := e.do("PURGE", "/"+strings.Repeat("a", MaxPurgeURL))
+	r := e.do("PURGE", "/"+strings.Repeat("a", purgegate.MaxURLBytes))
 	if r.StatusCode != http.StatusRequestURITooLong || !strings.Contains(r.body, "too long") || called {
 		t.Errorf("%d %s (purge called: %v)", r.StatusCode, r.body, called)
 	}
-	r = e.do("PURGE", "/"+strings.Repeat("a", MaxPurgeURL-200))
+	r = e.do("PURGE", "/"+strings.Repeat("a", purgegate.MaxURLBytes-200))
 	if r.StatusCode != http.StatusOK || !called {
 		t.Errorf("a URL within the limit: %d %s", r.StatusCode, r.body)
 	}

@@ -16,6 +16,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/meshcdn/meshcdn/edge/purgegate"
 )
 
 // usageError is a bad flag or configuration: the command exits with status 2.
@@ -258,15 +260,11 @@ func parseOrigin(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// checkToken refuses tokens that cannot travel in a header.
+// checkToken refuses tokens the purge gate refuses: tokens that cannot
+// travel in a header.
 func checkToken(name, tok string) error {
-	for i := 0; i < len(tok); i++ {
-		if c := tok[i]; c <= ' ' || c == 0x7f {
-			return usagef("%s: the token must not contain spaces or control characters", name)
-		}
-	}
-	if len(tok) > 4096 {
-		return usagef("%s: the token is longer than 4096 bytes", name)
+	if err := purgegate.CheckToken(tok); err != nil {
+		return usagef("%s: %v", name, err)
 	}
 	return nil
 }

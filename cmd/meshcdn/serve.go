@@ -63,7 +63,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.purgeToken, "purge-token", "", "token required by purges (default $MESHCDN_PURGE_TOKEN); may be empty only if --admin is loopback")
 	fs.DurationVar(&f.purgeWait, "purge-wait-timeout", 5*time.Second, "longest time a purge with wait=all waits for every node's ack")
 	fs.StringVar(&f.passCookie, "pass-cookie", "", "requests with a cookie whose name matches this `regexp` bypass the cache, such as ^_session")
-	fs.StringVar(&f.purgeAllow, "purge-allow", "127.0.0.0/8,::1/128", "`CIDRs` allowed to send PURGE to the edge listener without the token")
+	fs.StringVar(&f.purgeAllow, "purge-allow", "127.0.0.0/8,::1/128", "client `CIDRs` allowed to send PURGE to the edge listener without the token (behind --trusted-proxies: the client the proxy reports)")
 	fs.StringVar(&f.nodeName, "node-name", host, "unique node `name` in the cluster")
 	fs.StringVar(&f.gossip, "gossip", "0.0.0.0:7946", "gossip bind `HOST:PORT` (TCP and UDP; HOST an IP address or a host name)")
 	fs.StringVar(&f.advertise, "gossip-advertise", "", "gossip `IP:PORT` other nodes use to reach this one (behind NAT)")

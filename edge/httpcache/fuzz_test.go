@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshcdn/meshcdn/edge/purgegate"
 )
 
 // Fuzz targets: every parser must terminate, never panic, and keep its
@@ -157,7 +159,7 @@ func FuzzParseCacheGroups(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, g := range groups {
-			if g == "" || len(g) > MaxKeyBytes || seen[g] {
+			if g == "" || len(g) > purgegate.MaxKeyBytes || seen[g] {
 				t.Fatalf("bad group %q in %q", g, groups)
 			}
 			seen[g] = true
@@ -224,7 +226,7 @@ func FuzzParseSurrogateKeys(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, k := range keys {
-			if k == "" || len(k) > MaxKeyBytes || hasCTL(k) || strings.ContainsAny(k, " \t") || seen[k] {
+			if k == "" || len(k) > purgegate.MaxKeyBytes || hasCTL(k) || strings.ContainsAny(k, " \t") || seen[k] {
 				t.Fatalf("bad key %q", k)
 			}
 			seen[k] = true

@@ -3,6 +3,8 @@ package httpcache
 import (
 	"strings"
 	"time"
+
+	"github.com/meshcdn/meshcdn/edge/purgegate"
 )
 
 // ParseCDNCacheControl parses CDN-Cache-Control (RFC 9213) as a Structured
@@ -123,16 +125,17 @@ func applySFDirective(d *Directives, m *sfMember) bool {
 	return true
 }
 
-// Limits on surrogate keys and cache groups, as Fastly documents them.
+// Limits on surrogate keys and cache groups, as Fastly documents them: a key
+// longer than purgegate.MaxKeyBytes is ignored (and counted), as no purge
+// could name it.
 const (
-	MaxKeyBytes    = 1024     // a longer key is ignored (and counted)
 	MaxHeaderBytes = 16 << 10 // a longer header (all lines together) is ignored entirely
 )
 
 // ParseCacheGroups parses Cache-Groups (RFC 9875 §2): a Structured Fields
 // List whose String members are group names; members of other types (and
 // their parameters) are ignored. ok is false when the field is absent or
-// fails to parse, or exceeds MaxHeaderBytes. Groups longer than MaxKeyBytes
+// fails to parse, or exceeds MaxHeaderBytes. Groups longer than purgegate.MaxKeyBytes
 // or holding control characters are dropped; duplicates are removed (order of
 // first appearance kept). The same grammar serves Cache-Group-Invalidation
 // (RFC 9875 §3).
@@ -155,7 +158,7 @@ func ParseCacheGroups(values []string) (groups []string, ok bool) {
 			continue
 		}
 		g := m.item.bare.s
-		if g == "" || len(g) > MaxKeyBytes {
+		if g == "" || len(g) > purgegate.MaxKeyBytes {
 			continue
 		}
 		if dupString(groups, &seen, g) {
@@ -193,7 +196,7 @@ func dupString(list []string, seen *map[string]struct{}, s string) bool {
 
 // ParseSurrogateKeys parses Surrogate-Key lines: keys separated by spaces or
 // tabs, duplicates removed (order of first appearance kept). A key longer
-// than MaxKeyBytes or holding a control character is ignored and counted in
+// than purgegate.MaxKeyBytes or holding a control character is ignored and counted in
 // dropped; if all lines together exceed MaxHeaderBytes, every key is ignored
 // and dropped is their count.
 func ParseSurrogateKeys(values []string) (keys []string, dropped int) {
@@ -222,7 +225,7 @@ func ParseSurrogateKeys(values []string) (keys []string, dropped int) {
 			}
 			k := v[:end]
 			v = v[end:]
-			if len(k) > MaxKeyBytes || hasCTL(k) {
+			if len(k) > purgegate.MaxKeyBytes || hasCTL(k) {
 				dropped++
 				continue
 			}

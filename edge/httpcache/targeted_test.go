@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/meshcdn/meshcdn/edge/purgegate"
 )
 
 func TestParseCDNCacheControl(t *testing.T) {
@@ -98,7 +100,7 @@ func TestParseSurrogateControl(t *testing.T) {
 }
 
 func TestParseCacheGroups(t *testing.T) {
-	long := strings.Repeat("g", MaxKeyBytes+1)
+	long := strings.Repeat("g", purgegate.MaxKeyBytes+1)
 	tests := []struct {
 		rfc    string
 		name   string
@@ -141,8 +143,8 @@ func TestParseCacheGroups(t *testing.T) {
 }
 
 func TestParseSurrogateKeys(t *testing.T) {
-	long := strings.Repeat("k", MaxKeyBytes+1)
-	max := strings.Repeat("k", MaxKeyBytes)
+	long := strings.Repeat("k", purgegate.MaxKeyBytes+1)
+	max := strings.Repeat("k", purgegate.MaxKeyBytes)
 	tests := []struct {
 		name    string
 		values  []string
