@@ -105,8 +105,8 @@ func TestGeoNameEqual(t *testing.T) {
 		{"X.Geo.Country.Code", "X-Geo-Country-Code", false},
 		{"X-Geo-Country-Code", "X-Geo-Continent-Code", false},
 	} {
-		if got := geoNameEqual(c.k, c.name); got != c.want {
-			t.Errorf("geoNameEqual(%q, %q) = %v, want %v", c.k, c.name, got, c.want)
+		if got := foldedNameEqual(c.k, c.name); got != c.want {
+			t.Errorf("foldedNameEqual(%q, %q) = %v, want %v", c.k, c.name, got, c.want)
 		}
 	}
 }

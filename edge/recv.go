@@ -260,33 +260,33 @@ func (p *Proxy) fact(k string, v []string, s *site) reqFacts {
 // header names when '_' is read as '-' and letters are compared
 // case-insensitively.
 func (s *site) isGeoName(k string) bool {
-	return geoNameEqual(k, s.countryKey) || geoNameEqual(k, s.continentKey)
+	return foldedNameEqual(k, s.countryKey) || foldedNameEqual(k, s.continentKey)
 }
 
-func geoNameEqual(k, name string) bool {
+// foldedNameEqual reports whether two field names are equal when '_' is
+// read as '-' and letters are compared case-insensitively (CGI, WSGI, PHP
+// and Rack make both the same variable).
+func foldedNameEqual(k, name string) bool {
 	if len(k) != len(name) {
 		return false
 	}
 	for i := 0; i < len(k); i++ {
-		a, b := k[i], name[i]
-		if a == b {
-			continue
-		}
-		if a == '_' {
-			a = '-'
-		} else if 'A' <= a && a <= 'Z' {
-			a += 'a' - 'A'
-		}
-		if b == '_' {
-			b = '-'
-		} else if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		if a != b {
+		if a, b := k[i], name[i]; a != b && foldNameByte(a) != foldNameByte(b) {
 			return false
 		}
 	}
 	return true
+}
+
+// foldNameByte is c of a field name with '_' read as '-', in lower case.
+func foldNameByte(c byte) byte {
+	if c == '_' {
+		return '-'
+	}
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // passCookie reports whether a cookie name matches re.
