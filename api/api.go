@@ -363,8 +363,9 @@ func urlKeys(urls []string) ([]string, *reqError) {
 	return out, nil
 }
 
-// URLKey returns the primary cache key of an absolute http(s) URL
-// (store.KeyFor of its host, escaped path and query).
+// URLKey returns the primary cache key of an absolute http(s) URL:
+// store.KeyFor of its host (store.NormalHost with the URL's scheme), escaped
+// path and query, as the edge keys a request for that URL.
 func URLKey(s string) (string, error) {
 	if len(s) > MaxURLBytes {
 		return "", fmt.Errorf("longer than %d bytes", MaxURLBytes)
@@ -383,7 +384,7 @@ func URLKey(s string) (string, error) {
 	if u.Host == "" {
 		return "", fmt.Errorf("%q has no host", clip(s))
 	}
-	return store.KeyFor(u.Host, u.EscapedPath(), u.RawQuery), nil
+	return store.KeyFor(store.NormalHost(u.Scheme, u.Host), u.EscapedPath(), u.RawQuery), nil
 }
 
 // waitParams reads ?wait=all / Meshcdn-Wait: all and ?timeout=.

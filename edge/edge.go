@@ -109,8 +109,11 @@
 //
 // # Host header
 //
-// The client's Host header is sent to the origin unchanged (as Fastly,
-// Varnish and Cloudflare do); the origin URL only says where to connect.
+// The client's Host header is sent to the origin (as Fastly, Varnish and
+// Cloudflare do) as the cache key has it: in lower case, without the
+// default port of the scheme the request came with (store.NormalHost); any
+// other port stays, in the key and for the origin. The origin URL only says
+// where to connect.
 package edge
 
 import (

@@ -392,7 +392,7 @@ func TestSites(t *testing.T) {
 	}
 	defer p.Close()
 	srv := httpServer(t, p)
-	for host, want := range map[string]string{"a.example": "A a.example", "WWW.A.example:8080": "A WWW.A.example:8080", "b.example.": "B b.example."} {
+	for host, want := range map[string]string{"a.example": "A a.example", "WWW.A.example:8080": "A www.a.example:8080", "b.example.": "B b.example."} {
 		r := doHost(t, srv, host)
 		if r.StatusCode != 200 || r.body != want {
 			t.Errorf("host %s: %d %q", host, r.StatusCode, r.body)

@@ -87,17 +87,12 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 	rq.s = s
 	rq.facts = p.scan(r.Header, s)
 	rq.debug = rq.facts&hasDebug != 0
+	p.recvHost(rq)
 	if r.Method == "PURGE" {
 		p.servePurge(w, rq)
 		return
 	}
 	p.recvGeo(rq)
-	// The scheme the origin is told, settled before the lookup so that a
-	// response with Vary: X-Forwarded-Proto is found again (absent, it is
-	// "http": secondaryKey reads it so, and originHeader sends it).
-	if r.TLS != nil || rq.facts&hasProto != 0 {
-		r.Header["X-Forwarded-Proto"] = p.forwardedProto(r)
-	}
 	if r.Method == http.MethodConnect {
 		p.synth(w, rq, http.StatusMethodNotAllowed, "CONNECT is not supported by a reverse proxy", nil, nil)
 		return
@@ -146,6 +141,23 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 		return
 	}
 	p.miss(w, rq, &lk, fwd)
+}
+
+// recvHost settles the scheme the request came with and normalises its
+// Host for the key, the purges and the origin alike (store.NormalHost:
+// lower case, without the default port of that scheme only). The scheme is
+// the one the origin is told, settled before the lookup so that a response
+// with Vary: X-Forwarded-Proto is found again (absent, it is "http":
+// secondaryKey reads it so, and originHeader sends it).
+func (p *Proxy) recvHost(rq *request) {
+	r := rq.r
+	scheme := "http"
+	if r.TLS != nil || rq.facts&hasProto != 0 {
+		proto := p.forwardedProto(r)
+		r.Header["X-Forwarded-Proto"] = proto
+		scheme = proto[0]
+	}
+	r.Host = store.NormalHost(scheme, r.Host)
 }
 
 // recvGeo removes client-supplied geo headers (a client must never choose

@@ -6,12 +6,14 @@ import (
 	"strings"
 )
 
-// KeyFor returns the primary cache key for a request: the host in lower case
-// without a default port (:80, :443), the path as sent, and the query with
-// its parameters sorted by name (so ?a=1&b=2 and ?b=2&a=1 share one object).
-// An empty path is "/", and a path that does not start with "/" gets one, so
-// host and path cannot run into each other. The key of a URL given to a
-// purge is computed the same way.
+// KeyFor returns the primary cache key for a request: the host in lower
+// case, the path as sent, and the query with its parameters sorted by name
+// (so ?a=1&b=2 and ?b=2&a=1 share one object). host is the request's
+// authority as NormalHost returns it: KeyFor itself does not drop ports,
+// since which port is the default depends on the scheme. An empty path is
+// "/", and a path that does not start with "/" gets one, so host and path
+// cannot run into each other. The key of a URL given to a purge is
+// computed the same way (NormalHost with the URL's scheme, then KeyFor).
 //
 // Two requests share a key only when no origin can tell them apart, so the
 // query is sorted by sortQuery's rules: parameters are ordered by their
@@ -20,8 +22,6 @@ import (
 // unambiguously is left as sent.
 func KeyFor(host, path, rawQuery string) string {
 	host = lowerASCII(host)
-	host = strings.TrimSuffix(host, ":80")
-	host = strings.TrimSuffix(host, ":443")
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
@@ -29,6 +29,30 @@ func KeyFor(host, path, rawQuery string) string {
 		return host + path
 	}
 	return host + path + "?" + sortQuery(rawQuery)
+}
+
+// NormalHost is a request's Host as the cache keys it and the origin is
+// sent it: ASCII letters in lower case, and without the default port of the
+// scheme the request arrived with (":80" for "http", ":443" for "https") or
+// an empty port (RFC 3986 §6.2.3). Any other port stays: "example.com:443"
+// on plain HTTP is not "example.com" (an origin may build links with it).
+// No allocation when nothing changes but the port.
+func NormalHost(scheme, host string) string {
+	host = lowerASCII(host)
+	i := strings.LastIndexByte(host, ':')
+	if i < 0 {
+		return host
+	}
+	if strings.IndexByte(host[:i], ':') >= 0 && host[i-1] != ']' {
+		return host // an IPv6 address without brackets: no port
+	}
+	switch port := host[i+1:]; {
+	case port == "",
+		port == "80" && scheme == "http",
+		port == "443" && scheme == "https":
+		return host[:i]
+	}
+	return host
 }
 
 // lowerASCII lower-cases ASCII letters (hosts are ASCII; unlike

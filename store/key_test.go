@@ -15,13 +15,7 @@ func TestKeyFor(t *testing.T) {
 		{"path without slash", "a.co", "m/x", "", "a.co/m/x"},
 		{"host case", "ExAmPle.COM", "/A", "", "example.com/A"},
 		{"path case kept", "example.com", "/Foo%2Fbar", "", "example.com/Foo%2Fbar"},
-		{"port 80 dropped", "example.com:80", "/", "", "example.com/"},
-		{"port 443 dropped", "EXAMPLE.com:443", "/", "", "example.com/"},
-		{"other port kept", "example.com:8080", "/", "", "example.com:8080/"},
-		{"port 8443 kept", "example.com:8443", "/", "", "example.com:8443/"},
-		{"port 4430 kept", "example.com:4430", "/", "", "example.com:4430/"},
-		{"ipv6 default port", "[::1]:80", "/", "", "[::1]/"},
-		{"ipv6 other port", "[::1]:8080", "/", "", "[::1]:8080/"},
+		{"port kept (NormalHost drops the default one)", "example.com:80", "/", "", "example.com:80/"},
 		{"single param", "h", "/", "b=2", "h/?b=2"},
 		{"sorted", "h", "/", "a=1&b=2", "h/?a=1&b=2"},
 		{"unsorted", "h", "/", "b=2&a=1", "h/?a=1&b=2"},
@@ -95,6 +89,38 @@ func readable(t *testing.T, p string) string {
 		t.Fatalf("%q: not readable", p)
 	}
 	return string(b)
+}
+
+// Two hosts share a key only when they are one authority for the scheme
+// the request came with: only that scheme's default port is dropped.
+func TestNormalHost(t *testing.T) {
+	cases := []struct{ scheme, host, want string }{
+		{"http", "example.com", "example.com"},
+		{"http", "ExAmPle.COM", "example.com"},
+		{"http", "example.com:80", "example.com"},
+		{"https", "EXAMPLE.com:443", "example.com"},
+		{"http", "example.com:443", "example.com:443"},
+		{"https", "example.com:80", "example.com:80"},
+		{"http", "example.com:", "example.com"},
+		{"https", "example.com:", "example.com"},
+		{"http", "example.com:8080", "example.com:8080"},
+		{"http", "example.com:080", "example.com:080"},
+		{"https", "example.com:4430", "example.com:4430"},
+		{"http", "[::1]:80", "[::1]"},
+		{"https", "[::1]:80", "[::1]:80"},
+		{"http", "[::1]:8080", "[::1]:8080"},
+		{"http", "[::1]", "[::1]"},
+		{"http", "::1", "::1"},
+		{"", "example.com:80", "example.com:80"},
+	}
+	for _, c := range cases {
+		if got := NormalHost(c.scheme, c.host); got != c.want {
+			t.Errorf("NormalHost(%q, %q) = %q, want %q", c.scheme, c.host, got, c.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = NormalHost("http", "example.com:80") }); n != 0 {
+		t.Errorf("NormalHost allocates %v", n)
+	}
 }
 
 // Sorting a query in order costs nothing; a query that needs sorting costs
