@@ -149,11 +149,11 @@ func unkeyedKindOf(k string) unkeyedKind {
 	return unkeyedFields[string(buf[:len(k)])]
 }
 
-// removeUnkeyed deletes from h the unkeyed fields of kind kind, or of every
-// kind (kind 0), in every spelling.
+// removeUnkeyed deletes from h the unkeyed fields of the given kind, in
+// every spelling.
 func removeUnkeyed(h http.Header, kind unkeyedKind) {
 	for k := range h {
-		if u := unkeyedKindOf(k); u != 0 && (kind == 0 || u == kind) {
+		if unkeyedKindOf(k) == kind {
 			delete(h, k)
 		}
 	}
