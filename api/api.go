@@ -336,8 +336,9 @@ func urlKeys(urls []string) ([]string, *reqError) {
 	return out, nil
 }
 
-// URLKey returns the primary cache key of an absolute http(s) URL
-// (store.KeyFor of its host, escaped path and query), at most
+// URLKey returns the primary cache key of an absolute http(s) URL:
+// store.KeyFor of its host (store.NormalHost with the URL's scheme), escaped
+// path and query, as the edge keys a request for that URL; at most
 // purgegate.MaxURLBytes long, as the edge's PURGE requires.
 func URLKey(s string) (string, error) {
 	// A bound before parsing; the key itself is held to the limit below.
@@ -358,7 +359,7 @@ func URLKey(s string) (string, error) {
 	if u.Host == "" {
 		return "", fmt.Errorf("%q has no host", clip(s))
 	}
-	k := store.KeyFor(u.Host, u.EscapedPath(), u.RawQuery)
+	k := store.KeyFor(store.NormalHost(u.Scheme, u.Host), u.EscapedPath(), u.RawQuery)
 	if err := purgegate.CheckURLKey(k); err != nil {
 		return "", err
 	}

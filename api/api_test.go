@@ -537,6 +537,11 @@ func TestURLKeyMatchesEdgeKey(t *testing.T) {
 		{"https://example.com:443", "example.com", "/", ""},
 		{"http://example.com:8080/x%20y", "example.com:8080", "/x%20y", ""},
 		{"http://[::1]:8080/p?q", "[::1]:8080", "/p", "q"},
+		// Only the default port of the URL's own scheme is dropped, as the
+		// edge drops only that of the scheme a request came with.
+		{"http://example.com:443/", "example.com:443", "/", ""},
+		{"https://example.com:80/", "example.com:80", "/", ""},
+		{"https://example.com:/?%61=1&a=2", "example.com", "/", "%61=1&a=2"},
 	} {
 		got, err := URLKey(c.url)
 		if err != nil {
@@ -545,5 +550,8 @@ func TestURLKeyMatchesEdgeKey(t *testing.T) {
 		if want := store.KeyFor(c.host, c.path, c.query); got != want {
 			t.Errorf("URLKey(%s) = %q, want %q", c.url, got, want)
 		}
+	}
+	if got, _ := URLKey("http://example.com:443/x"); got != "example.com:443/x" {
+		t.Errorf("URLKey(http://example.com:443/x) = %q: :443 is not http's default port", got)
 	}
 }

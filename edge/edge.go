@@ -80,11 +80,17 @@
 //
 // # Unkeyed request headers
 //
-// A fetch for the cache drops the client's X-Forwarded-Host,
-// X-Forwarded-Server, X-Original-URL and X-Rewrite-URL: origins build URLs
-// and routes from them, but they are not part of the cache key, so a
-// client's value would be stored for everyone (cache poisoning).
-// X-Forwarded-Host is set to the request's Host. Pass requests keep them.
+// Origins build URLs, links and routes from fields that are not part of
+// the cache key, so a client's value would be stored for everyone (cache
+// poisoning). The one list is unkeyedFields (fetch.go), matched in every
+// spelling ('_' for '-', any case). Forwarding fields (Forwarded, every
+// X-Forwarded-*, X-Host, X-Real-IP, …) never reach the origin: the edge
+// sends its own X-Forwarded-For (the client address it determined),
+// X-Forwarded-Proto and X-Forwarded-Host (the Host), set after the
+// hop-by-hop removal like Via and the geo fields, so that a Connection
+// option cannot remove them. Method and URL overrides (X-HTTP-Method-Override,
+// X-Original-URL, …) are dropped from fetches for the cache; pass requests
+// keep them.
 //
 // # Client Cache-Control
 //
@@ -103,8 +109,11 @@
 //
 // # Host header
 //
-// The client's Host header is sent to the origin unchanged (as Fastly,
-// Varnish and Cloudflare do); the origin URL only says where to connect.
+// The client's Host header is sent to the origin (as Fastly, Varnish and
+// Cloudflare do) as the cache key has it: in lower case, without the
+// default port of the scheme the request came with (store.NormalHost); any
+// other port stays, in the key and for the origin. The origin URL only says
+// where to connect.
 package edge
 
 import (

@@ -85,12 +85,80 @@ func classify(err error, it *idleTimer) (int, string) {
 // request; a cache fetch drops them to get a full, storable response.
 var conditionalFields = []string{"If-None-Match", "If-Modified-Since", "If-Range", "Range", "If-Match", "If-Unmodified-Since"}
 
-// Request header fields that origins and their frameworks use to build
-// URLs or to route, but that are not part of the cache key: a client's
-// value would shape a response stored for everyone (unkeyed-header cache
-// poisoning). A cache fetch drops them; X-Forwarded-Host is then set to the
-// request's Host. Pass requests (nothing stored) keep them.
-var unkeyedFields = []string{"X-Forwarded-Host", "X-Forwarded-Server", "X-Original-Url", "X-Rewrite-Url"}
+// The unkeyed request fields: origins and their frameworks build URLs and
+// links from them, take the scheme, host, port or client address from
+// them, or even the method and the path, but they are not part of the
+// cache key, so a client's value would shape a response stored for
+// everyone (cache poisoning). They are recognised in every spelling: letters
+// in any case and '_' for '-' (CGI, WSGI, PHP and Rack read X_Forwarded_Host
+// as X-Forwarded-Host). This is the one list; README.md ("Unkeyed request
+// inputs") documents it.
+type unkeyedKind uint8
+
+const (
+	// unkeyedForward: where the request came from (client address, scheme,
+	// host, port, path prefix). Never passed on, pass requests included: the
+	// edge states what it knows itself (X-Forwarded-For, X-Forwarded-Proto,
+	// X-Forwarded-Host; see originHeader). Every X-Forwarded-* field is one.
+	unkeyedForward unkeyedKind = 1 + iota
+	// unkeyedOverride: method and URL overrides. Not passed on by a fetch
+	// for the cache; a pass request keeps them (nothing is stored, and a
+	// client behind a proxy that allows only GET and POST may send
+	// POST with X-HTTP-Method-Override: PATCH).
+	unkeyedOverride
+)
+
+// unkeyedFields are the unkeyed fields other than X-Forwarded-*, spelled in
+// lower case with '-'.
+var unkeyedFields = map[string]unkeyedKind{
+	"forwarded":            unkeyedForward, // RFC 7239: for=, host=, proto=
+	"front-end-https":      unkeyedForward,
+	"x-url-scheme":         unkeyedForward,
+	"x-host":               unkeyedForward,
+	"x-original-host":      unkeyedForward,
+	"x-http-host-override": unkeyedForward,
+	"x-real-ip":            unkeyedForward,
+	"true-client-ip":       unkeyedForward,
+	"x-client-ip":          unkeyedForward,
+	"x-cluster-client-ip":  unkeyedForward,
+
+	"x-http-method-override": unkeyedOverride,
+	"x-http-method":          unkeyedOverride,
+	"x-method-override":      unkeyedOverride,
+	"x-original-url":         unkeyedOverride,
+	"x-original-uri":         unkeyedOverride,
+	"x-rewrite-url":          unkeyedOverride,
+}
+
+const (
+	forwardedPrefix = "X-Forwarded-"
+	maxUnkeyedName  = 32 // longer than any name in unkeyedFields
+)
+
+// unkeyedKindOf says whether the field name k is unkeyed (0: it is not).
+func unkeyedKindOf(k string) unkeyedKind {
+	if len(k) >= len(forwardedPrefix) && foldedNameEqual(k[:len(forwardedPrefix)], forwardedPrefix) {
+		return unkeyedForward
+	}
+	if len(k) > maxUnkeyedName {
+		return 0
+	}
+	var buf [maxUnkeyedName]byte
+	for i := 0; i < len(k); i++ {
+		buf[i] = foldNameByte(k[i])
+	}
+	return unkeyedFields[string(buf[:len(k)])]
+}
+
+// removeUnkeyed deletes from h the unkeyed fields of the given kind, in
+// every spelling.
+func removeUnkeyed(h http.Header, kind unkeyedKind) {
+	for k := range h {
+		if unkeyedKindOf(k) == kind {
+			delete(h, k)
+		}
+	}
+}
 
 var (
 	protoHTTP  = []string{"http"}
@@ -118,32 +186,57 @@ func (p *Proxy) trustedPeer(remoteAddr string) bool {
 	return ok && t.TrustedPeer(remoteAddr)
 }
 
+// clientIPer is implemented by a GeoResolver (*geo.Resolver) that finds the
+// client's address behind trusted proxies.
+type clientIPer interface {
+	ClientIP(remoteAddr string, h http.Header) netip.Addr
+}
+
+// clientAddr is the client's address as the edge determined it: the socket
+// peer, or the client a trusted proxy reported (the address geo used).
+func (p *Proxy) clientAddr(r *http.Request) string {
+	if c, ok := p.geo.(clientIPer); ok {
+		if a := c.ClientIP(r.RemoteAddr, r.Header); a.IsValid() {
+			return a.String()
+		}
+	}
+	return peerHost(r.RemoteAddr)
+}
+
 // originHeader copies the client's request header for the origin:
-// hop-by-hop fields removed, X-Forwarded-For / -Proto / -Host and Via set.
+// hop-by-hop fields and the client's forwarding fields (unkeyedForward)
+// removed. Then the fields the edge states itself are set, after the
+// hop-by-hop removal, so that a Connection option naming one of them has no
+// effect on it: X-Forwarded-For (the client address, one), X-Forwarded-Proto
+// (the scheme, one), X-Forwarded-Host (the request's normalised Host), Via
+// (the client's, then this node) and the site's geo fields that recv set.
+// No Forwarded field is sent: the X-Forwarded-* ones say the same.
 func (p *Proxy) originHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
 	httpcache.RemoveHopByHop(h)
-	if peer := peerHost(r.RemoteAddr); peer != "" {
-		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
-			h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + peer}
-		} else {
-			h["X-Forwarded-For"] = []string{peer}
-		}
+	removeUnkeyed(h, unkeyedForward)
+	if c := p.clientAddr(r); c != "" {
+		h["X-Forwarded-For"] = []string{c}
 	}
-	if _, ok := h["X-Forwarded-Proto"]; !ok { // recv sets it; a request that skipped recv gets it here
-		h["X-Forwarded-Proto"] = p.forwardedProto(r)
-	}
-	if _, ok := h["X-Forwarded-Host"]; !ok && r.Host != "" {
+	h["X-Forwarded-Proto"] = p.forwardedProto(r)
+	if r.Host != "" {
 		h["X-Forwarded-Host"] = []string{r.Host}
 	}
 	via := viaProto(r) + " " + p.node
-	if prior := h["Via"]; len(prior) > 0 {
+	if prior := r.Header["Via"]; len(prior) > 0 {
 		h["Via"] = []string{strings.Join(prior, ", ") + ", " + via}
 	} else {
 		h["Via"] = []string{via}
+	}
+	if s := p.siteFor(r.Host); s != nil {
+		for _, k := range [...]string{s.countryKey, s.continentKey} {
+			if v := r.Header[k]; len(v) > 0 { // set by recvGeo: the edge's
+				h[k] = slices.Clone(v)
+			}
+		}
 	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = []string{""} // don't let the transport add its own
@@ -225,18 +318,14 @@ func (p *Proxy) originRequest(ctx context.Context, s *site, method string, r *ht
 }
 
 // fetchHeader is the origin request header for a cache fetch (GET) made on
-// behalf of r; with a stale object it becomes a conditional request.
+// behalf of r: no unkeyed field of any kind; with a stale object it becomes
+// a conditional request.
 func (p *Proxy) fetchHeader(r *http.Request, stale *store.Object) http.Header {
 	h := p.originHeader(r)
 	for _, f := range conditionalFields {
 		delete(h, f)
 	}
-	for _, f := range unkeyedFields {
-		delete(h, f)
-	}
-	if r.Host != "" {
-		h["X-Forwarded-Host"] = []string{r.Host}
-	}
+	removeUnkeyed(h, unkeyedOverride)
 	if ae := h["Accept-Encoding"]; len(ae) > 0 {
 		if n := httpcache.NormalizeAcceptEncoding(strings.Join(ae, ",")); n != "" {
 			h["Accept-Encoding"] = []string{n}

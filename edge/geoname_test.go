@@ -105,8 +105,37 @@ func TestGeoNameEqual(t *testing.T) {
 		{"X.Geo.Country.Code", "X-Geo-Country-Code", false},
 		{"X-Geo-Country-Code", "X-Geo-Continent-Code", false},
 	} {
-		if got := geoNameEqual(c.k, c.name); got != c.want {
-			t.Errorf("geoNameEqual(%q, %q) = %v, want %v", c.k, c.name, got, c.want)
+		if got := foldedNameEqual(c.k, c.name); got != c.want {
+			t.Errorf("foldedNameEqual(%q, %q) = %v, want %v", c.k, c.name, got, c.want)
+		}
+	}
+}
+
+// The unkeyed fields are recognised in every spelling, and only they.
+func TestUnkeyedKindOf(t *testing.T) {
+	for _, c := range []struct {
+		k    string
+		want unkeyedKind
+	}{
+		{"X-Forwarded-Host", unkeyedForward},
+		{"X_forwarded_host", unkeyedForward},
+		{"X-Forwarded-Client-Cert-Chain-Of-Some-Length", unkeyedForward},
+		{"Forwarded", unkeyedForward},
+		{"FORWARDED", unkeyedForward},
+		{"X_real_ip", unkeyedForward},
+		{"X-Http-Method-Override", unkeyedOverride},
+		{"X_http_method_override", unkeyedOverride},
+		{"X-Original-Url", unkeyedOverride},
+		{"X-Forwarded", 0},
+		{"Forwarded-For", 0},
+		{"X-Hosts", 0},
+		{"Accept", 0},
+		{"X-Geo-Country-Code", 0},
+		{"X.Original.Url", 0},
+		{strings.Repeat("X-Original-Url", 3), 0},
+	} {
+		if got := unkeyedKindOf(c.k); got != c.want {
+			t.Errorf("unkeyedKindOf(%q) = %d, want %d", c.k, got, c.want)
 		}
 	}
 }

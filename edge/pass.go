@@ -144,7 +144,7 @@ func (p *Proxy) invalidate(rq *request, status int, h http.Header) {
 			local.URLs = append(local.URLs, store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery))
 			continue
 		}
-		local.URLs = append(local.URLs, store.KeyFor(u.Host, u.EscapedPath(), u.RawQuery))
+		local.URLs = append(local.URLs, store.KeyFor(store.NormalHost(u.Scheme, u.Host), u.EscapedPath(), u.RawQuery))
 	}
 	n := 0
 	if len(local.URLs) > 0 {

@@ -87,17 +87,12 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 	rq.s = s
 	rq.facts = p.scan(r.Header, s)
 	rq.debug = rq.facts&hasDebug != 0
+	p.recvHost(rq)
 	if r.Method == "PURGE" {
 		p.servePurge(w, rq)
 		return
 	}
 	p.recvGeo(rq)
-	// The scheme the origin is told, settled before the lookup so that a
-	// response with Vary: X-Forwarded-Proto is found again (absent, it is
-	// "http": secondaryKey reads it so, and originHeader sends it).
-	if r.TLS != nil || rq.facts&hasProto != 0 {
-		r.Header["X-Forwarded-Proto"] = p.forwardedProto(r)
-	}
 	if r.Method == http.MethodConnect {
 		p.synth(w, rq, http.StatusMethodNotAllowed, "CONNECT is not supported by a reverse proxy", nil, nil)
 		return
@@ -146,6 +141,23 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 		return
 	}
 	p.miss(w, rq, &lk, fwd)
+}
+
+// recvHost settles the scheme the request came with and normalises its
+// Host for the key, the purges and the origin alike (store.NormalHost:
+// lower case, without the default port of that scheme only). The scheme is
+// the one the origin is told, settled before the lookup so that a response
+// with Vary: X-Forwarded-Proto is found again (absent, it is "http":
+// secondaryKey reads it so, and originHeader sends it).
+func (p *Proxy) recvHost(rq *request) {
+	r := rq.r
+	scheme := "http"
+	if r.TLS != nil || rq.facts&hasProto != 0 {
+		proto := p.forwardedProto(r)
+		r.Header["X-Forwarded-Proto"] = proto
+		scheme = proto[0]
+	}
+	r.Host = store.NormalHost(scheme, r.Host)
 }
 
 // recvGeo removes client-supplied geo headers (a client must never choose
@@ -260,33 +272,33 @@ func (p *Proxy) fact(k string, v []string, s *site) reqFacts {
 // header names when '_' is read as '-' and letters are compared
 // case-insensitively.
 func (s *site) isGeoName(k string) bool {
-	return geoNameEqual(k, s.countryKey) || geoNameEqual(k, s.continentKey)
+	return foldedNameEqual(k, s.countryKey) || foldedNameEqual(k, s.continentKey)
 }
 
-func geoNameEqual(k, name string) bool {
+// foldedNameEqual reports whether two field names are equal when '_' is
+// read as '-' and letters are compared case-insensitively (CGI, WSGI, PHP
+// and Rack make both the same variable).
+func foldedNameEqual(k, name string) bool {
 	if len(k) != len(name) {
 		return false
 	}
 	for i := 0; i < len(k); i++ {
-		a, b := k[i], name[i]
-		if a == b {
-			continue
-		}
-		if a == '_' {
-			a = '-'
-		} else if 'A' <= a && a <= 'Z' {
-			a += 'a' - 'A'
-		}
-		if b == '_' {
-			b = '-'
-		} else if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		if a != b {
+		if a, b := k[i], name[i]; a != b && foldNameByte(a) != foldNameByte(b) {
 			return false
 		}
 	}
 	return true
+}
+
+// foldNameByte is c of a field name with '_' read as '-', in lower case.
+func foldNameByte(c byte) byte {
+	if c == '_' {
+		return '-'
+	}
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // passCookie reports whether a cookie name matches re.

@@ -185,3 +185,20 @@ func BenchmarkPurgeSingleKey(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkKeyFor: the primary key of a request, per query shape.
+func BenchmarkKeyFor(b *testing.B) {
+	for _, c := range []struct{ name, q string }{
+		{"none", ""},
+		{"one", "size=1024"},
+		{"sorted", "company=42&lang=en&page=2&user=9"},
+		{"unsorted", "user=9&page=2&lang=en&company=42"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = KeyFor("api.example.com", "/v1/users/9", c.q)
+			}
+		})
+	}
+}
