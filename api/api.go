@@ -50,6 +50,9 @@ type Config struct {
 	Registerer   prometheus.Registerer // nil: metrics not registered
 	Gatherer     prometheus.Gatherer   // served on /metrics; nil: /metrics answers 404
 	WaitTimeout  time.Duration         // longest wait for acks (?wait=all); default 5s
+	// Draining, when set and true, makes /readyz answer 503: the node is
+	// shutting down and serves on only until load balancers notice.
+	Draining func() bool
 }
 
 type handler struct {
@@ -574,6 +577,9 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 		case err != nil:
 			out.JoinError = err.Error() // still retrying; it serves meanwhile
 		}
+	}
+	if d := h.cfg.Draining; d != nil && d() {
+		out.Ready, out.Reason = false, "draining: the node is shutting down"
 	}
 	status := http.StatusOK
 	if !out.Ready {

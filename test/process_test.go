@@ -229,6 +229,7 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster3 {
 			"--gossip", c.gossips[i],
 			"--join", c.gossips[(i+1)%n],
 			"--log-level", "warn",
+			"--drain-delay", "0", // no load balancer to tell: stop at once
 		}
 		args = append(args, extra...)
 		c.nodeArgs = append(c.nodeArgs, args)
@@ -406,7 +407,7 @@ func TestProcessesWrongGossipKeyCannotJoin(t *testing.T) {
 	bad := start(t, "intruder", "serve",
 		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--admin", admin,
 		"--origin", c.origin, "--node-name", "intruder", "--gossip", g,
-		"--join", c.gossips[0], "--gossip-key", key2, "--log-level", "info")
+		"--join", c.gossips[0], "--gossip-key", key2, "--log-level", "info", "--drain-delay", "0")
 	// It must say why it cannot join: the gossip key mismatch message of
 	// the cluster package ("cannot join the cluster: gossip key mismatch
 	// …"). Not just any mention of keys or encryption: its own startup line

@@ -7,6 +7,7 @@
 //	meshcdn origin                       the demo origin alone
 //	meshcdn purge [flags] KEY...         purge through a node's admin API
 //	meshcdn members [flags]              list the cluster's members
+//	meshcdn health [flags]               exit 0 when a node is ready for traffic
 //	meshcdn version
 package main
 
@@ -32,6 +33,7 @@ commands:
   origin    run the demo origin alone
   purge     purge by surrogate key, URL or everything through a node's admin API
   members   list the cluster's members as a node sees them
+  health    exit 0 when a node is ready for traffic (container health checks)
   version   print the version
 
 "meshcdn <command> --help" lists a command's flags.
@@ -60,6 +62,8 @@ func run(args []string) int {
 		err = runPurge(rest, os.Stdout)
 	case "members":
 		err = runMembers(rest, os.Stdout)
+	case "health":
+		err = runHealth(rest, os.Stdout)
 	case "version", "--version", "-version":
 		fmt.Println(versionString())
 	case "help", "-h", "--help", "-help":

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,7 +62,8 @@ type nodeConfig struct {
 	Join            []string
 	GossipKeys      [][]byte
 	IsolationBound  time.Duration
-	ShutdownTimeout time.Duration
+	DrainDelay      time.Duration // serving on with /readyz 503 after a stop signal
+	ShutdownTimeout time.Duration // then the longest wait for requests in flight (--drain-timeout)
 }
 
 // node is one running meshcdn node: store, geo resolver, cluster member,
@@ -80,6 +82,7 @@ type node struct {
 	cancel   context.CancelFunc
 	hup      chan os.Signal // SIGHUP: reload the GeoIP database
 	served   chan error     // first Serve error
+	draining atomic.Bool    // a stop signal came: /readyz answers 503
 }
 
 // testHookStartNode, if set, runs first in startNode (tests: a SIGHUP
@@ -203,6 +206,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	adminHandler, err := api.New(api.Config{
 		Store: n.store, Cluster: n.cluster, Token: cfg.PurgeToken, AllowNoToken: loopback,
 		Logger: log.Named("api"), Registerer: n.registry, Gatherer: n.registry, WaitTimeout: cfg.PurgeWait,
+		Draining: n.draining.Load,
 	})
 	if err != nil {
 		return nil, usagef("%v", err)

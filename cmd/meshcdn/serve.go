@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"net"
@@ -35,6 +34,7 @@ type serveFlags struct {
 	cacheSize, maxObjectSize             int64
 	defaultTTL, originTimeout, purgeWait time.Duration
 	isolationBound                       time.Duration
+	drainDelay, drainTimeout             time.Duration
 	defaultSWR, defaultSIE               time.Duration
 	honorClientCC                        bool
 	maxVariants                          int
@@ -69,6 +69,8 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.advertise, "gossip-advertise", "", "gossip `IP:PORT` other nodes use to reach this one (behind NAT)")
 	fs.StringVar(&f.join, "join", "", "`HOST:PORT,...` of nodes to join (DNS names: every address is tried; retried until it works)")
 	fs.DurationVar(&f.isolationBound, "isolation-bound", 0, "after hearing from no peer this long, treat objects cached before the last contact as stale (0 = off)")
+	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "on SIGTERM/SIGINT, keep serving this long with /readyz answering 503, so that load balancers and DNS health checks take the node out first")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "after the drain delay, how long requests in flight may take to finish before the node exits")
 	fs.StringVar(&f.region, "region", "default", "region `name` of this node")
 	fs.StringVar(&f.gossipKey, "gossip-key", "", "gossip encryption keys, `BASE64[,BASE64]` of 16/24/32 bytes, first = primary (default $MESHCDN_GOSSIP_KEY)")
 	fs.StringVar(&f.geoipDB, "geoip-db", "", "MaxMind DB `path` (GeoIP2/GeoLite2 Country or City); empty = embedded country database")
@@ -192,6 +194,13 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 		return c, usagef("--isolation-bound must not be negative (0 = off)")
 	}
 	c.IsolationBound = f.isolationBound
+	if f.drainDelay < 0 {
+		return c, usagef("--drain-delay must not be negative (0 = stop accepting at once)")
+	}
+	if err := positiveDuration("drain-timeout", f.drainTimeout); err != nil {
+		return c, err
+	}
+	c.DrainDelay, c.ShutdownTimeout = f.drainDelay, f.drainTimeout
 	c.Join = splitList(f.join)
 	if len(c.Join) > 64 {
 		return c, usagef("--join: at most 64 addresses")
@@ -254,18 +263,18 @@ func runServe(args []string) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	// Subscribed before the node starts: a SIGTERM while it starts is not
+	// lost (it drains as soon as the node runs).
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	n, err := startNode(cfg, log)
 	if err != nil {
 		return err
 	}
 	select {
-	case <-ctx.Done():
-		stop() // a second signal ends the process at once
-		log.Info("shutting down (signal received)")
-		n.stop()
-		return nil
+	case s := <-sigs:
+		return n.drain(s, sigs)
 	case err := <-n.served:
 		log.Error("listener failed", zap.Error(err))
 		n.stop()

@@ -10,7 +10,8 @@
 # (docker network disconnect) misses purges and gets them after it is
 # reconnected, within a stated bound; a killed node is reported dead and a
 # restarted one serves fresh data; a container with a wrong gossip key is
-# refused. Only 127.0.0.1 ports are published. Everything it started is
+# refused; the image's health check passes and docker stop drains a node,
+# which exits 0. Only 127.0.0.1 ports are published. Everything it started is
 # removed at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -147,4 +148,21 @@ ilog=$(docker logs "$P-intruder" 2>&1)
 grep -q 'gossip key mismatch' <<<"$ilog" || fail "the intruder does not say why it cannot join"
 log "wrong gossip key refused: $(grep -m1 'gossip key mismatch' <<<"$ilog" | cut -c1-200)"
 
-echo "e2e-docker: 6 passed, 0 failed"
+# The image's health check (meshcdn health, no shell in the image) passes on
+# a ready node, and docker stop drains the node, which exits 0.
+h=none
+for _ in $(seq 300); do
+	h=$(docker inspect -f '{{.State.Health.Status}}' "$P-node-us" 2>/dev/null || echo none)
+	[ "$h" = healthy ] && break
+	sleep 0.1
+done
+[ "$h" = healthy ] || fail "node-us health status: $h"
+docker stop -t 45 "$P-node-us" >/dev/null
+code=$(docker inspect -f '{{.State.ExitCode}}' "$P-node-us")
+[ "$code" = 0 ] || fail "node-us exited with status $code after docker stop"
+ulog=$(docker logs "$P-node-us" 2>&1)
+grep -q 'draining' <<<"$ulog" || fail "node-us did not drain on docker stop"
+grep -q 'node stopped' <<<"$ulog" || fail "node-us did not stop cleanly"
+log "health check healthy; docker stop drained node-us, which exited 0"
+
+echo "e2e-docker: 7 passed, 0 failed"
