@@ -26,6 +26,7 @@ import (
 	"github.com/meshcdn/meshcdn/api"
 	"github.com/meshcdn/meshcdn/cluster"
 	"github.com/meshcdn/meshcdn/edge"
+	"github.com/meshcdn/meshcdn/edge/certs"
 	"github.com/meshcdn/meshcdn/geo"
 	"github.com/meshcdn/meshcdn/store"
 )
@@ -36,6 +37,9 @@ type nodeConfig struct {
 	Name, Region  string
 	Listen, Admin string // HOST:PORT
 	Origin        *url.URL
+
+	HTTPSListen string     // HOST:PORT; "" = no HTTPS
+	TLSCerts    []certPair // HTTPS certificates, chosen by SNI; the first is the default
 
 	CacheSize, MaxObjectSize int64
 	DefaultTTL               time.Duration
@@ -80,9 +84,14 @@ type node struct {
 	edgeAddr string // actual listen addresses
 	admAddr  string
 	cancel   context.CancelFunc
-	hup      chan os.Signal // SIGHUP: reload the GeoIP database
+	hup      chan os.Signal // SIGHUP: reload the GeoIP database (and certificates)
 	served   chan error     // first Serve error
 	draining atomic.Bool    // a stop signal came: /readyz answers 503
+
+	// HTTPS (https.go); nil and "" without it.
+	httpsSrv  *http.Server
+	certs     *certs.Store
+	httpsAddr string
 }
 
 // testHookStartNode, if set, runs first in startNode (tests: a SIGHUP
@@ -98,7 +107,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	if testHookStartNode != nil {
 		testHookStartNode()
 	}
-	n = &node{cfg: cfg, log: log, served: make(chan error, 2)}
+	n = &node{cfg: cfg, log: log, served: make(chan error, 3)}
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -119,6 +128,13 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 		return nil, fmt.Errorf("admin listener --admin %s: %w", cfg.Admin, err)
 	}
 	cleanup = append(cleanup, func() { adminLn.Close() })
+	httpsLn, err := listenHTTPS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if httpsLn != nil {
+		cleanup = append(cleanup, func() { httpsLn.Close() })
+	}
 	n.edgeAddr, n.admAddr = edgeLn.Addr().String(), adminLn.Addr().String()
 	loopback := isLoopbackListener(adminLn)
 	if cfg.PurgeToken == "" && !loopback {
@@ -137,6 +153,9 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	if err := n.registry.Register(store.NewCollector(n.store)); err != nil {
 		return nil, fmt.Errorf("store metrics: %w", err)
 	}
+	if n.certs, err = loadCerts(cfg, log, n.registry); err != nil {
+		return nil, err
+	}
 
 	// SIGHUP reloads the GeoIP database: subscribe before loading it, so
 	// that none is lost and none takes the default action (terminate) in
@@ -154,7 +173,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	cleanup = append(cleanup, cancel)
-	go resolver.WatchSignals(ctx, n.hup)
+	go resolver.WatchSignals(ctx, n.watchHUP(ctx))
 
 	warnOpenGossip(log, cfg)
 	n.cluster, err = cluster.Start(cluster.Config{
@@ -213,13 +232,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	}
 
 	errLog := mustStdLog(log.Named("http"))
-	n.edgeSrv = &http.Server{
-		Handler:           n.proxy,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          errLog,
-	}
+	n.edgeSrv = newEdgeServer(n.proxy, errLog)
 	n.adminSrv = &http.Server{
 		Handler:           adminHandler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -231,9 +244,10 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	}
 	go n.serve(n.edgeSrv, edgeLn, "edge")
 	go n.serve(n.adminSrv, adminLn, "admin")
+	n.serveHTTPS(httpsLn, errLog)
 	log.Info("node started",
 		zap.String("node", cfg.Name), zap.String("region", cfg.Region),
-		zap.String("edge", n.edgeAddr), zap.String("admin", n.admAddr),
+		zap.String("edge", n.edgeAddr), zap.String("https", n.httpsAddr), zap.String("admin", n.admAddr),
 		zap.String("gossip", n.cluster.Addr()),
 		zap.String("origin", cfg.Origin.String()), zap.Int64("cache_bytes", cfg.CacheSize),
 		zap.Bool("purge_token", cfg.PurgeToken != ""))
@@ -251,8 +265,12 @@ func (n *node) serve(srv *http.Server, ln net.Listener, name string) {
 func (n *node) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
-	done := make(chan struct{}, 2)
-	for _, srv := range []*http.Server{n.edgeSrv, n.adminSrv} {
+	srvs := []*http.Server{n.edgeSrv, n.adminSrv}
+	if n.httpsSrv != nil {
+		srvs = append(srvs, n.httpsSrv)
+	}
+	done := make(chan struct{}, len(srvs))
+	for _, srv := range srvs {
 		go func() {
 			if err := srv.Shutdown(ctx); err != nil {
 				n.log.Warn("http shutdown", zap.Error(err))
@@ -261,8 +279,9 @@ func (n *node) stop() {
 			done <- struct{}{}
 		}()
 	}
-	<-done
-	<-done
+	for range srvs {
+		<-done
+	}
 	if err := n.cluster.Leave(3 * time.Second); err != nil {
 		n.log.Warn("cluster leave", zap.Error(err))
 	}

@@ -44,6 +44,7 @@ type serveFlags struct {
 	region, gossipKey, geoipDB, trusted  string
 	proxyHeader                          string
 	varyGeo, logFormat, logLevel         string
+	httpsFlags
 }
 
 func serveFlagSet() (*flag.FlagSet, *serveFlags) {
@@ -80,6 +81,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.geoCountryHeader, "geo-country-header", "X-Geo-Country-Code", "request header `name` the edge sets to the client's country for the origin")
 	fs.StringVar(&f.geoContinentHeader, "geo-continent-header", "X-Geo-Continent-Code", "request header `name` the edge sets to the client's continent for the origin")
 	fs.StringVar(&f.varyGeo, "vary-geo", "none", "make the edge add Vary on the client's `continent|country|none` (for origins that cannot)")
+	addHTTPSFlags(fs, &f.httpsFlags)
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: `console|json`")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: `debug|info|warn|error`")
 	fs.Usage = func() {
@@ -100,6 +102,9 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 		return c, err
 	}
 	c.Listen, c.Admin = f.listen, f.admin
+	if err := f.httpsConfig(&c); err != nil {
+		return c, err
+	}
 	if c.Origin, err = parseOrigin(f.origin); err != nil {
 		return c, err
 	}
