@@ -245,11 +245,12 @@ func TestH2RequestBodyWithoutLength(t *testing.T) {
 	}
 }
 
-// TestH2RangeAndHead: Range and HEAD are answered from the cache over
+// TestH2RangeAndHead: Range, conditional requests and HEAD are answered from the cache over
 // HTTP/2 as over HTTP/1.1.
 func TestH2RangeAndHead(t *testing.T) {
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("ETag", `"v1"`)
 		io.WriteString(w, "0123456789abcdefghij")
 	})
 	e := newTLSEdge(t, o)
@@ -258,6 +259,14 @@ func TestH2RangeAndHead(t *testing.T) {
 	r := call(t, e.h2, "GET", e.tlsURL+"/r", nil, "Range", "bytes=5-9")
 	if r.ProtoMajor != 2 || r.StatusCode != 206 || r.body != "56789" || r.Header.Get("Content-Range") != "bytes 5-9/20" || r.Header.Get("X-Cache") != "HIT" {
 		t.Errorf("h2 Range: %d %q Content-Range %q X-Cache %q", r.StatusCode, r.body, r.Header.Get("Content-Range"), r.Header.Get("X-Cache"))
+	}
+	if etag := r.Header.Get("Etag"); etag == "" {
+		r = call(t, e.h2, "GET", e.tlsURL+"/r", nil, "If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+	} else {
+		r = call(t, e.h2, "GET", e.tlsURL+"/r", nil, "If-None-Match", etag)
+	}
+	if r.StatusCode != 304 || r.body != "" {
+		t.Errorf("h2 conditional GET: %d %q", r.StatusCode, r.body)
 	}
 	r = call(t, e.h2, "HEAD", e.tlsURL+"/r", nil)
 	if r.StatusCode != 200 || r.body != "" || r.ContentLength != 20 || r.Header.Get("X-Cache") != "HIT" {

@@ -18,6 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // writePair writes a new self-signed pair for hosts into dir as
@@ -251,5 +253,43 @@ meshcdn_tls_certificate_expiry_seconds{file="` + p.Cert + `",name="soon.test"} 3
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestExpiryWarnings: expired and soon-expiring certificates are served
+// (a failed renewal must not stop a node) and logged as warnings.
+func TestExpiryWarnings(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, notAfter time.Time) Pair {
+		c, k, err := SelfSigned([]string{name + ".test"}, notAfter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := Pair{Cert: filepath.Join(dir, name+".crt"), Key: filepath.Join(dir, name+".key")}
+		replaceFile(t, p.Cert, c)
+		replaceFile(t, p.Key, k)
+		return p
+	}
+	core, logs := observer.New(zap.InfoLevel)
+	s, err := New(Config{Logger: zap.New(core), Pairs: []Pair{
+		write("fine", time.Now().Add(90*24*time.Hour)),
+		write("soon", time.Now().Add(3*24*time.Hour)),
+		write("expired", time.Now().Add(-time.Minute)),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := served(t, s, "expired.test"); got != "expired.test" {
+		t.Errorf("expired certificate not served: %q", got)
+	}
+	for msg, n := range map[string]int{"TLS certificate loaded": 1, "TLS certificate expires soon: renew it": 1, "TLS certificate has expired: clients will refuse it; renew it": 1} {
+		if got := logs.FilterMessage(msg).Len(); got != n {
+			t.Errorf("%d log lines %q, want %d", got, msg, n)
+		}
+	}
+	for _, e := range logs.FilterLevelExact(zap.WarnLevel).All() {
+		if e.ContextMap()["cert"] == filepath.Join(dir, "fine.crt") {
+			t.Errorf("warning about the fine certificate: %s", e.Message)
+		}
 	}
 }
