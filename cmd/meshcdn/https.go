@@ -146,11 +146,11 @@ func (n *node) watchHUP(ctx context.Context) <-chan os.Signal {
 
 // serveHTTPS starts the HTTPS listener: the edge's server settings, TLS
 // from the certificate store, HTTP/2 and HTTP/1.1 by ALPN.
-func (n *node) serveHTTPS(ln net.Listener, errLog *stdlog.Logger) {
+func (n *node) serveHTTPS(ln net.Listener) {
 	if ln == nil {
 		return
 	}
-	n.httpsSrv = newEdgeServer(n.proxy, errLog)
+	n.httpsSrv = newEdgeServer(n.proxy, handshakeLog(n.log.Named("https")))
 	n.httpsSrv.TLSConfig = edge.TLSConfig(n.certs)
 	n.httpsSrv.Protocols = edge.ServeProtocols()
 	n.httpsAddr = ln.Addr().String()
@@ -159,4 +159,24 @@ func (n *node) serveHTTPS(ln net.Listener, errLog *stdlog.Logger) {
 			n.served <- fmt.Errorf("https listener: %w", err)
 		}
 	}()
+}
+
+// handshakeLog is the HTTPS listener's ErrorLog: failed TLS handshakes
+// (scanners, clients that give up, old TLS versions) are logged at debug
+// level, as an internet-facing listener sees them all day; everything
+// else at warn, like the other listeners.
+func handshakeLog(log *zap.Logger) *stdlog.Logger {
+	return stdlog.New(handshakeWriter{log: log}, "", 0)
+}
+
+type handshakeWriter struct{ log *zap.Logger }
+
+func (w handshakeWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		w.log.Debug(msg)
+	} else {
+		w.log.Warn(msg)
+	}
+	return len(p), nil
 }

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/meshcdn/meshcdn/edge/certs"
 )
 
@@ -228,5 +231,18 @@ func waitLog(t *testing.T, p *serveProc, s string) {
 			t.Fatalf("no %q in the log", s)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Failed TLS handshakes (scanners, old clients) are logged at debug level
+// only; other server errors at warn.
+func TestHandshakeErrorsLoggedAtDebug(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	l := handshakeLog(zap.New(core))
+	l.Printf("http: TLS handshake error from 127.0.0.1:1234: EOF")
+	l.Printf("http: panic serving 127.0.0.1:1234: boom")
+	all := logs.All()
+	if len(all) != 2 || all[0].Level != zap.DebugLevel || all[1].Level != zap.WarnLevel || all[0].Message != "http: TLS handshake error from 127.0.0.1:1234: EOF" {
+		t.Fatalf("log entries: %+v", all)
 	}
 }

@@ -244,7 +244,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	}
 	go n.serve(n.edgeSrv, edgeLn, "edge")
 	go n.serve(n.adminSrv, adminLn, "admin")
-	n.serveHTTPS(httpsLn, errLog)
+	n.serveHTTPS(httpsLn)
 	log.Info("node started",
 		zap.String("node", cfg.Name), zap.String("region", cfg.Region),
 		zap.String("edge", n.edgeAddr), zap.String("https", n.httpsAddr), zap.String("admin", n.admAddr),
