@@ -62,6 +62,8 @@ type nodeConfig struct {
 	GossipKeys      [][]byte
 	IsolationBound  time.Duration
 	ShutdownTimeout time.Duration
+
+	IsolationUnready time.Duration // /readyz 503 after hearing from no peer this long (0 = off)
 }
 
 // node is one running meshcdn node: store, geo resolver, cluster member,
@@ -213,6 +215,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	adminHandler, err := api.New(api.Config{
 		Store: n.store, Cluster: n.cluster, Token: cfg.PurgeToken, AllowNoToken: loopback,
 		Logger: log.Named("api"), Registerer: n.registry, Gatherer: n.registry, WaitTimeout: cfg.PurgeWait,
+		IsolationUnready: cfg.IsolationUnready,
 	})
 	if err != nil {
 		return nil, usagef("%v", err)
