@@ -149,3 +149,41 @@ func TestGossipJunkFlood(t *testing.T) {
 		})
 	}
 }
+
+// TestGossipJunkStreams: junk TCP connections to the gossip port of a node
+// with a key are counted exactly as not encrypted (never as a key
+// mismatch), and logged once.
+func TestGossipJunkStreams(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	n, err := cluster.Start(cluster.Config{NodeName: "target", BindAddr: "127.0.0.1", Keys: [][]byte{key(1)},
+		Logger: zap.New(core, zap.AddStacktrace(zapcore.ErrorLevel))}, store.New(store.Config{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	const conns = 200
+	start := time.Now()
+	for i := range conns {
+		c, err := net.Dial("tcp", n.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write(junk(0xF0, 64))
+		// Wait for its refusal before the next: memberlist answers each.
+		waitFor(t, "the stream to be refused", func() bool { return n.Stats().Errors["not_encrypted"] >= uint64(i+1) })
+		c.Close()
+	}
+	elapsed := time.Since(start)
+	if got := n.Stats().Errors; got["not_encrypted"] != conns || got["decrypt"] != 0 {
+		t.Fatalf("errors %v, want exactly %d not_encrypted", got, conns)
+	}
+	lines := logs.All()
+	if bound := 2 + int(elapsed/(5*time.Second)); len(lines) == 0 || len(lines) > bound {
+		t.Fatalf("%d lines for %d junk streams in %v (bound %d): %v", len(lines), conns, elapsed, bound, lines)
+	}
+	for _, e := range lines {
+		if strings.Contains(e.Message, "key mismatch") || e.Stack != "" {
+			t.Fatalf("line %q (stack %d bytes)", e.Message, len(e.Stack))
+		}
+	}
+}
