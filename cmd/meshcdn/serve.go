@@ -33,8 +33,8 @@ type serveFlags struct {
 	listen, admin, origin                string
 	cacheSize, maxObjectSize             int64
 	defaultTTL, originTimeout, purgeWait time.Duration
-	isolationBound                       time.Duration
 	drainDelay, drainTimeout             time.Duration
+	isolationBound, isolationUnready     time.Duration
 	defaultSWR, defaultSIE               time.Duration
 	honorClientCC                        bool
 	maxVariants                          int
@@ -71,6 +71,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.isolationBound, "isolation-bound", 0, "after hearing from no peer this long, treat objects cached before the last contact as stale (0 = off)")
 	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "on SIGTERM/SIGINT, keep serving this long with /readyz answering 503, so that load balancers and DNS health checks take the node out first")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "after the drain delay, how long requests in flight may take to finish before the node exits")
+	fs.DurationVar(&f.isolationUnready, "isolation-unready", 5*time.Second, "after hearing from no peer this long (every other member failed or partitioned away), /readyz answers 503 so that health-checked DNS and load balancers stop sending clients to a node that may be missing purges; it keeps serving (0 = off)")
 	fs.StringVar(&f.region, "region", "default", "region `name` of this node")
 	fs.StringVar(&f.gossipKey, "gossip-key", "", "gossip encryption keys, `BASE64[,BASE64]` of 16/24/32 bytes, first = primary (default $MESHCDN_GOSSIP_KEY)")
 	fs.StringVar(&f.geoipDB, "geoip-db", "", "MaxMind DB `path` (GeoIP2/GeoLite2 Country or City); empty = embedded country database")
@@ -201,6 +202,10 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 		return c, err
 	}
 	c.DrainDelay, c.ShutdownTimeout = f.drainDelay, f.drainTimeout
+	if f.isolationUnready != 0 && f.isolationUnready < time.Second {
+		return c, usagef("--isolation-unready must be 0 (off) or at least 1s (a node hears from its peers about every 0.5s)")
+	}
+	c.IsolationUnready = f.isolationUnready
 	c.Join = splitList(f.join)
 	if len(c.Join) > 64 {
 		return c, usagef("--join: at most 64 addresses")
