@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -168,5 +169,39 @@ func TestCacheStatusStoredWhenStored(t *testing.T) {
 	waitFor(t, "the access log line", func() bool { return logs.FilterMessage("request").Len() == 1 })
 	if got := logs.FilterMessage("request").All()[0].ContextMap()["store"]; got != "stored" {
 		t.Errorf("access log store=%v, want stored", got)
+	}
+}
+
+// Issue 9 item 7: a 304 refresh fenced by a purge accepted meanwhile is not
+// stored, and its Cache-Status does not say it was.
+func TestRevalidationFencedNotSaidStored(t *testing.T) {
+	g := newGate()
+	var once sync.Once
+	release := func() { once.Do(g.release) }
+	t.Cleanup(release)
+	var n atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=0")
+		w.Header().Set("ETag", `"a"`)
+		if n.Add(1) == 1 {
+			io.WriteString(w, "body")
+			return
+		}
+		g.wait(r.Context())
+		w.WriteHeader(http.StatusNotModified)
+	})
+	e := newEdge(t, o, func(c *Config, _ *Site) { c.PurgeToken = "t0k" })
+	e.get("/rv")
+	e.settle()
+	done := make(chan resp)
+	go func() { done <- e.get("/rv") }()
+	<-g.entered // the revalidation has begun at the origin
+	if r := e.do("PURGE", "/rv", "Fastly-Key", "t0k"); r.StatusCode != 200 {
+		t.Fatalf("PURGE: %d %s", r.StatusCode, r.body)
+	}
+	release()
+	r := <-done
+	if cs := r.Header.Get("Cache-Status"); r.body != "body" || strings.Contains(cs, "stored") || !strings.Contains(cs, "detail=purged") {
+		t.Errorf("fenced revalidation: %q, Cache-Status %q; want detail=purged and not stored", r.body, cs)
 	}
 }
