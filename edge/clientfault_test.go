@@ -287,3 +287,25 @@ func TestOriginConnectionCap(t *testing.T) {
 	}
 	e.waitCounter(2, "meshcdn_edge_origin_busy_total")
 }
+
+// The read budget of a request body: the idle timeout, capped by the
+// whole-body deadline and by the minimum rate (idle of slack plus n/rate).
+func TestBodyReadBudget(t *testing.T) {
+	s := time.Second
+	for _, c := range []struct {
+		idle, whole time.Duration
+		rate, n     int64
+		waited      time.Duration
+		want        time.Duration
+	}{
+		{60 * s, 600 * s, 512, 0, 0, 60 * s},                 // fresh: the idle timeout
+		{60 * s, 600 * s, 512, 512 * 100, 50 * s, 60 * s},    // fast enough: idle again
+		{60 * s, 600 * s, 512, 512 * 10, 65 * s, 5 * s},      // 70 s allowed for 10 s worth, 65 s used
+		{60 * s, 600 * s, 512, 512 * 10, 70 * s, 0},          // the rate has run out
+		{60 * s, 600 * s, 512, 512 * 10000, 590 * s, 10 * s}, // the deadline caps a fast body
+	} {
+		if got := bodyReadBudget(c.idle, c.whole, c.rate, c.n, c.waited); got != c.want {
+			t.Errorf("bodyReadBudget(%v, %v, %d, %d, %v) = %v, want %v", c.idle, c.whole, c.rate, c.n, c.waited, got, c.want)
+		}
+	}
+}
