@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
-	"io"
 	"maps"
 	"net/http"
 	"strconv"
@@ -66,8 +65,9 @@ type flightResult struct {
 	initialAge   time.Duration
 	respTime     time.Time
 	noCache      bool
-	reason       string // why not storable
-	staleOK      bool   // resError from a 5xx the stale copy may hide (stale-if-error)
+	reason       string       // why not storable
+	outcome      storeOutcome // storable: what became of it when the headers went out
+	staleOK      bool         // resError from a 5xx the stale copy may hide (stale-if-error)
 }
 
 type flightTable struct {
@@ -332,7 +332,7 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	defer p.fetching.Add(-1)
 	fence := p.store.Fence() // before the request: a purge after this point fences the response
 	reqTime := time.Now()
-	resp, err := s.transport.RoundTrip(req)
+	resp, err := p.roundTrip(s, req)
 	refetched := false
 	if err == nil && f.stale != nil && resp.StatusCode == http.StatusNotModified && !httpcache.Updates304(f.stale.Header, resp.Header) {
 		// RFC 9111 §4.3.4: the 304's validator matches no stored response,
@@ -348,13 +348,17 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 		req.Header = h
 		refetched = true
 		reqTime = time.Now()
-		resp, err = s.transport.RoundTrip(req)
+		resp, err = p.roundTrip(s, req)
 	}
 	respTime := time.Now()
 	p.m.fetchSeconds.Observe(respTime.Sub(reqTime).Seconds())
 	if err != nil {
 		code, outcome := classify(err, it)
-		p.m.fetches[outcome].Inc()
+		if errors.Is(err, errOriginBusy) {
+			code = http.StatusServiceUnavailable // not sent: no origin outcome to count
+		} else {
+			p.m.fetches[outcome].Inc()
+		}
 		p.log.Warn("origin fetch failed", zapSite(s), zapURL(req), zapErr(err), zapStatus(code))
 		it.stop()
 		cancel()
@@ -398,6 +402,9 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	if storable && resp.ContentLength > s.maxObject {
 		storable, reason = false, "too-large"
 	}
+	if storable && !s.StoreCloseDelimited && closeDelimited(resp) {
+		storable, reason = false, "close-delimited"
+	}
 	p.addVia(resp.Header)
 	if status == http.StatusOK && len(resp.Header["Accept-Ranges"]) == 0 {
 		resp.Header["Accept-Ranges"] = acceptRangesVal
@@ -437,62 +444,82 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	}
 	res.kind = resStream
 	f.body.start(resp.ContentLength)
-	p.publish(f, res, vary, sec, true)
-	if f.private {
-		p.flights.clearHitForMiss(f.primary)
+	if f.body.overflowed() {
+		res.outcome = storeTooLarge // over the fetch budget: streamed only
 	}
-
-	// Body: read with the between-bytes timeout into the stream.
-	var rerr error
+	// The first read comes before the headers go out: a body complete in it
+	// (most small responses) is stored first, and Cache-Status can say so.
 	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		if n > 0 {
-			if werr := f.body.write(ctx, buf[:n]); werr != nil {
-				rerr = werr
-				break
-			}
+	ended, rerr := pump(ctx, f.body, resp.Body, buf, true)
+	first := ended
+	if !ended {
+		p.publish(f, res, vary, sec, true)
+		if f.private {
+			p.flights.clearHitForMiss(f.primary)
 		}
-		if err != nil {
-			if err != io.EOF {
-				rerr = err
-			}
-			break
-		}
+		_, rerr = pump(ctx, f.body, resp.Body, buf, false)
 	}
-	resp.Body.Close()
-	it.stop()
-	cancel()
-	if rerr != nil && !errors.Is(rerr, errNoReaders) {
-		code, _ := classify(rerr, it)
-		p.log.Warn("origin body failed", zapSite(s), zapURL(req), zapErr(rerr), zapStatus(code))
-	}
-	f.body.finish(rerr)
-
-	defer f.body.release()
-	body, ok := f.body.complete()
-	if !ok {
-		if rerr == nil || errors.Is(rerr, errNoReaders) {
-			// Outgrew the limit: remember, so the next requests stream directly.
-			p.flights.markHitForMiss(f.primary, hitForMissDefault)
-		}
+	o := p.endBody(f, s, req, resp, it, cancel, rerr, fence, func(body []byte) store.Object {
+		return p.object(f, s, &res, vary, sec, d, body, reqTime)
+	})
+	if !first {
 		p.finishFlight(f)
 		return
 	}
-	if cap(body) > len(body)+len(body)/4+512 {
-		body = append([]byte(nil), body...)
+	res.outcome = o
+	p.publish(f, res, vary, sec, false)
+	if f.private {
+		p.flights.clearHitForMiss(f.primary)
 	}
+}
+
+// endBody finishes a streamed body that ended with rerr: it stores the
+// body if it is whole and kept, then tells the readers (finish), so that
+// one reaching the end knows what became of it.
+func (p *Proxy) endBody(f *flight, s *site, req *http.Request, resp *http.Response, it *idleTimer, cancel context.CancelFunc,
+	rerr error, fence store.Fence, build func([]byte) store.Object) storeOutcome {
+	resp.Body.Close()
+	it.stop()
+	cancel()
+	defer f.body.release()
+	var o storeOutcome
+	if rerr != nil {
+		o = bodyOutcome(rerr, it)
+		if o != storeTooLarge {
+			code, _ := classify(rerr, it)
+			p.log.Warn("origin body failed", zapSite(s), zapURL(req), zapErr(rerr), zapStatus(code))
+		}
+	} else if body, ok := f.body.kept(); !ok {
+		o = storeTooLarge
+	} else {
+		if cap(body) > len(body)+len(body)/4+512 {
+			body = append([]byte(nil), body...)
+		}
+		obj := build(body)
+		o = p.insert(&obj, fence)
+	}
+	if o == storeTooLarge {
+		// Outgrew the limit: remember, so the next requests stream directly.
+		p.flights.markHitForMiss(f.primary, hitForMissDefault)
+	}
+	if o != storeStored && o != storeFenced {
+		p.m.storeFailed[o.label()].Inc()
+	}
+	f.body.finish(rerr, o)
+	return o
+}
+
+// object is the stored object of a fetched body.
+func (p *Proxy) object(f *flight, s *site, res *flightResult, vary []string, sec string, d httpcache.Decision, body []byte, reqTime time.Time) store.Object {
 	hdr := maps.Clone(res.header)
 	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
-	o := &store.Object{
+	return store.Object{
 		Primary: f.primary, Secondary: sec, Vary: vary,
-		Status: status, Header: hdr, Body: body, Keys: p.surrogateKeys(s, hdr),
-		RequestTime: reqTime, ResponseTime: respTime, InitialAge: d.InitialAge,
+		Status: res.status, Header: hdr, Body: body, Keys: p.surrogateKeys(s, hdr),
+		RequestTime: reqTime, ResponseTime: res.respTime, InitialAge: d.InitialAge,
 		Lifetime: d.Lifetime, SWR: d.SWR, SIE: d.SIE, Keep: keepFor(hdr, d.Lifetime),
 		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache,
 	}
-	p.insert(o, fence)
-	p.finishFlight(f)
 }
 
 // revalidated handles a 304 to a conditional fetch: the stored headers are
@@ -532,7 +559,7 @@ func (p *Proxy) revalidated(f *flight, s *site, fresh http.Header, fence store.F
 	res := flightResult{kind: resObject, obj: o, status: old.Status, fwdStatus: http.StatusNotModified,
 		storable: d.Storable, reason: d.Reason, ttl: (d.Lifetime - d.InitialAge).Round(time.Second), size: int64(len(old.Body))}
 	if d.Storable {
-		p.insert(o, fence)
+		res.outcome = p.insert(o, fence)
 	} else {
 		p.store.Delete(old)
 	}
@@ -540,17 +567,20 @@ func (p *Proxy) revalidated(f *flight, s *site, fresh http.Header, fence store.F
 }
 
 // insert stores o behind the fence taken when its fetch began.
-func (p *Proxy) insert(o *store.Object, fence store.Fence) {
+func (p *Proxy) insert(o *store.Object, fence store.Fence) storeOutcome {
 	switch err := p.store.Insert(o, fence); {
 	case err == nil:
+		return storeStored
 	case errors.Is(err, store.ErrFenced):
 		p.m.fenced.Inc()
 		p.log.Debug("response not stored: purged while fetched", zapKey(o.Primary))
+		return storeFenced
 	case errors.Is(err, store.ErrTooLarge), errors.Is(err, store.ErrExpired):
 		p.log.Debug("response not stored", zapKey(o.Primary), zapErr(err))
 	default:
 		p.log.Warn("response not stored", zapKey(o.Primary), zapErr(err))
 	}
+	return storeRejected
 }
 
 // finishFlight removes a streamed flight once its object is stored (or not).

@@ -31,7 +31,8 @@ type request struct {
 	bytes   int64
 	result  int
 	err     error
-	aborted error // the body broke off after the headers were sent
+	aborted error  // the body broke off after the headers were sent
+	store   string // a fetch for the cache: what became of the response (stored, or why not)
 }
 
 // lookup is the outcome of the lookup stage.
@@ -67,9 +68,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq := request{r: r, start: time.Now(), result: resSynth}
 	p.serve(w, &rq)
 	p.finish(&rq)
-	if rq.aborted != nil {
+	if rq.aborted != nil || rq.status == statusClientClosed {
 		// The status line is out; only cutting the connection tells the
-		// client that the body is incomplete.
+		// client that the body is incomplete. (A client that left gets
+		// nothing: not even the empty 200 net/http would write.)
 		panic(http.ErrAbortHandler)
 	}
 }
@@ -433,7 +435,7 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 		if leader {
 			p.leave(f)
 		}
-		rq.status = 499 // client closed the connection
+		rq.status = statusClientClosed
 		rq.result = resMiss
 		return true, false
 	}
@@ -452,7 +454,10 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			return true, false
 		}
 		code := http.StatusBadGateway
-		if res.code == http.StatusGatewayTimeout || (res.fwdStatus == 0 && lk.obj != nil && lk.obj.MustRevalidate) {
+		switch {
+		case res.code == http.StatusServiceUnavailable && res.fwdStatus == 0:
+			code = res.code // not sent: the origin's connections and queue are full
+		case res.code == http.StatusGatewayTimeout || (res.fwdStatus == 0 && lk.obj != nil && lk.obj.MustRevalidate):
 			code = http.StatusGatewayTimeout // RFC 9111 §5.2.2.2: 504 when a must-revalidate copy cannot be revalidated
 		}
 		p.synth(w, rq, code, originErrorText(res.code), xcacheMiss, p.status.format(httpcache.CacheStatus{
@@ -466,14 +471,24 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			p.m.collapsed.Inc()
 		}
 		rq.result = resMiss
+		rq.store = res.reason
+		detail := ""
+		if res.storable {
+			rq.store = res.outcome.String()
+			if res.outcome != storeStored {
+				detail = rq.store
+			}
+		}
 		p.deliverObject(w, rq, res.obj, res.obj.Age(now), xcacheMiss, p.status.format(httpcache.CacheStatus{
-			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: res.storable, Stored: res.storable, Collapsed: collapsed}))
+			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: res.storable, Stored: res.outcome == storeStored,
+			Collapsed: collapsed, Detail: detail}))
 		return true, false
 	case resUncacheable:
 		if !leader {
 			return false, true
 		}
 		rq.result = resMiss
+		rq.store = res.reason
 		defer func() {
 			res.resp.Body.Close()
 			res.it.stop()
@@ -486,6 +501,13 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
 			return false, false
 		}
+		// Cache-Status says "stored" only for a body in the cache as the
+		// headers go out; otherwise "storing" (still arriving) or why not.
+		o := res.outcome
+		if o == storePending {
+			o = f.body.result()
+		}
+		defer func() { rq.store = f.body.result().String() }()
 		if streaming {
 			// Joined a response already on its way into the cache.
 			rq.result = resHit
@@ -497,8 +519,13 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			p.m.collapsed.Inc()
 		}
 		rq.result = resMiss
+		detail := ""
+		if o != storeStored {
+			detail = o.String()
+		}
 		p.deliverStream(w, rq, f, rd, leader, xcacheMiss, p.status.format(httpcache.CacheStatus{
-			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: res.storable, Stored: res.storable, Collapsed: collapsed}))
+			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: true, Stored: o == storeStored,
+			Collapsed: collapsed, Detail: detail}))
 		return true, false
 	}
 }

@@ -41,6 +41,12 @@ type nodeConfig struct {
 	DefaultTTL               time.Duration
 	DefaultSWR, DefaultSIE   time.Duration // stale windows when the origin gives none
 	HonorClientCacheControl  bool
+	StoreCloseDelimited      bool
+	OriginMaxConns           int // 0 = edge.DefaultMaxOriginConns
+	OriginQueue              int // 0 = edge.DefaultOriginQueue
+	ClientBodyDeadline       time.Duration
+	ClientBodyMinRate        int64  // bytes/s; 0 = the edge's default
+	ClientBodyBuffer         int64  // 0 = the edge's default
 	MaxVariants              int    // per URL; 0 = the store's default
 	GeoCountryHeader         string // "" = edge.DefaultCountryHeader
 	GeoContinentHeader       string
@@ -198,6 +204,12 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 		VaryGeo:                 cfg.VaryGeo,
 		GeoCountryHeader:        cfg.GeoCountryHeader,
 		GeoContinentHeader:      cfg.GeoContinentHeader,
+		StoreCloseDelimited:     cfg.StoreCloseDelimited,
+		MaxOriginConns:          cfg.OriginMaxConns,
+		OriginQueue:             cfg.OriginQueue,
+		ClientBodyDeadline:      cfg.ClientBodyDeadline,
+		ClientBodyMinRate:       cfg.ClientBodyMinRate,
+		ClientBodyBuffer:        cfg.ClientBodyBuffer,
 	}
 	c := n.cluster
 	n.proxy, err = edge.New(edge.Config{

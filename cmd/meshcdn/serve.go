@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshcdn/meshcdn/cluster"
+	"github.com/meshcdn/meshcdn/edge"
 	"github.com/meshcdn/meshcdn/geo"
 )
 
@@ -37,7 +38,11 @@ type serveFlags struct {
 	isolationBound, isolationUnready     time.Duration
 	defaultSWR, defaultSIE               time.Duration
 	honorClientCC                        bool
+	storeCloseDelimited                  bool
 	maxVariants                          int
+	originMaxConns, originQueue          int
+	bodyDeadline                         time.Duration
+	bodyMinRate, bodyBuffer              int64
 	geoCountryHeader, geoContinentHeader string
 	purgeToken, passCookie, purgeAllow   string
 	nodeName, gossip, advertise, join    string
@@ -47,7 +52,7 @@ type serveFlags struct {
 }
 
 func serveFlagSet() (*flag.FlagSet, *serveFlags) {
-	f := &serveFlags{cacheSize: 256 << 20}
+	f := &serveFlags{cacheSize: 256 << 20, bodyMinRate: edge.DefaultClientBodyMinRate, bodyBuffer: edge.DefaultClientBodyBuffer}
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&f.listen, "listen", ":8080", "edge (public) listen `address`")
@@ -60,6 +65,12 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.defaultSIE, "default-stale-if-error", 0, "stale-if-error when the origin gives none: serve a stale object this long while the origin fails (0 = off)")
 	fs.BoolVar(&f.honorClientCC, "honor-client-cache-control", false, "obey the clients' request Cache-Control (no-cache, max-age, only-if-cached, ...); off: freshness is the origin's call")
 	fs.DurationVar(&f.originTimeout, "origin-timeout", 30*time.Second, "origin first-byte and between-bytes timeout (connect: at most 5s)")
+	fs.BoolVar(&f.storeCloseDelimited, "store-close-delimited", false, "store responses whose body ends where the origin closes the connection (no Content-Length, not chunked); off: such a body cut short would be stored as complete")
+	fs.IntVar(&f.originMaxConns, "origin-max-conns", edge.DefaultMaxOriginConns, "most concurrent requests (HTTP/1.1: connections) to the origin, `N`")
+	fs.IntVar(&f.originQueue, "origin-queue", edge.DefaultOriginQueue, "`N` requests that may wait for an origin connection beyond --origin-max-conns (each at most the connect timeout); the others get 503 with Retry-After")
+	fs.DurationVar(&f.bodyDeadline, "client-body-deadline", edge.DefaultClientBodyDeadline, "a request body must arrive whole within this `duration`, else 408")
+	fs.Var(sizeFlag{&f.bodyMinRate}, "client-body-min-rate", "least average rate of a request body, a `SIZE` per second (60s of slack), else 408")
+	fs.Var(sizeFlag{&f.bodyBuffer}, "client-body-buffer", "request bodies up to this `SIZE` are read whole before the origin is contacted; larger ones stream")
 	fs.StringVar(&f.purgeToken, "purge-token", "", "token required by purges (default $MESHCDN_PURGE_TOKEN); may be empty only if --admin is loopback")
 	fs.DurationVar(&f.purgeWait, "purge-wait-timeout", 5*time.Second, "longest time a purge with wait=all waits for every node's ack")
 	fs.StringVar(&f.passCookie, "pass-cookie", "", "requests with a cookie whose name matches this `regexp` bypass the cache, such as ^_session")
@@ -124,6 +135,24 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 	}
 	c.DefaultSWR, c.DefaultSIE = f.defaultSWR, f.defaultSIE
 	c.HonorClientCacheControl = f.honorClientCC
+	c.StoreCloseDelimited = f.storeCloseDelimited
+	if f.originMaxConns < 1 || f.originMaxConns > 1<<16 {
+		return c, usagef("--origin-max-conns must be between 1 and 65536")
+	}
+	if f.originQueue < 1 || f.originQueue > 1<<20 {
+		return c, usagef("--origin-queue must be between 1 and 1048576")
+	}
+	c.OriginMaxConns, c.OriginQueue = f.originMaxConns, f.originQueue
+	if err := positiveDuration("client-body-deadline", f.bodyDeadline); err != nil {
+		return c, err
+	}
+	if f.bodyMinRate < 1 {
+		return c, usagef("--client-body-min-rate must be at least 1 byte (per second)")
+	}
+	if f.bodyBuffer < 1 || f.bodyBuffer > 16<<20 {
+		return c, usagef("--client-body-buffer must be between 1 byte and 16MiB")
+	}
+	c.ClientBodyDeadline, c.ClientBodyMinRate, c.ClientBodyBuffer = f.bodyDeadline, f.bodyMinRate, f.bodyBuffer
 	if f.maxVariants < 1 || f.maxVariants > 10000 {
 		return c, usagef("--max-variants must be between 1 and 10000")
 	}
