@@ -279,9 +279,10 @@ func Decide(p Policy, method string, reqHeader http.Header, status int, respHead
 		case d.MaxAge >= 0:
 			lifetime, dec.Source = d.MaxAge, "max-age"
 		case len(respHeader["Expires"]) > 0:
+			// Malformed or on several lines: in the past (RFC 9111 §5.3).
 			dec.Source = "expires"
 			lifetime = 0
-			if exp, ok := parseHTTPDate(respHeader["Expires"][0]); ok && exp.After(date) {
+			if exp, ok := headerDate(respHeader, "Expires"); ok && exp.After(date) {
 				lifetime = min(exp.Sub(date), maxDelta)
 			}
 		}
