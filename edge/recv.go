@@ -493,7 +493,9 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 
 // secondaryKey is the variant key of a request: the normalised values of
 // the request header fields named by vary (canonical, sorted). Accept-Encoding
-// is reduced to the one coding the cache keys on. Long keys are hashed.
+// is reduced to the one coding the cache keys on; a well-formed
+// Accept-Language is put in canonical form (the one fetchHeader sends the
+// origin). Long keys are hashed.
 func secondaryKey(vary []string, h http.Header) string {
 	if len(vary) == 0 {
 		return ""
@@ -507,7 +509,8 @@ func secondaryKey(vary []string, h http.Header) string {
 		if name == "X-Forwarded-Proto" && len(vals) == 0 {
 			vals = protoHTTP // what the origin is sent when nobody says otherwise
 		}
-		if name == "Accept-Encoding" {
+		switch name {
+		case "Accept-Encoding":
 			switch len(vals) {
 			case 0:
 			case 1:
@@ -515,7 +518,12 @@ func secondaryKey(vary []string, h http.Header) string {
 			default:
 				b = append(b, httpcache.NormalizeAcceptEncoding(strings.Join(vals, ","))...)
 			}
-		} else {
+		case "Accept-Language":
+			var ok bool
+			if b, ok = httpcache.AppendAcceptLanguage(b, vals); !ok {
+				b = appendFieldValues(b, vals)
+			}
+		default:
 			b = appendFieldValues(b, vals)
 		}
 		b = append(b, '\n')

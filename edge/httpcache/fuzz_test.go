@@ -336,3 +336,24 @@ func FuzzCacheStatus(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAcceptLanguage: normalisation is idempotent, and what it accepts it
+// writes in its own alphabet (no OWS, no control bytes).
+func FuzzAcceptLanguage(f *testing.F) {
+	f.Add("en-US,en;q=0.9")
+	f.Add(" ZH-hant-tw ; Q=0.5 , *")
+	f.Add("en-x-AB")
+	f.Fuzz(func(t *testing.T, in string) {
+		n, ok := NormalizeAcceptLanguage([]string{in})
+		if !ok {
+			return
+		}
+		again, ok := NormalizeAcceptLanguage([]string{n})
+		if !ok || again != n {
+			t.Fatalf("%q → %q → %q, %v", in, n, again, ok)
+		}
+		if strings.ContainsAny(n, " \t\r\n%") {
+			t.Fatalf("%q → %q", in, n)
+		}
+	})
+}
