@@ -598,15 +598,17 @@ var credentialKey = func() []byte {
 // hash that a short password could be found from. Absent and empty values
 // append nothing, as for any field.
 func appendCredential(b []byte, vals []string) []byte {
-	mark := len(b)
-	b = appendFieldValues(b, vals)
-	if len(b) == mark {
+	// The value is gathered in a buffer of its own: handing b to the hash
+	// (an interface) would move every caller's key buffer to the heap.
+	v := appendFieldValues(nil, vals)
+	if len(v) == 0 {
 		return b
 	}
 	m := hmac.New(sha256.New, credentialKey)
-	m.Write(b[mark:])
+	m.Write(v)
+	clear(v)
 	var sum [sha256.Size]byte
-	b = append(b[:mark], "hmac:"...)
+	b = append(b, "hmac:"...)
 	return hex.AppendEncode(b, m.Sum(sum[:0]))
 }
 
