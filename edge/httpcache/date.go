@@ -46,7 +46,7 @@ func parseDate(s string, year int) (t time.Time, ok bool) {
 
 // parseIMFFixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
 func parseIMFFixdate(s string) (time.Time, bool) {
-	if len(s) != 29 || dayName(s[:3]) < 0 || s[3:5] != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[25:] != " GMT" {
+	if len(s) != 29 || !dayName(s[:3]) || s[3:5] != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[25:] != " GMT" {
 		return time.Time{}, false
 	}
 	day, ok1 := digits(s[5:7])
@@ -60,7 +60,7 @@ func parseIMFFixdate(s string) (time.Time, bool) {
 
 // parseASCTime: "Sun Nov  6 08:49:37 1994".
 func parseASCTime(s string) (time.Time, bool) {
-	if len(s) != 24 || dayName(s[:3]) < 0 || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[19] != ' ' {
+	if len(s) != 24 || !dayName(s[:3]) || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[19] != ' ' {
 		return time.Time{}, false
 	}
 	month := monthName(s[4:7])
@@ -79,7 +79,7 @@ func parseASCTime(s string) (time.Time, bool) {
 // parseRFC850: "Sunday, 06-Nov-94 08:49:37 GMT".
 func parseRFC850(s string, year int) (time.Time, bool) {
 	i := indexByte(s, ',')
-	if i < 0 || longDayName(s[:i]) < 0 {
+	if i < 0 || !longDayName(s[:i]) {
 		return time.Time{}, false
 	}
 	r := s[i:] // ", 06-Nov-94 08:49:37 GMT"
@@ -113,14 +113,27 @@ func dateTime(year int, month time.Month, day int, clock string) (time.Time, boo
 	hour, ok1 := digits(clock[0:2])
 	minute, ok2 := digits(clock[3:5])
 	sec, ok3 := digits(clock[6:8])
-	if !ok1 || !ok2 || !ok3 || day < 1 || hour > 23 || minute > 59 || sec > 60 || sec == 60 && (hour != 23 || minute != 59) {
+	if !ok1 || !ok2 || !ok3 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 && (sec != 60 || hour != 23 || minute != 59) {
 		return time.Time{}, false
 	}
-	t := time.Date(year, month, day, hour, minute, 0, 0, time.UTC)
-	if t.Day() != day { // 31 Apr, 29 Feb 2023: time.Date moved it on
+	if day > 28 && day > daysIn(month, year) { // 31 Apr, 29 Feb 2023
 		return time.Time{}, false
 	}
-	return t.Add(time.Duration(sec) * time.Second), true
+	return time.Date(year, month, day, hour, minute, sec, 0, time.UTC), true // a leap second is read as the next one
+}
+
+// daysIn is the number of days of month in year (proleptic Gregorian).
+func daysIn(month time.Month, year int) int {
+	switch month {
+	case time.February:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }
 
 // digits parses a fixed-width run of ASCII digits (no sign, no space).
@@ -139,36 +152,49 @@ func digits(s string) (int, bool) {
 	return n, true
 }
 
-var (
-	shortDays = [...]string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}
-	longDays  = [...]string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"}
-	months    = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
-)
-
-func dayName(s string) int {
-	for i, d := range shortDays {
-		if s == d {
-			return i
-		}
+func dayName(s string) bool {
+	switch s {
+	case "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat":
+		return true
 	}
-	return -1
+	return false
 }
 
-func longDayName(s string) int {
-	for i, d := range longDays {
-		if s == d {
-			return i
-		}
+func longDayName(s string) bool {
+	switch s {
+	case "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday":
+		return true
 	}
-	return -1
+	return false
 }
 
 // monthName returns the month named exactly s, or 0.
 func monthName(s string) time.Month {
-	for i, m := range months {
-		if s == m {
-			return time.Month(i + 1)
-		}
+	switch s {
+	case "Jan":
+		return time.January
+	case "Feb":
+		return time.February
+	case "Mar":
+		return time.March
+	case "Apr":
+		return time.April
+	case "May":
+		return time.May
+	case "Jun":
+		return time.June
+	case "Jul":
+		return time.July
+	case "Aug":
+		return time.August
+	case "Sep":
+		return time.September
+	case "Oct":
+		return time.October
+	case "Nov":
+		return time.November
+	case "Dec":
+		return time.December
 	}
 	return 0
 }
