@@ -96,8 +96,8 @@ func checkRoundTrip(t *testing.T, tm time.Time) {
 }
 
 func TestHTTPDateRoundTrip(t *testing.T) {
-	// Every second a 4DIGIT year can express is one of these ranges' kind;
-	// a fixed seed keeps the test reproducible.
+	// Random seconds of the years 0000-9999 (what a 4DIGIT year can
+	// express) and the edges; a fixed seed keeps the test reproducible.
 	rng := rand.New(rand.NewPCG(9, 16))
 	lo := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	hi := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
