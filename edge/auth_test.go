@@ -25,6 +25,7 @@ func TestAuthorizationSharedWithPermission(t *testing.T) {
 		"/max-age":         {"Cache-Control", "max-age=60"},
 		"/cdn-governs":     {"Cdn-Cache-Control", "max-age=60", "Cache-Control", "public, max-age=60"},
 		"/surrogate":       {"Surrogate-Control", "max-age=60", "Cache-Control", "public"},
+		"/sc-adds":         {"Surrogate-Control", "must-revalidate", "Cache-Control", "max-age=60"},
 	}
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		kv := headers[r.URL.Path]
@@ -39,6 +40,9 @@ func TestAuthorizationSharedWithPermission(t *testing.T) {
 		shared bool
 	}{
 		{"/public", true}, {"/s-maxage", true}, {"/must-revalidate", true}, {"/cdn-public", true},
+		// A Surrogate-Control that does not govern adds its
+		// must-revalidate to the governing directives, and it counts.
+		{"/sc-adds", true},
 		{"/max-age", false},
 		// The targeted field governs (RFC 9213 §2.2): Cache-Control's
 		// public beside it gives no permission.
