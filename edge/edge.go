@@ -3,8 +3,9 @@
 //
 //   - recv: pick the site by host, normalise, resolve the client's country
 //     and continent (client-supplied geo headers are removed first), decide
-//     pass (unsafe or unknown method, Authorization, a pass cookie, a body
-//     on GET/HEAD);
+//     pass (unsafe or unknown method, a pass cookie, a body on GET/HEAD;
+//     not Authorization: its response is stored only with the permission
+//     of RFC 9111 §3.5);
 //   - lookup: primary key store.KeyFor(host, path, query) and the variant
 //     selected by the stored response's Vary;
 //   - hit: fresh → deliver; stale inside stale-while-revalidate → deliver and

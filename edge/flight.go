@@ -67,6 +67,7 @@ type flightResult struct {
 	noCache      bool
 	reason       string       // why not storable
 	outcome      storeOutcome // storable: what became of it when the headers went out
+	leaderOnly   bool         // resObject that may not be shared: the waiters re-queue
 	staleOK      bool         // resError from a 5xx the stale copy may hide (stale-if-error)
 }
 
@@ -77,7 +78,10 @@ type flightTable struct {
 	// seeded 64-bit hash, not the URL, so that the table costs a fixed
 	// ~40 bytes per entry however long the URLs (a collision, 2^-64 per
 	// pair and not choosable without the seed, only makes one URL's misses
-	// go to the origin uncollapsed for a while).
+	// go to the origin uncollapsed for a while). A fetch made with
+	// Authorization marks the URL for requests with Authorization only
+	// (its own key): what the origin answers one user says nothing about
+	// the anonymous response, and any client can send a bogus credential.
 	hfm     map[uint64]int64
 	hfmSeed maphash.Seed
 }
@@ -88,11 +92,29 @@ func (t *flightTable) init() {
 	t.hfmSeed = maphash.MakeSeed()
 }
 
-func (t *flightTable) hfmKey(primary string) uint64 { return maphash.String(t.hfmSeed, primary) }
+// hfmAuthScope turns a URL's hit-for-miss key into the one for requests
+// with Authorization.
+const hfmAuthScope = 0x9e3779b97f4a7c15
 
-// hitForMissLocked reports whether primary recently answered uncacheable.
-func (t *flightTable) hitForMissLocked(primary string, now time.Time) bool {
-	k := t.hfmKey(primary)
+func (t *flightTable) hfmKey(primary string, auth bool) uint64 {
+	k := maphash.String(t.hfmSeed, primary)
+	if auth {
+		k ^= hfmAuthScope
+	}
+	return k
+}
+
+// hitForMissLocked reports whether primary recently answered uncacheable
+// to a request like this one (auth: it carries Authorization; such a
+// request also heeds the mark an anonymous fetch left).
+func (t *flightTable) hitForMissLocked(primary string, auth bool, now time.Time) bool {
+	if t.hitForMissKeyLocked(t.hfmKey(primary, false), now) {
+		return true
+	}
+	return auth && t.hitForMissKeyLocked(t.hfmKey(primary, true), now)
+}
+
+func (t *flightTable) hitForMissKeyLocked(k uint64, now time.Time) bool {
 	until, ok := t.hfm[k]
 	if !ok {
 		return false
@@ -104,9 +126,10 @@ func (t *flightTable) hitForMissLocked(primary string, now time.Time) bool {
 	return false
 }
 
-// markHitForMiss remembers that primary answered uncacheable until d from now.
-func (t *flightTable) markHitForMiss(primary string, d time.Duration) {
-	k := t.hfmKey(primary)
+// markHitForMiss remembers that primary answered uncacheable until d from
+// now, to requests with Authorization when auth.
+func (t *flightTable) markHitForMiss(primary string, auth bool, d time.Duration) {
+	k := t.hfmKey(primary, auth)
 	now := time.Now().UnixNano()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -128,8 +151,8 @@ func (t *flightTable) markHitForMiss(primary string, d time.Duration) {
 	t.hfm[k] = now + int64(d)
 }
 
-func (t *flightTable) clearHitForMiss(primary string) {
-	k := t.hfmKey(primary)
+func (t *flightTable) clearHitForMiss(primary string, auth bool) {
+	k := t.hfmKey(primary, auth)
 	t.mu.Lock()
 	delete(t.hfm, k)
 	t.mu.Unlock()
@@ -181,10 +204,11 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 	if p.looped(r) {
 		return nil, nil, false, nil, joinWait, errLoop
 	}
+	auth := rq.facts&hasAuthorization != 0
 	t := &p.flights
 	t.mu.Lock()
 	if !private {
-		if t.hitForMissLocked(lk.primary, rq.start) {
+		if t.hitForMissLocked(lk.primary, auth, rq.start) {
 			t.mu.Unlock()
 			return nil, nil, false, nil, joinHitForMiss, nil
 		}
@@ -215,7 +239,7 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 	// is a pass in all but name: its Range goes to the origin, so that a
 	// range of a large object does not fetch the whole of it.
 	ranged := private && lk.obj == nil && rq.facts&hasRange != 0 && len(r.Header["Range"]) == 1 &&
-		t.hitForMissLocked(lk.primary, rq.start)
+		t.hitForMissLocked(lk.primary, auth, rq.start)
 	vary, sec := lk.vary, lk.sec
 	if !lk.found && !private {
 		// URL miss: if a running flight already knows the response's Vary,
@@ -416,9 +440,11 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 		fwdStatus: status, storable: storable, reason: reason, initialAge: d.InitialAge, respTime: respTime,
 		ttl: (d.Lifetime - d.InitialAge).Round(time.Second), noCache: d.NoCache}
 
+	auth := len(f.reqHeader["Authorization"]) > 0
 	if !storable {
-		if f.stale != nil && (star || status < 500) {
-			// The origin no longer lets this be cached: drop the stale copy.
+		if f.stale != nil && (star || status < 500) && !auth {
+			// The origin no longer lets this be cached: drop the stale copy
+			// (not for an answer to one user's credentials).
 			p.store.Delete(f.stale)
 		}
 		hfm := hitForMissDefault
@@ -430,7 +456,7 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 		if !(f.ranged && (status == http.StatusPartialContent || status == http.StatusRequestedRangeNotSatisfiable)) {
 			// (The answer to a forwarded Range says nothing new about the
 			// whole object: the mark stays as it was.)
-			p.flights.markHitForMiss(f.primary, hfm)
+			p.flights.markHitForMiss(f.primary, auth, hfm)
 		}
 		res.kind, res.resp, res.cancel, res.it = resUncacheable, resp, cancel, it
 		p.publish(f, res, vary, sec, false)
@@ -455,7 +481,7 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	if !ended {
 		p.publish(f, res, vary, sec, true)
 		if f.private {
-			p.flights.clearHitForMiss(f.primary)
+			p.flights.clearHitForMiss(f.primary, auth)
 		}
 		_, rerr = pump(ctx, f.body, resp.Body, buf, false)
 	}
@@ -469,7 +495,7 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	res.outcome = o
 	p.publish(f, res, vary, sec, false)
 	if f.private {
-		p.flights.clearHitForMiss(f.primary)
+		p.flights.clearHitForMiss(f.primary, auth)
 	}
 }
 
@@ -500,7 +526,7 @@ func (p *Proxy) endBody(f *flight, s *site, req *http.Request, resp *http.Respon
 	}
 	if o == storeTooLarge {
 		// Outgrew the limit: remember, so the next requests stream directly.
-		p.flights.markHitForMiss(f.primary, hitForMissDefault)
+		p.flights.markHitForMiss(f.primary, len(f.reqHeader["Authorization"]) > 0, hitForMissDefault)
 	}
 	if o != storeStored && o != storeFenced {
 		p.m.storeFailed[o.label()].Inc()
@@ -557,10 +583,13 @@ func (p *Proxy) revalidated(f *flight, s *site, fresh http.Header, fence store.F
 		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache,
 	}
 	res := flightResult{kind: resObject, obj: o, status: old.Status, fwdStatus: http.StatusNotModified,
-		storable: d.Storable, reason: d.Reason, ttl: (d.Lifetime - d.InitialAge).Round(time.Second), size: int64(len(old.Body))}
+		storable: d.Storable, reason: d.Reason, ttl: (d.Lifetime - d.InitialAge).Round(time.Second), size: int64(len(old.Body)),
+		leaderOnly: !d.Storable}
 	if d.Storable {
 		res.outcome = p.insert(o, fence)
-	} else {
+	} else if len(f.reqHeader["Authorization"]) == 0 {
+		// (An answer to one user's credentials says nothing about the
+		// shared copy.)
 		p.store.Delete(old)
 	}
 	p.publish(f, res, vary, sec, false)

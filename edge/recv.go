@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -193,7 +195,10 @@ func passReason(rq *request) string {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return "method"
 	}
-	if rq.facts&hasAuthorization != 0 || r.ContentLength != 0 {
+	// Authorization does not pass: such a request is looked up like any
+	// other, and its response is stored only with the permission of RFC
+	// 9111 §3.5 (httpcache.Decide, reason "authorization").
+	if r.ContentLength != 0 {
 		return "bypass"
 	}
 	if s.PassCookie != nil && rq.facts&hasCookie != 0 && passCookie(s.PassCookie, r.Header["Cookie"]) {
@@ -464,6 +469,9 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			Fwd: fwd, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: originErrorDetail(res.code)}))
 		return true, false
 	case resObject:
+		if collapsed && res.leaderOnly {
+			return false, true // freshened by a 304 that may not be shared
+		}
 		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
 			return false, false
 		}
@@ -532,7 +540,10 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 
 // secondaryKey is the variant key of a request: the normalised values of
 // the request header fields named by vary (canonical, sorted). Accept-Encoding
-// is reduced to the one coding the cache keys on. Long keys are hashed.
+// is reduced to the one coding the cache keys on; a well-formed
+// Accept-Language is put in canonical form (the one fetchHeader sends the
+// origin); credentials are keyed by a keyed hash, never in clear. Long keys
+// are hashed.
 func secondaryKey(vary []string, h http.Header) string {
 	if len(vary) == 0 {
 		return ""
@@ -546,7 +557,8 @@ func secondaryKey(vary []string, h http.Header) string {
 		if name == "X-Forwarded-Proto" && len(vals) == 0 {
 			vals = protoHTTP // what the origin is sent when nobody says otherwise
 		}
-		if name == "Accept-Encoding" {
+		switch name {
+		case "Accept-Encoding":
 			switch len(vals) {
 			case 0:
 			case 1:
@@ -554,7 +566,14 @@ func secondaryKey(vary []string, h http.Header) string {
 			default:
 				b = append(b, httpcache.NormalizeAcceptEncoding(strings.Join(vals, ","))...)
 			}
-		} else {
+		case "Accept-Language":
+			var ok bool
+			if b, ok = httpcache.AppendAcceptLanguage(b, vals); !ok {
+				b = appendFieldValues(b, vals)
+			}
+		case "Authorization", "Proxy-Authorization", "Cookie":
+			b = appendCredential(b, vals)
+		default:
 			b = appendFieldValues(b, vals)
 		}
 		b = append(b, '\n')
@@ -601,6 +620,36 @@ func appendFieldValues(b []byte, vals []string) []byte {
 }
 
 const hexDigits = "0123456789ABCDEF"
+
+// credentialKey keys the hash of credentials in variant keys; it lives as
+// long as the process, as the store does.
+var credentialKey = func() []byte {
+	k := make([]byte, 32)
+	rand.Read(k) // never fails (it crashes the program instead)
+	return k
+}()
+
+// appendCredential appends the values of a credential field (Authorization,
+// Cookie) as a response with Vary on it needs them: an HMAC-SHA256 of their
+// normalised form under a per-process random key. Equal values give equal
+// keys, and the variant key kept with the stored object (and in the
+// flight table) holds no token, password or session id in clear, nor a plain
+// hash that a short password could be found from. Absent and empty values
+// append nothing, as for any field.
+func appendCredential(b []byte, vals []string) []byte {
+	// The value is gathered in a buffer of its own: handing b to the hash
+	// (an interface) would move every caller's key buffer to the heap.
+	v := appendFieldValues(nil, vals)
+	if len(v) == 0 {
+		return b
+	}
+	m := hmac.New(sha256.New, credentialKey)
+	m.Write(v)
+	clear(v)
+	var sum [sha256.Size]byte
+	b = append(b, "hmac:"...)
+	return hex.AppendEncode(b, m.Sum(sum[:0]))
+}
 
 // Geo header values, shared read-only.
 var (

@@ -233,7 +233,13 @@ func Decide(p Policy, method string, reqHeader http.Header, status int, respHead
 		}
 	}
 	// RFC 9111 §3.5: a request with Authorization only with an explicit
-	// permission for shared caches.
+	// permission for shared caches: public, s-maxage or must-revalidate
+	// among the directives that govern this cache. When a targeted field
+	// governs, Cache-Control is ignored for this as for everything else
+	// (RFC 9213 §2.2): "Cache-Control: public" beside "CDN-Cache-Control:
+	// max-age=60" gives no permission, "CDN-Cache-Control: public" does. A
+	// Surrogate-Control that does not govern still adds its
+	// must-revalidate, which then also permits (the cache obeys it).
 	if len(reqHeader["Authorization"]) > 0 && !(d.Public || d.MustRevalidate || d.SMaxAge >= 0) {
 		dec.Reason = "authorization"
 		return dec
@@ -279,9 +285,10 @@ func Decide(p Policy, method string, reqHeader http.Header, status int, respHead
 		case d.MaxAge >= 0:
 			lifetime, dec.Source = d.MaxAge, "max-age"
 		case len(respHeader["Expires"]) > 0:
+			// Malformed or on several lines: in the past (RFC 9111 §5.3).
 			dec.Source = "expires"
 			lifetime = 0
-			if exp, ok := parseHTTPDate(respHeader["Expires"][0]); ok && exp.After(date) {
+			if exp, ok := headerDate(respHeader, "Expires"); ok && exp.After(date) {
 				lifetime = min(exp.Sub(date), maxDelta)
 			}
 		}
