@@ -53,6 +53,10 @@ type Config struct {
 	// Draining, when set and true, makes /readyz answer 503: the node is
 	// shutting down and serves on only until load balancers notice.
 	Draining func() bool
+	// IsolationUnready > 0: /readyz answers 503 once the node has heard
+	// from no member that has not left the cluster for longer than this
+	// (it may be missing purges); 0: off.
+	IsolationUnready time.Duration
 }
 
 type handler struct {
@@ -230,6 +234,12 @@ type PurgeResponse struct {
 	Acked    []string `json:"acked"`   // nodes that confirmed
 	Pending  []string `json:"pending"` // live nodes that have not (yet) confirmed
 	Complete bool     `json:"complete"`
+
+	// Unreachable: members that have not left the cluster but could not be
+	// reached (failed, partitioned, restarted or suspect): they may still
+	// serve what the purge removes. Complete is true only when every member
+	// that has not left confirmed.
+	Unreachable []string `json:"unreachable"`
 }
 
 // purgeEndpoint is the way of every purge call: token, wait parameters,
@@ -272,6 +282,7 @@ func answerNative(w http.ResponseWriter, _ store.Purge, res cluster.Result, wait
 	}
 	writeJSON(w, status, PurgeResponse{
 		ID: res.ID, Purged: res.Local, Acked: nonNil(res.Acked), Pending: nonNil(res.Pending), Complete: res.Complete,
+		Unreachable: nonNil(res.Unreachable),
 	})
 }
 
@@ -440,6 +451,7 @@ func (h *handler) purge(w http.ResponseWriter, r *http.Request, p store.Purge, w
 		zap.String("id", res.ID), zap.String("kind", purgeKind(p)), zap.Bool("soft", p.Soft),
 		zap.Int("keys", len(p.Keys)), zap.Int("urls", len(p.URLs)), zap.Int("purged", res.Local),
 		zap.Bool("wait", wait), zap.Bool("complete", res.Complete), zap.Strings("pending", res.Pending),
+		zap.Strings("unreachable", res.Unreachable),
 		zap.Duration("took", elapsed), zap.String("remote", r.RemoteAddr))
 	return res, true
 }
@@ -472,6 +484,9 @@ func setResultHeaders(w http.ResponseWriter, res cluster.Result) {
 	w.Header().Set("Meshcdn-Purge-Complete", strconv.FormatBool(res.Complete))
 	if len(res.Pending) > 0 {
 		w.Header().Set("Meshcdn-Purge-Pending", strings.Join(res.Pending, ","))
+	}
+	if len(res.Unreachable) > 0 {
+		w.Header().Set("Meshcdn-Purge-Unreachable", strings.Join(res.Unreachable, ","))
 	}
 }
 
@@ -545,7 +560,10 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz: ready when this node is a live member of its cluster (or runs
-// without one) and its gossip key is not refused by its peers.
+// without one), its gossip key is not refused by its peers, and (with
+// Config.IsolationUnready) it has heard from a peer recently. Readiness
+// is for health-checked DNS and load balancers; the node serves whatever
+// it is asked either way.
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Ready   bool   `json:"ready"`
@@ -555,6 +573,8 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 		Reason  string `json:"reason,omitempty"`
 		// JoinError: joining the --join addresses has not worked yet.
 		JoinError string `json:"join_error,omitempty"`
+		// LastContact: when an isolated node last heard from a peer.
+		LastContact *time.Time `json:"last_contact,omitempty"`
 	}{Ready: true}
 	if c := h.cfg.Cluster; c != nil {
 		out.Node = c.Name()
@@ -576,6 +596,13 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 			out.Ready, out.Reason = false, err.Error()
 		case err != nil:
 			out.JoinError = err.Error() // still retrying; it serves meanwhile
+		}
+		if bound := h.cfg.IsolationUnready; out.Ready && bound > 0 {
+			if last, iso := c.Isolated(bound); iso {
+				out.Ready, out.LastContact = false, &last
+				out.Reason = fmt.Sprintf("isolated: heard from no peer for %s (over %s); purges may be missed",
+					time.Since(last).Round(time.Millisecond), bound)
+			}
 		}
 	}
 	if d := h.cfg.Draining; d != nil && d() {

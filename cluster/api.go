@@ -50,8 +50,14 @@ type Result struct {
 	Seq      uint64   // sequence of the (last) entry on the accepting node's current boot
 	Local    int      // objects removed or marked on the accepting node
 	Acked    []string // nodes that confirmed (applied) the purge
-	Pending  []string // live nodes at accept time that have not confirmed it
-	Complete bool     // every node live at accept time confirmed
+	Pending  []string // live nodes that have not confirmed it (yet)
+	Complete bool     // every member that has not left the cluster confirmed
+
+	// Unreachable: members that have not left the cluster but that this
+	// node could not reach: failed when the purge was accepted, or failed,
+	// restarted or fell behind (suspect) before confirming it. A member
+	// cut off by a partition keeps serving what it cached meanwhile.
+	Unreachable []string
 }
 
 // Member is one node as this node sees it.

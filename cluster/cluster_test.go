@@ -123,8 +123,9 @@ func TestPurgeReachesEveryNode(t *testing.T) {
 				}
 			}
 			from := (victim + 1 + rand.IntN(n-1)) % n
+			// Failed, not left: named as unreachable, so not complete.
 			res, err := c.Node(from).Purge(ctxFor(t, within), store.Purge{Keys: []string{"while-dead"}}, true)
-			if err != nil || !res.Complete || len(res.Acked) != n-2 {
+			if err != nil || res.Complete || len(res.Acked) != n-2 || len(res.Unreachable) != 1 || res.Unreachable[0] != clustertest.NodeName(victim) {
 				t.Fatalf("purge while %s is dead: %+v %v", clustertest.NodeName(victim), res, err)
 			}
 			if err := c.Restart(victim, nil); err != nil {
@@ -268,9 +269,9 @@ func TestKilledNodeDetectedAndRestartCatchesUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The dead node is no longer a target.
+	// The dead node is no longer sent to, and it is named as unreachable.
 	res, err := c.Node(0).Purge(ctxFor(t, within), store.Purge{Keys: []string{"while-dead"}}, true)
-	if err != nil || !res.Complete || len(res.Acked) != 3 {
+	if err != nil || res.Complete || len(res.Acked) != 3 || len(res.Unreachable) != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}
 
@@ -282,7 +283,7 @@ func TestKilledNodeDetectedAndRestartCatchesUp(t *testing.T) {
 	}
 	put(t, c.Store(victim), "example.com/fresh-after-boot", "before-join")
 	res, err = c.Node(1).Purge(ctxFor(t, within), store.Purge{Keys: []string{"before-join"}}, true)
-	if err != nil || !res.Complete {
+	if err != nil || res.Complete || len(res.Acked) != 3 || len(res.Unreachable) != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}
 	if !present(c.Store(victim), "example.com/fresh-after-boot") {
@@ -505,7 +506,7 @@ func TestFallenBehindDropsCache(t *testing.T) {
 	}
 	for i := range 100 { // far more than the 16 retained; acknowledged one by one by the other live node
 		res, err := c.Node(i%2).Purge(ctxFor(t, within), store.Purge{Keys: []string{fmt.Sprintf("gap-%d", i)}}, true)
-		if err != nil || !res.Complete {
+		if err != nil || len(res.Acked) != 1 || len(res.Unreachable) != 1 {
 			t.Fatalf("%+v %v", res, err)
 		}
 	}
@@ -1141,8 +1142,8 @@ func TestDeadNodeReaped(t *testing.T) {
 }
 
 // A node that boots, caches an object and only then becomes known to the
-// origin of a purge of that object (accepted meanwhile, "complete" without
-// it) gets the purge by direct send as soon as the origin learns of it —
+// origin of a purge of that object (accepted meanwhile, acknowledged by
+// every other node, its old boot named as unreachable) gets the purge by direct send as soon as the origin learns of it —
 // not only when a later digest exchange replays it. Replays are held back
 // here (ReplayAfter of an hour), so only the direct send can deliver it.
 func TestNewBootGetsRecentPurgesDirectly(t *testing.T) {
@@ -1163,7 +1164,7 @@ func TestNewBootGetsRecentPurgesDirectly(t *testing.T) {
 	}
 	put(t, c.Store(late), "example.com/cached-before-known", "late-key")
 	res, err := c.Node(0).Purge(ctxFor(t, within), store.Purge{Keys: []string{"late-key"}}, true)
-	if err != nil || !res.Complete || len(res.Acked) != 1 {
+	if err != nil || res.Complete || len(res.Acked) != 1 || len(res.Unreachable) != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}
 	f.Heal()

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 type peerState int
@@ -73,6 +74,7 @@ type Node struct {
 	addr  string                 // our advertised gossip address
 	m     *metrics
 	coll  prometheus.Collector
+	mlLim *limiter // memberlist's log lines
 
 	mu        sync.Mutex
 	peers     map[string]*peer
@@ -116,7 +118,9 @@ func Start(cfg Config, st Applier) (*Node, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
-	lg = lg.With(zap.String("node", cfg.NodeName))
+	// No stack traces: the cluster's errors are about the network and
+	// peers, and a stack per refused packet made floods of junk worse.
+	lg = lg.With(zap.String("node", cfg.NodeName)).WithOptions(zap.AddStacktrace(zapcore.FatalLevel))
 	boot := time.Now()
 	n := &Node{
 		cfg:     cfg,
@@ -185,7 +189,8 @@ func Start(cfg Config, st Applier) (*Node, error) {
 	mc.Delegate = (*delegate)(n)
 	mc.Events = (*events)(n)
 	mc.Ping = (*pings)(n)
-	mc.Logger = log.New(mlLog{log: lg, m: n.m}, "", 0)
+	n.mlLim = newLimiter(logEvery)
+	mc.Logger = log.New(mlLog{log: lg, m: n.m, lim: n.mlLim}, "", 0)
 	if len(cfg.Keys) > 0 {
 		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
 		if err != nil {
@@ -380,6 +385,7 @@ func (n *Node) Shutdown() error {
 	close(n.done)
 	err := n.ml.Shutdown()
 	n.wg.Wait()
+	n.mlLim.stop()
 	if n.coll != nil {
 		n.cfg.Registerer.Unregister(n.coll)
 	}

@@ -42,12 +42,15 @@ func (w *waiter) fail(name string) { w.resolve(name, false) }
 // every live member at once (and queues it on gossip for redundancy).
 //
 // With wait, Purge returns once every member that was live when the purge
-// was accepted has acknowledged it (applied it), or one of them failed or
-// left, or ctx is done — whichever comes first; Result.Pending lists the
-// members that did not acknowledge, Complete is true when none is left.
-// Without wait it returns right after the local apply with every target in
-// Pending. A purge with more than MaxEntryKeys keys and URLs is split into
-// several entries (consecutive sequence numbers), sent and acknowledged
+// was accepted has acknowledged it (applied it), failed or left, or ctx is
+// done — whichever comes first; Result.Pending lists the live members that
+// did not acknowledge, Result.Unreachable the members that have not left
+// but could not be reached (failed at accept time or since, or suspect),
+// and Complete is true only when every member that has not left
+// acknowledged. Without wait it returns right after the local apply with
+// every live target in Pending and the failed members in Unreachable.
+// A purge with more than MaxEntryKeys keys and URLs is split into several
+// entries (consecutive sequence numbers), sent and acknowledged
 // together; the error is non-nil only for an invalid purge or a shut-down
 // node.
 func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, error) {
@@ -84,8 +87,12 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 		n.rlog.add(n.own, first+uint64(i), now.UnixNano(), framed[i])
 	}
 	n.own.lastTime, n.own.touched = max(n.own.lastTime, now.UnixNano()), now.UnixNano()
-	var targets []string
+	var targets, failed []string
 	for _, pr := range n.peers {
+		if pr.state == stateDead {
+			failed = append(failed, pr.name) // not left: it misses this purge
+			continue
+		}
 		if pr.state != stateAlive || pr.meta.Leaving {
 			continue
 		}
@@ -125,7 +132,8 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 	}
 	if w == nil {
 		res.Pending = targets
-		res.Complete = len(targets) == 0
+		res.Unreachable = sortedCopy(failed)
+		res.Complete = len(targets) == 0 && len(failed) == 0
 		return res, nil
 	}
 	var closedErr error
@@ -137,15 +145,9 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 	}
 	n.mu.Lock()
 	delete(n.waiters, w)
-	for _, t := range targets {
-		if w.acked[t] {
-			res.Acked = append(res.Acked, t)
-		} else {
-			res.Pending = append(res.Pending, t)
-		}
-	}
+	res.Acked, res.Pending, res.Unreachable = n.settleLocked(w, targets, failed, time.Now())
 	n.mu.Unlock()
-	res.Complete = len(res.Pending) == 0
+	res.Complete = len(res.Pending) == 0 && len(res.Unreachable) == 0
 	return res, closedErr
 }
 

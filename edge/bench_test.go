@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -147,4 +148,60 @@ func cpuTime() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkSecondaryKey: the variant key of a browser request under the
+// Vary fields origins commonly send (the hit path computes it once per
+// lookup of a URL with variants).
+func BenchmarkSecondaryKey(b *testing.B) {
+	h := http.Header{
+		"Accept-Encoding": {"gzip, deflate, br, zstd"},
+		"Accept-Language": {"en-US,en;q=0.9,fr-FR;q=0.8,fr;q=0.7"},
+		"User-Agent":      {"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"},
+	}
+	for _, vary := range [][]string{{"Accept-Encoding"}, {"Accept-Encoding", "Accept-Language"}} {
+		b.Run(strings.Join(vary, "+"), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				secondaryKey(vary, h)
+			}
+		})
+	}
+}
+
+// BenchmarkHitVary: a hit on a URL whose response varies on
+// Accept-Encoding and Accept-Language, through ServeHTTP (no sockets).
+func BenchmarkHitVary(b *testing.B) {
+	body := strings.Repeat("x", 1024)
+	o := newOrigin(b, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("Vary", "Accept-Encoding, Accept-Language")
+		io.WriteString(w, body)
+	})
+	st := store.New(store.Config{MaxBytes: 64 << 20})
+	defer st.Close()
+	p, err := New(Config{Sites: []*Site{{Origin: o.url}}, Store: st, NodeName: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	req := httptest.NewRequest(http.MethodGet, "http://example.com/obj/1", nil)
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd")
+	req.Header.Set("Accept-Language", "en-US,en;q=0.9,fr-FR;q=0.8,fr;q=0.7")
+	p.ServeHTTP(httptest.NewRecorder(), req)
+	for p.fetching.Load() != 0 {
+		runtime.Gosched()
+	}
+	w := &nullWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		w.n = 0
+		p.ServeHTTP(w, req)
+	}
+	b.StopTimer()
+	if w.status != 200 || w.n != 1024 || w.h.Get("X-Cache") != "HIT" {
+		b.Fatalf("status %d, %d bytes, X-Cache %q", w.status, w.n, w.h.Get("X-Cache"))
+	}
 }

@@ -368,8 +368,13 @@ func TestFenceRaceThroughProxy(t *testing.T) {
 		t.Fatalf("PURGE: %d %s", r.StatusCode, r.body)
 	}
 	g.release()
-	if r := <-done; r.body != "v1" {
+	r := <-done
+	if r.body != "v1" {
 		t.Fatalf("in-flight client got %q", r.body)
+	}
+	// Issue 9 item 7: and it is not told the response was stored.
+	if cs := r.Header.Get("Cache-Status"); strings.Contains(cs, "stored") || !strings.Contains(cs, "detail=purged") {
+		t.Errorf("in-flight client's Cache-Status %q, want detail=purged and not stored", cs)
 	}
 	e.settle()
 	e.waitCounter(1, "meshcdn_edge_fenced_total")

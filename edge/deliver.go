@@ -434,6 +434,9 @@ func (p *Proxy) synth(w http.ResponseWriter, rq *request, code int, msg string, 
 	h["Content-Type"] = textPlain
 	h["Cache-Control"] = noStoreVal
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	if code == http.StatusServiceUnavailable {
+		h["Retry-After"] = retryAfterBusy // the origin's connections are all taken
+	}
 	if xcache != nil {
 		h["X-Cache"] = xcache
 	}

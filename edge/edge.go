@@ -3,8 +3,9 @@
 //
 //   - recv: pick the site by host, normalise, resolve the client's country
 //     and continent (client-supplied geo headers are removed first), decide
-//     pass (unsafe or unknown method, Authorization, a pass cookie, a body
-//     on GET/HEAD);
+//     pass (unsafe or unknown method, a pass cookie, a body on GET/HEAD;
+//     not Authorization: its response is stored only with the permission
+//     of RFC 9111 §3.5);
 //   - lookup: primary key store.KeyFor(host, path, query) and the variant
 //     selected by the stored response's Vary;
 //   - hit: fresh → deliver; stale inside stale-while-revalidate → deliver and
@@ -27,8 +28,32 @@
 // the cache was bypassed. Cache-Status (RFC 9211) says precisely what
 // happened: hit; fwd=uri-miss|vary-miss|miss|request|stale|method|bypass;
 // fwd-status; ttl; stored; collapsed; detail (stale-while-revalidate,
-// stale-if-error, streaming, origin-timeout, origin-unreachable, or why a
-// response was not stored). An upstream Cache-Status is kept, ours follows.
+// stale-if-error, streaming, storing, origin-timeout, origin-unreachable,
+// origin-busy, or why a response was not stored). An upstream Cache-Status
+// is kept, ours follows.
+//
+// The headers go out before the body has arrived, so "stored" is said only
+// of a response that is in the cache when they go out: the first read of
+// the body comes before them, and a body complete in it (most small
+// responses) is stored first. A cacheable body still arriving says
+// detail=storing; whether it was then stored (or truncated, timeout,
+// too-large, purged, rejected) is the access log's "store" field and
+// meshcdn_edge_store_failures_total. A close-delimited response (HTTP/1, no
+// Content-Length, not chunked) is not stored unless Site.StoreCloseDelimited:
+// a body the origin cut short looks complete (detail=close-delimited).
+//
+// # Request bodies and origin connections
+//
+// A request body is the client's business until it has arrived: a body of
+// at most Site.ClientBodyBuffer bytes is read whole before the origin is
+// contacted; one read may wait Site.ClientBodyTimeout, the whole body
+// Site.ClientBodyDeadline, and it must average Site.ClientBodyMinRate
+// (with ClientBodyTimeout of slack). A body that misses them is answered
+// 408, a malformed one (bad chunked framing) 400, and a client that leaves
+// is logged as 499; none is counted as an origin failure. At most
+// Site.MaxOriginConns requests go to one origin at a time; Site.OriginQueue
+// more wait (each at most the connect timeout), the rest get 503 with
+// Retry-After.
 //
 // Surrogate-Key, Surrogate-Control and Cache-Groups are kept in the stored
 // headers (a 304 can update them) and removed on delivery unless the
@@ -165,6 +190,29 @@ type Site struct {
 	VaryGeo []string // header names the edge adds to Vary itself (for origins that cannot)
 
 	HonorClientCacheControl bool // default false: see the package documentation
+
+	// StoreCloseDelimited stores responses whose body ends where the origin
+	// closes the connection (no Content-Length, not chunked, HTTP/1): such
+	// a body cut short cannot be told from a complete one, so by default
+	// they are served but not stored. For origins that only answer so.
+	StoreCloseDelimited bool
+
+	// Request bodies (pass requests). A body must arrive whole within
+	// ClientBodyDeadline (default 10 min) and, with ClientBodyTimeout of
+	// slack, at ClientBodyMinRate bytes/s on average (default 512; the time
+	// counted is the time spent waiting for the client). Bodies of at most
+	// ClientBodyBuffer bytes (default 64 KiB) are read whole before the
+	// origin is contacted; larger ones stream.
+	ClientBodyDeadline time.Duration
+	ClientBodyMinRate  int64
+	ClientBodyBuffer   int64
+
+	// MaxOriginConns caps the concurrent requests to the origin (over
+	// HTTP/1.1, its connections; default 512). Beyond it, up to OriginQueue
+	// requests (default 1024) wait, each at most ConnectTimeout, for one
+	// to finish; the others are answered 503 with Retry-After.
+	MaxOriginConns int
+	OriginQueue    int
 }
 
 // GeoResolver finds the client's address and location for a request;
@@ -215,6 +263,11 @@ const (
 	DefaultFirstByteTimeout    = 15 * time.Second
 	DefaultBetweenBytesTimeout = 10 * time.Second
 	DefaultClientBodyTimeout   = 60 * time.Second
+	DefaultClientBodyDeadline  = 10 * time.Minute
+	DefaultClientBodyMinRate   = 512      // bytes per second
+	DefaultClientBodyBuffer    = 64 << 10 // bytes
+	DefaultMaxOriginConns      = 512
+	DefaultOriginQueue         = 1024
 	DefaultCountryHeader       = "X-Geo-Country-Code"
 	DefaultContinentHeader     = "X-Geo-Continent-Code"
 	DefaultDebugHeader         = "Meshcdn-Debug"
@@ -242,6 +295,7 @@ type site struct {
 	varyGeo      []string
 	originPath   string // origin URL path without trailing slash ("" for "/")
 	reqs         [numResults]prometheus.Counter
+	slots        *originSlots
 }
 
 // Proxy is the caching reverse proxy; it is an http.Handler.
@@ -397,13 +451,31 @@ func newSite(s Site, storeMax int64) (*site, error) {
 	if s.BetweenBytesTimeout <= 0 {
 		s.BetweenBytesTimeout = DefaultBetweenBytesTimeout
 	}
+	if s.ClientBodyMinRate < 0 || s.ClientBodyBuffer < 0 || s.MaxOriginConns < 0 || s.OriginQueue < 0 {
+		return nil, fmt.Errorf("edge: site %q: negative request body or origin connection limit", name)
+	}
+	if s.ClientBodyDeadline <= 0 {
+		s.ClientBodyDeadline = DefaultClientBodyDeadline
+	}
+	if s.ClientBodyMinRate == 0 {
+		s.ClientBodyMinRate = DefaultClientBodyMinRate
+	}
+	if s.ClientBodyBuffer == 0 {
+		s.ClientBodyBuffer = DefaultClientBodyBuffer
+	}
+	if s.MaxOriginConns == 0 {
+		s.MaxOriginConns = DefaultMaxOriginConns
+	}
+	if s.OriginQueue == 0 {
+		s.OriginQueue = DefaultOriginQueue
+	}
 	if s.GeoCountryHeader == "" {
 		s.GeoCountryHeader = DefaultCountryHeader
 	}
 	if s.GeoContinentHeader == "" {
 		s.GeoContinentHeader = DefaultContinentHeader
 	}
-	st := &site{Site: s, name: name}
+	st := &site{Site: s, name: name, slots: newOriginSlots(s.MaxOriginConns, s.OriginQueue)}
 	st.countryKey = http.CanonicalHeaderKey(s.GeoCountryHeader)
 	st.continentKey = http.CanonicalHeaderKey(s.GeoContinentHeader)
 	if st.countryKey == st.continentKey {
@@ -438,6 +510,7 @@ func newSite(s Site, storeMax int64) (*site, error) {
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           2048,
 		MaxIdleConnsPerHost:    1024,
+		MaxConnsPerHost:        s.MaxOriginConns, // a backstop: the slots bound them first
 		IdleConnTimeout:        90 * time.Second,
 		TLSHandshakeTimeout:    s.ConnectTimeout,
 		ResponseHeaderTimeout:  s.FirstByteTimeout,

@@ -333,6 +333,15 @@ func (p *Proxy) fetchHeader(r *http.Request, stale *store.Object) http.Header {
 			delete(h, "Accept-Encoding")
 		}
 	}
+	if al := h["Accept-Language"]; len(al) > 0 {
+		// The form the variant key uses (secondaryKey): requests that share
+		// a variant must not be told apart by the origin.
+		if n, ok := httpcache.NormalizeAcceptLanguage(al); ok && n == "" {
+			delete(h, "Accept-Language")
+		} else if ok && (len(al) != 1 || al[0] != n) {
+			h["Accept-Language"] = []string{n}
+		}
+	}
 	if stale != nil {
 		if v := stale.Header["Etag"]; len(v) > 0 && v[0] != "" {
 			h["If-None-Match"] = []string{v[0]}

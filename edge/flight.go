@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
-	"io"
 	"maps"
 	"net/http"
 	"strconv"
@@ -66,8 +65,11 @@ type flightResult struct {
 	initialAge   time.Duration
 	respTime     time.Time
 	noCache      bool
-	reason       string // why not storable
-	staleOK      bool   // resError from a 5xx the stale copy may hide (stale-if-error)
+	reason       string       // why not storable
+	outcome      storeOutcome // storable: what became of it when the headers went out
+	leaderOnly   bool         // resObject that may not be shared: the waiters re-queue
+	shared       bool         // reusable for requests with Authorization (Decision.Shared)
+	staleOK      bool         // resError from a 5xx the stale copy may hide (stale-if-error)
 }
 
 type flightTable struct {
@@ -77,7 +79,10 @@ type flightTable struct {
 	// seeded 64-bit hash, not the URL, so that the table costs a fixed
 	// ~40 bytes per entry however long the URLs (a collision, 2^-64 per
 	// pair and not choosable without the seed, only makes one URL's misses
-	// go to the origin uncollapsed for a while).
+	// go to the origin uncollapsed for a while). A fetch made with
+	// Authorization marks the URL for requests with Authorization only
+	// (its own key): what the origin answers one user says nothing about
+	// the anonymous response, and any client can send a bogus credential.
 	hfm     map[uint64]int64
 	hfmSeed maphash.Seed
 }
@@ -88,11 +93,29 @@ func (t *flightTable) init() {
 	t.hfmSeed = maphash.MakeSeed()
 }
 
-func (t *flightTable) hfmKey(primary string) uint64 { return maphash.String(t.hfmSeed, primary) }
+// hfmAuthScope turns a URL's hit-for-miss key into the one for requests
+// with Authorization.
+const hfmAuthScope = 0x9e3779b97f4a7c15
 
-// hitForMissLocked reports whether primary recently answered uncacheable.
-func (t *flightTable) hitForMissLocked(primary string, now time.Time) bool {
-	k := t.hfmKey(primary)
+func (t *flightTable) hfmKey(primary string, auth bool) uint64 {
+	k := maphash.String(t.hfmSeed, primary)
+	if auth {
+		k ^= hfmAuthScope
+	}
+	return k
+}
+
+// hitForMissLocked reports whether primary recently answered uncacheable
+// to a request like this one (auth: it carries Authorization; such a
+// request also heeds the mark an anonymous fetch left).
+func (t *flightTable) hitForMissLocked(primary string, auth bool, now time.Time) bool {
+	if t.hitForMissKeyLocked(t.hfmKey(primary, false), now) {
+		return true
+	}
+	return auth && t.hitForMissKeyLocked(t.hfmKey(primary, true), now)
+}
+
+func (t *flightTable) hitForMissKeyLocked(k uint64, now time.Time) bool {
 	until, ok := t.hfm[k]
 	if !ok {
 		return false
@@ -104,9 +127,10 @@ func (t *flightTable) hitForMissLocked(primary string, now time.Time) bool {
 	return false
 }
 
-// markHitForMiss remembers that primary answered uncacheable until d from now.
-func (t *flightTable) markHitForMiss(primary string, d time.Duration) {
-	k := t.hfmKey(primary)
+// markHitForMiss remembers that primary answered uncacheable until d from
+// now, to requests with Authorization when auth.
+func (t *flightTable) markHitForMiss(primary string, auth bool, d time.Duration) {
+	k := t.hfmKey(primary, auth)
 	now := time.Now().UnixNano()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -128,8 +152,8 @@ func (t *flightTable) markHitForMiss(primary string, d time.Duration) {
 	t.hfm[k] = now + int64(d)
 }
 
-func (t *flightTable) clearHitForMiss(primary string) {
-	k := t.hfmKey(primary)
+func (t *flightTable) clearHitForMiss(primary string, auth bool) {
+	k := t.hfmKey(primary, auth)
 	t.mu.Lock()
 	delete(t.hfm, k)
 	t.mu.Unlock()
@@ -181,10 +205,11 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 	if p.looped(r) {
 		return nil, nil, false, nil, joinWait, errLoop
 	}
+	auth := rq.facts&hasAuthorization != 0
 	t := &p.flights
 	t.mu.Lock()
 	if !private {
-		if t.hitForMissLocked(lk.primary, rq.start) {
+		if t.hitForMissLocked(lk.primary, auth, rq.start) {
 			t.mu.Unlock()
 			return nil, nil, false, nil, joinHitForMiss, nil
 		}
@@ -215,7 +240,7 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 	// is a pass in all but name: its Range goes to the origin, so that a
 	// range of a large object does not fetch the whole of it.
 	ranged := private && lk.obj == nil && rq.facts&hasRange != 0 && len(r.Header["Range"]) == 1 &&
-		t.hitForMissLocked(lk.primary, rq.start)
+		t.hitForMissLocked(lk.primary, auth, rq.start)
 	vary, sec := lk.vary, lk.sec
 	if !lk.found && !private {
 		// URL miss: if a running flight already knows the response's Vary,
@@ -332,7 +357,7 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	defer p.fetching.Add(-1)
 	fence := p.store.Fence() // before the request: a purge after this point fences the response
 	reqTime := time.Now()
-	resp, err := s.transport.RoundTrip(req)
+	resp, err := p.roundTrip(s, req)
 	refetched := false
 	if err == nil && f.stale != nil && resp.StatusCode == http.StatusNotModified && !httpcache.Updates304(f.stale.Header, resp.Header) {
 		// RFC 9111 §4.3.4: the 304's validator matches no stored response,
@@ -348,13 +373,17 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 		req.Header = h
 		refetched = true
 		reqTime = time.Now()
-		resp, err = s.transport.RoundTrip(req)
+		resp, err = p.roundTrip(s, req)
 	}
 	respTime := time.Now()
 	p.m.fetchSeconds.Observe(respTime.Sub(reqTime).Seconds())
 	if err != nil {
 		code, outcome := classify(err, it)
-		p.m.fetches[outcome].Inc()
+		if errors.Is(err, errOriginBusy) {
+			code = http.StatusServiceUnavailable // not sent: no origin outcome to count
+		} else {
+			p.m.fetches[outcome].Inc()
+		}
 		p.log.Warn("origin fetch failed", zapSite(s), zapURL(req), zapErr(err), zapStatus(code))
 		it.stop()
 		cancel()
@@ -398,6 +427,9 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	if storable && resp.ContentLength > s.maxObject {
 		storable, reason = false, "too-large"
 	}
+	if storable && !s.StoreCloseDelimited && closeDelimited(resp) {
+		storable, reason = false, "close-delimited"
+	}
 	p.addVia(resp.Header)
 	if status == http.StatusOK && len(resp.Header["Accept-Ranges"]) == 0 {
 		resp.Header["Accept-Ranges"] = acceptRangesVal
@@ -407,11 +439,13 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	}
 	res := flightResult{status: status, leaderHeader: resp.Header, header: resp.Header, size: resp.ContentLength,
 		fwdStatus: status, storable: storable, reason: reason, initialAge: d.InitialAge, respTime: respTime,
-		ttl: (d.Lifetime - d.InitialAge).Round(time.Second), noCache: d.NoCache}
+		ttl: (d.Lifetime - d.InitialAge).Round(time.Second), noCache: d.NoCache, shared: d.Shared}
 
+	auth := len(f.reqHeader["Authorization"]) > 0
 	if !storable {
-		if f.stale != nil && (star || status < 500) {
-			// The origin no longer lets this be cached: drop the stale copy.
+		if f.stale != nil && (star || status < 500) && !auth {
+			// The origin no longer lets this be cached: drop the stale copy
+			// (not for an answer to one user's credentials).
 			p.store.Delete(f.stale)
 		}
 		hfm := hitForMissDefault
@@ -423,7 +457,7 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 		if !(f.ranged && (status == http.StatusPartialContent || status == http.StatusRequestedRangeNotSatisfiable)) {
 			// (The answer to a forwarded Range says nothing new about the
 			// whole object: the mark stays as it was.)
-			p.flights.markHitForMiss(f.primary, hfm)
+			p.flights.markHitForMiss(f.primary, auth, hfm)
 		}
 		res.kind, res.resp, res.cancel, res.it = resUncacheable, resp, cancel, it
 		p.publish(f, res, vary, sec, false)
@@ -437,62 +471,82 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	}
 	res.kind = resStream
 	f.body.start(resp.ContentLength)
-	p.publish(f, res, vary, sec, true)
-	if f.private {
-		p.flights.clearHitForMiss(f.primary)
+	if f.body.overflowed() {
+		res.outcome = storeTooLarge // over the fetch budget: streamed only
 	}
-
-	// Body: read with the between-bytes timeout into the stream.
-	var rerr error
+	// The first read comes before the headers go out: a body complete in it
+	// (most small responses) is stored first, and Cache-Status can say so.
 	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		if n > 0 {
-			if werr := f.body.write(ctx, buf[:n]); werr != nil {
-				rerr = werr
-				break
-			}
+	ended, rerr := pump(ctx, f.body, resp.Body, buf, true)
+	first := ended
+	if !ended {
+		p.publish(f, res, vary, sec, true)
+		if f.private {
+			p.flights.clearHitForMiss(f.primary, auth)
 		}
-		if err != nil {
-			if err != io.EOF {
-				rerr = err
-			}
-			break
-		}
+		_, rerr = pump(ctx, f.body, resp.Body, buf, false)
 	}
-	resp.Body.Close()
-	it.stop()
-	cancel()
-	if rerr != nil && !errors.Is(rerr, errNoReaders) {
-		code, _ := classify(rerr, it)
-		p.log.Warn("origin body failed", zapSite(s), zapURL(req), zapErr(rerr), zapStatus(code))
-	}
-	f.body.finish(rerr)
-
-	defer f.body.release()
-	body, ok := f.body.complete()
-	if !ok {
-		if rerr == nil || errors.Is(rerr, errNoReaders) {
-			// Outgrew the limit: remember, so the next requests stream directly.
-			p.flights.markHitForMiss(f.primary, hitForMissDefault)
-		}
+	o := p.endBody(f, s, req, resp, it, cancel, rerr, fence, func(body []byte) store.Object {
+		return p.object(f, s, &res, vary, sec, d, body, reqTime)
+	})
+	if !first {
 		p.finishFlight(f)
 		return
 	}
-	if cap(body) > len(body)+len(body)/4+512 {
-		body = append([]byte(nil), body...)
+	res.outcome = o
+	p.publish(f, res, vary, sec, false)
+	if f.private {
+		p.flights.clearHitForMiss(f.primary, auth)
 	}
+}
+
+// endBody finishes a streamed body that ended with rerr: it stores the
+// body if it is whole and kept, then tells the readers (finish), so that
+// one reaching the end knows what became of it.
+func (p *Proxy) endBody(f *flight, s *site, req *http.Request, resp *http.Response, it *idleTimer, cancel context.CancelFunc,
+	rerr error, fence store.Fence, build func([]byte) store.Object) storeOutcome {
+	resp.Body.Close()
+	it.stop()
+	cancel()
+	defer f.body.release()
+	var o storeOutcome
+	if rerr != nil {
+		o = bodyOutcome(rerr, it)
+		if o != storeTooLarge {
+			code, _ := classify(rerr, it)
+			p.log.Warn("origin body failed", zapSite(s), zapURL(req), zapErr(rerr), zapStatus(code))
+		}
+	} else if body, ok := f.body.kept(); !ok {
+		o = storeTooLarge
+	} else {
+		if cap(body) > len(body)+len(body)/4+512 {
+			body = append([]byte(nil), body...)
+		}
+		obj := build(body)
+		o = p.insert(&obj, fence)
+	}
+	if o == storeTooLarge {
+		// Outgrew the limit: remember, so the next requests stream directly.
+		p.flights.markHitForMiss(f.primary, len(f.reqHeader["Authorization"]) > 0, hitForMissDefault)
+	}
+	if o != storeStored && o != storeFenced {
+		p.m.storeFailed[o.label()].Inc()
+	}
+	f.body.finish(rerr, o)
+	return o
+}
+
+// object is the stored object of a fetched body.
+func (p *Proxy) object(f *flight, s *site, res *flightResult, vary []string, sec string, d httpcache.Decision, body []byte, reqTime time.Time) store.Object {
 	hdr := maps.Clone(res.header)
 	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
-	o := &store.Object{
+	return store.Object{
 		Primary: f.primary, Secondary: sec, Vary: vary,
-		Status: status, Header: hdr, Body: body, Keys: p.surrogateKeys(s, hdr),
-		RequestTime: reqTime, ResponseTime: respTime, InitialAge: d.InitialAge,
+		Status: res.status, Header: hdr, Body: body, Keys: p.surrogateKeys(s, hdr),
+		RequestTime: reqTime, ResponseTime: res.respTime, InitialAge: d.InitialAge,
 		Lifetime: d.Lifetime, SWR: d.SWR, SIE: d.SIE, Keep: keepFor(hdr, d.Lifetime),
-		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache,
+		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache, Shared: d.Shared,
 	}
-	p.insert(o, fence)
-	p.finishFlight(f)
 }
 
 // revalidated handles a 304 to a conditional fetch: the stored headers are
@@ -527,30 +581,36 @@ func (p *Proxy) revalidated(f *flight, s *site, fresh http.Header, fence store.F
 		Status: old.Status, Header: merged, Body: old.Body, Keys: p.surrogateKeys(s, merged),
 		RequestTime: reqTime, ResponseTime: respTime, InitialAge: d.InitialAge,
 		Lifetime: d.Lifetime, SWR: d.SWR, SIE: d.SIE, Keep: keepFor(merged, d.Lifetime),
-		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache,
+		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache, Shared: d.Shared,
 	}
 	res := flightResult{kind: resObject, obj: o, status: old.Status, fwdStatus: http.StatusNotModified,
-		storable: d.Storable, reason: d.Reason, ttl: (d.Lifetime - d.InitialAge).Round(time.Second), size: int64(len(old.Body))}
+		storable: d.Storable, reason: d.Reason, ttl: (d.Lifetime - d.InitialAge).Round(time.Second), size: int64(len(old.Body)),
+		leaderOnly: !d.Storable, shared: d.Shared}
 	if d.Storable {
-		p.insert(o, fence)
-	} else {
+		res.outcome = p.insert(o, fence)
+	} else if len(f.reqHeader["Authorization"]) == 0 {
+		// (An answer to one user's credentials says nothing about the
+		// shared copy.)
 		p.store.Delete(old)
 	}
 	p.publish(f, res, vary, sec, false)
 }
 
 // insert stores o behind the fence taken when its fetch began.
-func (p *Proxy) insert(o *store.Object, fence store.Fence) {
+func (p *Proxy) insert(o *store.Object, fence store.Fence) storeOutcome {
 	switch err := p.store.Insert(o, fence); {
 	case err == nil:
+		return storeStored
 	case errors.Is(err, store.ErrFenced):
 		p.m.fenced.Inc()
 		p.log.Debug("response not stored: purged while fetched", zapKey(o.Primary))
+		return storeFenced
 	case errors.Is(err, store.ErrTooLarge), errors.Is(err, store.ErrExpired):
 		p.log.Debug("response not stored", zapKey(o.Primary), zapErr(err))
 	default:
 		p.log.Warn("response not stored", zapKey(o.Primary), zapErr(err))
 	}
+	return storeRejected
 }
 
 // finishFlight removes a streamed flight once its object is stored (or not).

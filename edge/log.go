@@ -8,6 +8,10 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
+// statusClientClosed is the status logged for a request whose client left
+// before it was answered (nginx's 499); nothing is sent.
+const statusClientClosed = 499
+
 // finish counts the request and writes the access log line: at Debug for
 // hits and stale hits (so the hit path formats nothing unless asked), at
 // Info otherwise. Fields are built only when the level is enabled.
@@ -53,6 +57,9 @@ func (p *Proxy) finish(rq *request) {
 	}
 	if rq.aborted != nil {
 		fields = append(fields, zap.NamedError("aborted", rq.aborted))
+	}
+	if rq.store != "" {
+		fields = append(fields, zap.String("store", rq.store))
 	}
 	ce.Write(fields...)
 }

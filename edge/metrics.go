@@ -55,6 +55,8 @@ type metrics struct {
 	purgeDenied  *prometheus.CounterVec
 	hitForMiss   prometheus.Counter
 	noSite       prometheus.Counter // requests for a host no site serves
+	originBusy   prometheus.Counter
+	storeFailed  map[string]prometheus.Counter // by storeOutcome label
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -88,7 +90,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "meshcdn_edge_hit_for_miss_total",
 			Help: "Requests sent to the origin uncollapsed because the URL recently answered uncacheable.",
 		}),
-		fetches: map[string]prometheus.Counter{},
+		originBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshcdn_edge_origin_busy_total",
+			Help: "Requests answered 503 because the origin's connection limit and queue were full (never sent to the origin).",
+		}),
+		fetches:     map[string]prometheus.Counter{},
+		storeFailed: map[string]prometheus.Counter{},
 	}
 	m.noSite = m.requests.WithLabelValues("", resultNames[resSynth])
 	byContinent := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -105,6 +112,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, o := range []string{fetchOK, fetchNotModified, fetchServerError, fetchError, fetchTimeout} {
 		m.fetches[o] = fetches.WithLabelValues(o)
 	}
+	storeFailed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshcdn_edge_store_failures_total",
+		Help: "Cacheable responses streamed to clients as they arrived that were then not stored, by reason (truncated, timeout, too_large, rejected).",
+	}, []string{"reason"})
+	for _, o := range []storeOutcome{storeTruncated, storeTimeout, storeTooLarge, storeRejected} {
+		m.storeFailed[o.label()] = storeFailed.WithLabelValues(o.label())
+	}
 	for _, r := range purgegate.Reasons {
 		m.purgeDenied.WithLabelValues(r)
 	}
@@ -112,7 +126,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.requests, byContinent, fetches, m.fetchSeconds,
-		m.collapsed, m.fenced, m.keysDropped, m.purgeDenied, m.hitForMiss} {
+		m.collapsed, m.fenced, m.keysDropped, m.purgeDenied, m.hitForMiss, m.originBusy, storeFailed} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"sync"
@@ -38,58 +39,56 @@ func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 	defer cancel()
 	it := newIdleTimer(s.BetweenBytesTimeout, cancel)
 	defer it.stop()
-	req := p.originRequest(ctx, s, r.Method, r, h)
-	var bt *idleTimer // the client's request body: a silence this long ends the request
+	var body *clientBody
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		// On expiry, the read waiting for the client is cut short too: the
+		// On a limit, the read waiting for the client is cut short too: the
 		// transport returns only once it has stopped using the body. The
-		// transport may still read (and re-arm the timer) after this handler
-		// returned; the connection is not ours to touch then.
+		// transport may still read after this handler returned; the
+		// connection is not ours to touch then (stop).
 		rc := http.NewResponseController(w)
-		var mu sync.Mutex
-		done := false
-		bt = newIdleTimer(s.ClientBodyTimeout, func() {
-			mu.Lock()
-			defer mu.Unlock()
-			if !done {
-				_ = rc.SetReadDeadline(time.Now())
-				cancel()
-			}
+		body = newClientBody(r, s, func() {
+			_ = rc.SetReadDeadline(time.Now())
+			cancel()
 		})
-		defer func() {
-			mu.Lock()
-			done = true
-			mu.Unlock()
-			bt.stop()
-		}()
-		req.Body = &timedBody{rc: r.Body, it: bt, err: errClientBody}
-		req.ContentLength = r.ContentLength
-		req.GetBody = nil
+		defer body.stop()
+		// A small body is read whole before the origin is contacted.
+		if err := body.buffer(r.ContentLength, s.ClientBodyBuffer); err != nil {
+			p.clientBodyFault(w, rq, err)
+			return
+		}
+	}
+	req := p.originRequest(ctx, s, r.Method, r, h)
+	if body != nil {
+		body.attach(req, r.ContentLength)
 	}
 	t0 := time.Now()
-	resp, err := s.transport.RoundTrip(req)
-	p.m.fetchSeconds.Observe(time.Since(t0).Seconds())
+	resp, err := p.roundTrip(s, req)
 	if err != nil {
-		code, outcome := classify(err, it)
-		p.m.fetches[outcome].Inc()
-		if bt != nil && bt.fired.Load() {
-			// The client stopped sending its body (slowloris): its fault,
-			// not the origin's.
-			rq.err = errClientBody
-			p.synth(w, rq, http.StatusRequestTimeout, "the request body stopped arriving", xcachePass, nil)
-			rq.result = resPass
+		// The client's faults first: they are not the origin's.
+		if body != nil && body.err() != nil {
+			p.clientBodyFault(w, rq, body.err())
 			return
 		}
 		if r.Context().Err() != nil {
-			rq.status = 499 // the client went away first
+			rq.status = statusClientClosed // the client went away first
 			return
 		}
 		rq.err = err
+		if errors.Is(err, errOriginBusy) {
+			p.synth(w, rq, http.StatusServiceUnavailable, originErrorText(http.StatusServiceUnavailable), xcachePass,
+				p.status.format(httpcache.CacheStatus{Fwd: fwd, Detail: originErrorDetail(http.StatusServiceUnavailable)}))
+			rq.result = resPass
+			return
+		}
+		p.m.fetchSeconds.Observe(time.Since(t0).Seconds())
+		code, outcome := classify(err, it)
+		p.m.fetches[outcome].Inc()
 		p.synth(w, rq, code, originErrorText(code), xcachePass,
 			p.status.format(httpcache.CacheStatus{Fwd: fwd, Detail: originErrorDetail(code)}))
 		rq.result = resPass
 		return
 	}
+	p.m.fetchSeconds.Observe(time.Since(t0).Seconds())
 	defer resp.Body.Close()
 	resp.Body = &timedBody{rc: resp.Body, it: it}
 	if resp.StatusCode >= 500 {
@@ -108,15 +107,21 @@ func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 
 // originErrorDetail is the Cache-Status detail of an origin failure.
 func originErrorDetail(code int) string {
-	if code == http.StatusGatewayTimeout {
+	switch code {
+	case http.StatusGatewayTimeout:
 		return "origin-timeout"
+	case http.StatusServiceUnavailable:
+		return "origin-busy"
 	}
 	return "origin-unreachable"
 }
 
 func originErrorText(code int) string {
-	if code == http.StatusGatewayTimeout {
+	switch code {
+	case http.StatusGatewayTimeout:
 		return "the origin did not answer in time"
+	case http.StatusServiceUnavailable:
+		return "too many requests to the origin are in progress; retry later"
 	}
 	return "the origin could not be reached"
 }

@@ -278,8 +278,9 @@ func TestSurrogateKeysAndLimits(t *testing.T) {
 	}
 }
 
-// Issue 2 / RFC 9111 §3.5: Authorization, a pass cookie and unsafe methods
-// pass; GET/HEAD with a body pass; other cookies don't.
+// Issue 2: a pass cookie and unsafe methods pass; GET/HEAD with a body
+// pass; other cookies don't. (Authorization does not pass since issue 9:
+// see TestAuthorizationSharedWithPermission.)
 func TestPassRules(t *testing.T) {
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=60")
@@ -296,7 +297,6 @@ func TestPassRules(t *testing.T) {
 		{"plain GET", "GET", "", nil, ""},
 		{"other cookie", "GET", "", []string{"Cookie", "theme=dark; _sessionx=1"}, ""},
 		{"pass cookie", "GET", "", []string{"Cookie", "theme=dark; _session=abc"}, "bypass"},
-		{"authorization", "GET", "", []string{"Authorization", "Bearer x"}, "bypass"},
 		{"POST", "POST", "data", nil, "method"},
 		{"GET with body", "GET", "data", nil, "bypass"},
 	}
@@ -334,7 +334,7 @@ func TestPassRules(t *testing.T) {
 			}
 		})
 	}
-	e.waitCounter(8, "meshcdn_edge_requests_total", "result", "pass")
+	e.waitCounter(6, "meshcdn_edge_requests_total", "result", "pass")
 }
 
 // Issue 5: every method reaches the origin untouched, including unknown and

@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -31,7 +33,8 @@ type request struct {
 	bytes   int64
 	result  int
 	err     error
-	aborted error // the body broke off after the headers were sent
+	aborted error  // the body broke off after the headers were sent
+	store   string // a fetch for the cache: what became of the response (stored, or why not)
 }
 
 // lookup is the outcome of the lookup stage.
@@ -41,6 +44,18 @@ type lookup struct {
 	found   bool          // some variant of primary is stored
 	vary    []string      // the stored Vary of primary
 	sec     string        // this request's secondary key under vary
+	own     bool          // fetch alone: the stored variant may not answer this request (reusable)
+}
+
+// reusable reports whether a stored response may answer rq. A request
+// with Authorization is answered from the cache only with a response whose
+// directives permit reuse for such requests (public, s-maxage or
+// must-revalidate: store.Object.Shared, RFC 9111 §3.5), whoever it was
+// fetched for: an origin that answers credentials differently and says
+// nothing else is never made to serve one user's view to another, nor the
+// anonymous view to a signed-in user. Other requests: any stored response.
+func reusable(rq *request, o *store.Object) bool {
+	return o.Shared || rq.facts&hasAuthorization == 0
 }
 
 // clientCC is the client's Cache-Control, used when the site honours it.
@@ -67,9 +82,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq := request{r: r, start: time.Now(), result: resSynth}
 	p.serve(w, &rq)
 	p.finish(&rq)
-	if rq.aborted != nil {
+	if rq.aborted != nil || rq.status == statusClientClosed {
 		// The status line is out; only cutting the connection tells the
-		// client that the body is incomplete.
+		// client that the body is incomplete. (A client that left gets
+		// nothing: not even the empty 200 net/http would write.)
 		panic(http.ErrAbortHandler)
 	}
 }
@@ -116,7 +132,10 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 	})
 
 	fwd := "uri-miss"
-	if o := lk.obj; o != nil {
+	if o := lk.obj; o != nil && !reusable(rq, o) {
+		// Not for this request; the stored copy stays for the others.
+		lk.obj, lk.own, fwd = nil, true, "request"
+	} else if o != nil {
 		now := rq.start
 		v, ttl, why := p.judge(rq, o, now)
 		switch v {
@@ -191,7 +210,10 @@ func passReason(rq *request) string {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return "method"
 	}
-	if rq.facts&hasAuthorization != 0 || r.ContentLength != 0 {
+	// Authorization does not pass: such a request is looked up like any
+	// other, and its response is stored only with the permission of RFC
+	// 9111 §3.5 (httpcache.Decide, reason "authorization").
+	if r.ContentLength != 0 {
 		return "bypass"
 	}
 	if s.PassCookie != nil && rq.facts&hasCookie != 0 && passCookie(s.PassCookie, r.Header["Cookie"]) {
@@ -371,7 +393,7 @@ func (p *Proxy) beforeCutoff(o *store.Object) bool {
 // miss waits for (or starts) the origin fetch and answers from it.
 func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string) {
 	r := rq.r
-	private := false
+	private := lk.own
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			// Re-queued: the world changed; look again.
@@ -382,6 +404,9 @@ func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string)
 				nlk.sec = secondaryKey(v, h)
 				return nlk.sec
 			})
+			if o := nlk.obj; o != nil && !reusable(rq, o) {
+				nlk.obj, private, fwd = nil, true, "request"
+			}
 			if o := nlk.obj; o != nil && !private {
 				now := time.Now()
 				if v, ttl, _ := p.judge(rq, o, now); v == vFresh {
@@ -402,6 +427,10 @@ func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string)
 		}
 		switch out {
 		case joinFresh:
+			if !reusable(rq, fresh) {
+				private, fwd = true, "request"
+				continue
+			}
 			now := time.Now()
 			rq.result = resHit
 			p.deliverObject(w, rq, fresh, fresh.Age(now), xcacheHit, p.status.hitValue(fresh.TTL(now)))
@@ -422,6 +451,12 @@ func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string)
 	}
 }
 
+// sharedWith reports whether a collapsed request may take the flight's
+// result: as it may take a stored response (reusable).
+func sharedWith(rq *request, res *flightResult) bool {
+	return res.shared || rq.facts&hasAuthorization == 0
+}
+
 // await waits for the flight's result and answers from it. done=false:
 // the request must re-queue (uncollapse: go to the origin by itself).
 func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight, rd *bodyReader, leader bool, fwd string, streaming bool) (done, uncollapse bool) {
@@ -433,7 +468,7 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 		if leader {
 			p.leave(f)
 		}
-		rq.status = 499 // client closed the connection
+		rq.status = statusClientClosed
 		rq.result = resMiss
 		return true, false
 	}
@@ -452,13 +487,19 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			return true, false
 		}
 		code := http.StatusBadGateway
-		if res.code == http.StatusGatewayTimeout || (res.fwdStatus == 0 && lk.obj != nil && lk.obj.MustRevalidate) {
+		switch {
+		case res.code == http.StatusServiceUnavailable && res.fwdStatus == 0:
+			code = res.code // not sent: the origin's connections and queue are full
+		case res.code == http.StatusGatewayTimeout || (res.fwdStatus == 0 && lk.obj != nil && lk.obj.MustRevalidate):
 			code = http.StatusGatewayTimeout // RFC 9111 §5.2.2.2: 504 when a must-revalidate copy cannot be revalidated
 		}
 		p.synth(w, rq, code, originErrorText(res.code), xcacheMiss, p.status.format(httpcache.CacheStatus{
 			Fwd: fwd, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: originErrorDetail(res.code)}))
 		return true, false
 	case resObject:
+		if collapsed && (res.leaderOnly || !sharedWith(rq, res)) {
+			return false, true // freshened by a 304 that may not be shared, or not for rq
+		}
 		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
 			return false, false
 		}
@@ -466,14 +507,24 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			p.m.collapsed.Inc()
 		}
 		rq.result = resMiss
+		rq.store = res.reason
+		detail := ""
+		if res.storable {
+			rq.store = res.outcome.String()
+			if res.outcome != storeStored {
+				detail = rq.store
+			}
+		}
 		p.deliverObject(w, rq, res.obj, res.obj.Age(now), xcacheMiss, p.status.format(httpcache.CacheStatus{
-			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: res.storable, Stored: res.storable, Collapsed: collapsed}))
+			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: res.storable, Stored: res.outcome == storeStored,
+			Collapsed: collapsed, Detail: detail}))
 		return true, false
 	case resUncacheable:
 		if !leader {
 			return false, true
 		}
 		rq.result = resMiss
+		rq.store = res.reason
 		defer func() {
 			res.resp.Body.Close()
 			res.it.stop()
@@ -483,9 +534,19 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			Fwd: fwd, FwdStatus: res.fwdStatus, Detail: res.reason}))
 		return true, false
 	default: // resStream
+		if collapsed && !sharedWith(rq, res) {
+			return false, true
+		}
 		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
 			return false, false
 		}
+		// Cache-Status says "stored" only for a body in the cache as the
+		// headers go out; otherwise "storing" (still arriving) or why not.
+		o := res.outcome
+		if o == storePending {
+			o = f.body.result()
+		}
+		defer func() { rq.store = f.body.result().String() }()
 		if streaming {
 			// Joined a response already on its way into the cache.
 			rq.result = resHit
@@ -497,15 +558,23 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			p.m.collapsed.Inc()
 		}
 		rq.result = resMiss
+		detail := ""
+		if o != storeStored {
+			detail = o.String()
+		}
 		p.deliverStream(w, rq, f, rd, leader, xcacheMiss, p.status.format(httpcache.CacheStatus{
-			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: res.storable, Stored: res.storable, Collapsed: collapsed}))
+			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: true, Stored: o == storeStored,
+			Collapsed: collapsed, Detail: detail}))
 		return true, false
 	}
 }
 
 // secondaryKey is the variant key of a request: the normalised values of
 // the request header fields named by vary (canonical, sorted). Accept-Encoding
-// is reduced to the one coding the cache keys on. Long keys are hashed.
+// is reduced to the one coding the cache keys on; a well-formed
+// Accept-Language is put in canonical form (the one fetchHeader sends the
+// origin); credentials are keyed by a keyed hash, never in clear. Long keys
+// are hashed.
 func secondaryKey(vary []string, h http.Header) string {
 	if len(vary) == 0 {
 		return ""
@@ -519,7 +588,8 @@ func secondaryKey(vary []string, h http.Header) string {
 		if name == "X-Forwarded-Proto" && len(vals) == 0 {
 			vals = protoHTTP // what the origin is sent when nobody says otherwise
 		}
-		if name == "Accept-Encoding" {
+		switch name {
+		case "Accept-Encoding":
 			switch len(vals) {
 			case 0:
 			case 1:
@@ -527,7 +597,14 @@ func secondaryKey(vary []string, h http.Header) string {
 			default:
 				b = append(b, httpcache.NormalizeAcceptEncoding(strings.Join(vals, ","))...)
 			}
-		} else {
+		case "Accept-Language":
+			var ok bool
+			if b, ok = httpcache.AppendAcceptLanguage(b, vals); !ok {
+				b = appendFieldValues(b, vals)
+			}
+		case "Authorization", "Proxy-Authorization", "Cookie":
+			b = appendCredential(b, vals)
+		default:
 			b = appendFieldValues(b, vals)
 		}
 		b = append(b, '\n')
@@ -574,6 +651,36 @@ func appendFieldValues(b []byte, vals []string) []byte {
 }
 
 const hexDigits = "0123456789ABCDEF"
+
+// credentialKey keys the hash of credentials in variant keys; it lives as
+// long as the process, as the store does.
+var credentialKey = func() []byte {
+	k := make([]byte, 32)
+	rand.Read(k) // never fails (it crashes the program instead)
+	return k
+}()
+
+// appendCredential appends the values of a credential field (Authorization,
+// Cookie) as a response with Vary on it needs them: an HMAC-SHA256 of their
+// normalised form under a per-process random key. Equal values give equal
+// keys, and the variant key kept with the stored object (and in the
+// flight table) holds no token, password or session id in clear, nor a plain
+// hash that a short password could be found from. Absent and empty values
+// append nothing, as for any field.
+func appendCredential(b []byte, vals []string) []byte {
+	// The value is gathered in a buffer of its own: handing b to the hash
+	// (an interface) would move every caller's key buffer to the heap.
+	v := appendFieldValues(nil, vals)
+	if len(v) == 0 {
+		return b
+	}
+	m := hmac.New(sha256.New, credentialKey)
+	m.Write(v)
+	clear(v)
+	var sum [sha256.Size]byte
+	b = append(b, "hmac:"...)
+	return hex.AppendEncode(b, m.Sum(sum[:0]))
+}
 
 // Geo header values, shared read-only.
 var (

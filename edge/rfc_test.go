@@ -496,7 +496,7 @@ func TestHitForMissTableBounded(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	n := maxHitForMiss + maxHitForMiss/16
 	for i := range n {
-		ft.markHitForMiss("example.com/"+prefix+strconv.Itoa(i), time.Minute)
+		ft.markHitForMiss("example.com/"+prefix+strconv.Itoa(i), false, time.Minute)
 	}
 	runtime.GC()
 	var after runtime.MemStats
@@ -510,14 +510,14 @@ func TestHitForMissTableBounded(t *testing.T) {
 	}
 	last := "example.com/" + prefix + strconv.Itoa(n-1)
 	ft.mu.Lock()
-	hit := ft.hitForMissLocked(last, time.Now())
+	hit := ft.hitForMissLocked(last, false, time.Now())
 	ft.mu.Unlock()
 	if !hit {
 		t.Error("latest entry forgotten")
 	}
-	ft.clearHitForMiss(last)
+	ft.clearHitForMiss(last, false)
 	ft.mu.Lock()
-	hit = ft.hitForMissLocked(last, time.Now())
+	hit = ft.hitForMissLocked(last, false, time.Now())
 	ft.mu.Unlock()
 	if hit {
 		t.Error("cleared entry still remembered")

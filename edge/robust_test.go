@@ -198,13 +198,18 @@ func TestFetchBufferBudget(t *testing.T) {
 // A client that stops sending its request body (slowloris) gets 408 once
 // the site's ClientBodyTimeout passes, and the origin request is abandoned,
 // instead of holding a connection to the origin for as long as it likes.
+// (A body larger than ClientBodyBuffer, so that it streams to the origin;
+// a smaller one never reaches it: TestSmallBodyBufferedBeforeOrigin.)
 func TestClientBodyTimeout(t *testing.T) {
 	originDone := make(chan error, 1)
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		_, err := io.ReadAll(r.Body)
 		originDone <- err
 	})
-	e := newEdge(t, o, func(_ *Config, s *Site) { s.ClientBodyTimeout = 200 * time.Millisecond })
+	e := newEdge(t, o, func(_ *Config, s *Site) {
+		s.ClientBodyTimeout = 200 * time.Millisecond
+		s.ClientBodyBuffer = 5
+	})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)

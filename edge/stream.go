@@ -26,7 +26,8 @@ type streamBody struct {
 	size     int64 // Content-Length, -1 if unknown
 	overflow bool  // window mode: the body will not be stored
 	done     bool
-	err      error // fetch failed mid-body
+	err      error        // fetch failed mid-body
+	outcome  storeOutcome // what became of the body, set with done
 	notify   chan struct{}
 	space    chan struct{}
 	readers  map[*bodyReader]struct{}
@@ -165,24 +166,44 @@ func (b *streamBody) trimLocked() {
 	}
 }
 
-// finish marks the end of the body (err != nil: it broke off).
-func (b *streamBody) finish(err error) {
+// finish marks the end of the body (err != nil: it broke off) and what
+// became of it: a reader that reached the end can tell (stored).
+func (b *streamBody) finish(err error, o storeOutcome) {
 	b.mu.Lock()
 	b.done = true
 	b.err = err
+	b.outcome = o
 	close(b.notify)
 	b.notify = make(chan struct{})
 	b.mu.Unlock()
 }
 
-// complete returns the whole body if it ended cleanly and was kept.
-func (b *streamBody) complete() ([]byte, bool) {
+// kept returns the whole body written so far if every byte was kept (the
+// fetch calls it once the body ended cleanly, before finish).
+func (b *streamBody) kept() ([]byte, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.done || b.err != nil || b.overflow || b.base != 0 {
+	if b.err != nil || b.overflow || b.base != 0 {
 		return nil, false
 	}
 	return b.buf, true
+}
+
+// overflowed reports whether the body will not be kept for the store.
+func (b *streamBody) overflowed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.overflow
+}
+
+// result is what became of the body; storePending until it ended.
+func (b *streamBody) result() storeOutcome {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.done {
+		return storePending
+	}
+	return b.outcome
 }
 
 // next returns the bytes after r's position, blocking until there are some.

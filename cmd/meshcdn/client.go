@@ -22,6 +22,10 @@ Purges through a node's admin API (POST /purge): by surrogate key (arguments),
 by URL (--url, repeatable), or everything (--all). The node applies the purge
 and sends it to every live member; --wait waits until all have acknowledged.
 
+exit status: 0 done (with --wait: every member that has not left the cluster
+confirmed it), 1 failed or refused, 2 bad flags, 3 (--wait) applied but not
+confirmed by every member: the output names the pending and unreachable ones.
+
 examples:
   meshcdn purge --admin http://127.0.0.1:9081 user/42
   meshcdn purge --wait company/7 user/9
@@ -55,7 +59,7 @@ func runPurge(args []string, stdout io.Writer) error {
 	fs.Var(&urls, "url", "purge this `URL` (repeatable)")
 	all := fs.Bool("all", false, "purge everything")
 	soft := fs.Bool("soft", false, "soft purge: mark stale instead of removing")
-	wait := fs.Bool("wait", false, "wait until every live node has acknowledged")
+	wait := fs.Bool("wait", false, "wait until every member that has not left the cluster has acknowledged (exit 5 if one did not)")
 	timeout := fs.Duration("timeout", 0, "with --wait: longest wait (capped by the node's --purge-wait-timeout)")
 	asJSON := fs.Bool("json", false, "print the node's JSON answer")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), purgeUsage); printFlags(fs) }
@@ -119,18 +123,27 @@ func runPurge(args []string, stdout io.Writer) error {
 		}
 		switch {
 		case res.Complete:
-			fmt.Fprintln(stdout, "; complete (every live node has it)")
+			fmt.Fprint(stdout, "; complete (every member has it)")
+		case *wait && len(res.Pending) > 0:
+			fmt.Fprintf(stdout, "; NOT confirmed by %s", strings.Join(res.Pending, ", "))
 		case *wait:
-			fmt.Fprintf(stdout, "; NOT confirmed by %s\n", strings.Join(res.Pending, ", "))
 		default:
-			fmt.Fprintln(stdout, "; sent to every live node (use --wait to confirm)")
+			fmt.Fprint(stdout, "; sent to every live member (use --wait to confirm)")
 		}
+		if len(res.Unreachable) > 0 {
+			fmt.Fprintf(stdout, "; unreachable: %s (failed or partitioned: may still serve what this purges)", strings.Join(res.Unreachable, ", "))
+		}
+		fmt.Fprintln(stdout)
 	}
 	if *wait && !res.Complete {
-		return &failure{code: 1}
+		return &failure{code: exitIncomplete}
 	}
 	return nil
 }
+
+// exitIncomplete: purge --wait was applied, but not confirmed by every
+// member that has not left the cluster.
+const exitIncomplete = 5
 
 const membersUsage = `usage: meshcdn members [flags]
 

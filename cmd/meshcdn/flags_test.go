@@ -49,7 +49,8 @@ func TestServeFlags(t *testing.T) {
 	}
 	if c.Listen != ":8080" || c.Admin != "127.0.0.1:9080" || c.CacheSize != 256<<20 || c.MaxObjectSize != 32<<20 ||
 		c.DefaultTTL != 0 || c.DefaultSWR != 0 || c.DefaultSIE != 0 || c.HonorClientCacheControl || c.MaxVariants != 200 ||
-		c.GeoCountryHeader != "X-Geo-Country-Code" || c.GeoContinentHeader != "X-Geo-Continent-Code" || c.GossipHost != "0.0.0.0" || c.GossipPort != 7946 || c.VaryGeo != nil || len(c.PurgeAllow) != 2 {
+		c.GeoCountryHeader != "X-Geo-Country-Code" || c.GeoContinentHeader != "X-Geo-Continent-Code" || c.GossipHost != "0.0.0.0" || c.GossipPort != 7946 || c.VaryGeo != nil || len(c.PurgeAllow) != 2 ||
+		c.IsolationUnready != 5*time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}
 
@@ -109,6 +110,7 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"--origin", "http://x", "--purge-token", "a b"}, "spaces"},
 		{[]string{"--origin", "http://x", "--node-name", ""}, "--node-name"},
 		{[]string{"--origin", "http://x", "--nope"}, "not defined: --nope"},
+		{[]string{"--origin", "http://x", "--isolation-unready", "100ms"}, "--isolation-unready"},
 	}
 	for _, b := range bad {
 		_, err := parseServe(t, nil, b.args...)

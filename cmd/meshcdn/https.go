@@ -92,7 +92,7 @@ func listenHTTPS(cfg nodeConfig) (net.Listener, error) {
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPSListen)
 	if err != nil {
-		return nil, usagef("HTTPS listener --https %s: %v", cfg.HTTPSListen, err)
+		return nil, listenError("--https", cfg.HTTPSListen, err)
 	}
 	return ln, nil
 }

@@ -45,6 +45,12 @@ type nodeConfig struct {
 	DefaultTTL               time.Duration
 	DefaultSWR, DefaultSIE   time.Duration // stale windows when the origin gives none
 	HonorClientCacheControl  bool
+	StoreCloseDelimited      bool
+	OriginMaxConns           int // 0 = edge.DefaultMaxOriginConns
+	OriginQueue              int // 0 = edge.DefaultOriginQueue
+	ClientBodyDeadline       time.Duration
+	ClientBodyMinRate        int64  // bytes/s; 0 = the edge's default
+	ClientBodyBuffer         int64  // 0 = the edge's default
 	MaxVariants              int    // per URL; 0 = the store's default
 	GeoCountryHeader         string // "" = edge.DefaultCountryHeader
 	GeoContinentHeader       string
@@ -68,6 +74,8 @@ type nodeConfig struct {
 	IsolationBound  time.Duration
 	DrainDelay      time.Duration // serving on with /readyz 503 after a stop signal
 	ShutdownTimeout time.Duration // then the longest wait for requests in flight (--drain-timeout)
+
+	IsolationUnready time.Duration // /readyz 503 after hearing from no peer this long (0 = off)
 }
 
 // node is one running meshcdn node: store, geo resolver, cluster member,
@@ -99,15 +107,18 @@ type node struct {
 var testHookStartNode func()
 
 // startNode binds the listeners, starts every part and serves. Errors that
-// come from the configuration are *usageError.
-func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
+// come from the configuration are *usageError; every error names the flag
+// it concerns. On error everything started so far is released.
+func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
 	if testHookStartNode != nil {
 		testHookStartNode()
 	}
-	n = &node{cfg: cfg, log: log, served: make(chan error, 3)}
+	// n is not the named result: the cleanup below must still see it
+	// after a "return nil, err".
+	n := &node{cfg: cfg, log: log, served: make(chan error, 3)}
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -117,15 +128,16 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 		}
 	}()
 
-	// Listeners first: a port in use is reported before joining anything.
+	// Listeners first (edge, admin, gossip): a port in use is reported
+	// before anything is loaded or joined.
 	edgeLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("edge listener --listen %s: %w", cfg.Listen, err)
+		return nil, listenError("--listen", cfg.Listen, err)
 	}
 	cleanup = append(cleanup, func() { edgeLn.Close() })
 	adminLn, err := net.Listen("tcp", cfg.Admin)
 	if err != nil {
-		return nil, fmt.Errorf("admin listener --admin %s: %w", cfg.Admin, err)
+		return nil, listenError("--admin", cfg.Admin, err)
 	}
 	cleanup = append(cleanup, func() { adminLn.Close() })
 	httpsLn, err := listenHTTPS(cfg)
@@ -135,6 +147,12 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	if httpsLn != nil {
 		cleanup = append(cleanup, func() { httpsLn.Close() })
 	}
+	gossipAddr := net.JoinHostPort(cfg.GossipHost, strconv.Itoa(cfg.GossipPort))
+	gossipTr, err := cluster.NewNetTransport(cfg.GossipHost, cfg.GossipPort, log.Named("cluster"))
+	if err != nil {
+		return nil, listenError("--gossip", gossipAddr, err)
+	}
+	cleanup = append(cleanup, func() { _ = gossipTr.Shutdown() })
 	n.edgeAddr, n.admAddr = edgeLn.Addr().String(), adminLn.Addr().String()
 	loopback := isLoopbackListener(adminLn)
 	if cfg.PurgeToken == "" && !loopback {
@@ -153,16 +171,17 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	if err := n.registry.Register(store.NewCollector(n.store)); err != nil {
 		return nil, fmt.Errorf("store metrics: %w", err)
 	}
-	if n.certs, err = loadCerts(cfg, log, n.registry); err != nil {
-		return nil, err
-	}
 
-	// SIGHUP reloads the GeoIP database: subscribe before loading it, so
-	// that none is lost and none takes the default action (terminate) in
-	// between. (runServe and runDemo hold SIGHUP from their start.)
+	// SIGHUP reloads the GeoIP database (and the certificates): subscribe
+	// before loading them, so that none is lost and none takes the
+	// default action (terminate) in between. (runServe and runDemo hold
+	// SIGHUP from their start.)
 	n.hup = make(chan os.Signal, 1)
 	signal.Notify(n.hup, syscall.SIGHUP)
 	cleanup = append(cleanup, func() { signal.Stop(n.hup) })
+	if n.certs, err = loadCerts(cfg, log, n.registry); err != nil {
+		return nil, err
+	}
 	resolver, err := geo.NewResolver(geo.ResolverConfig{
 		DBPath: cfg.GeoIPDB, TrustedProxies: cfg.TrustedProxies, ProxyHeader: cfg.ProxyHeader,
 		Logger: log.Named("geo"), Registerer: n.registry,
@@ -178,7 +197,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	warnOpenGossip(log, cfg)
 	n.cluster, err = cluster.Start(cluster.Config{
 		NodeName: cfg.Name, Region: cfg.Region,
-		BindAddr: cfg.GossipHost, BindPort: cfg.GossipPort,
+		BindAddr: cfg.GossipHost, BindPort: gossipTr.Port(), Transport: gossipTr,
 		AdvertiseAddr: cfg.AdvertiseHost, AdvertisePort: cfg.AdvertisePort,
 		Join: cfg.Join, Keys: cfg.GossipKeys, IsolationBound: cfg.IsolationBound,
 		HTTPAddr:  advertisedAddr(n.edgeAddr, cfg),
@@ -186,7 +205,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 		Logger:    log.Named("cluster"), Registerer: n.registry,
 	}, n.store)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
+		return nil, fmt.Errorf("--gossip %s: %w", gossipAddr, err)
 	}
 	cleanup = append(cleanup, func() { _ = n.cluster.Shutdown() })
 
@@ -205,6 +224,12 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 		VaryGeo:                 cfg.VaryGeo,
 		GeoCountryHeader:        cfg.GeoCountryHeader,
 		GeoContinentHeader:      cfg.GeoContinentHeader,
+		StoreCloseDelimited:     cfg.StoreCloseDelimited,
+		MaxOriginConns:          cfg.OriginMaxConns,
+		OriginQueue:             cfg.OriginQueue,
+		ClientBodyDeadline:      cfg.ClientBodyDeadline,
+		ClientBodyMinRate:       cfg.ClientBodyMinRate,
+		ClientBodyBuffer:        cfg.ClientBodyBuffer,
 	}
 	c := n.cluster
 	n.proxy, err = edge.New(edge.Config{
@@ -225,7 +250,8 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 	adminHandler, err := api.New(api.Config{
 		Store: n.store, Cluster: n.cluster, Token: cfg.PurgeToken, AllowNoToken: loopback,
 		Logger: log.Named("api"), Registerer: n.registry, Gatherer: n.registry, WaitTimeout: cfg.PurgeWait,
-		Draining: n.draining.Load,
+		Draining:         n.draining.Load,
+		IsolationUnready: cfg.IsolationUnready,
 	})
 	if err != nil {
 		return nil, usagef("%v", err)
@@ -252,6 +278,16 @@ func startNode(cfg nodeConfig, log *zap.Logger) (n *node, err error) {
 		zap.String("origin", cfg.Origin.String()), zap.Int64("cache_bytes", cfg.CacheSize),
 		zap.Bool("purge_token", cfg.PurgeToken != ""))
 	return n, nil
+}
+
+// listenError reports a listener that could not be bound: the flag, its
+// value and the cause (the socket error, without repeating the wrapping).
+func listenError(flag, addr string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe
+	}
+	return fmt.Errorf("%s %s: %w", flag, addr, err)
 }
 
 func (n *node) serve(srv *http.Server, ln net.Listener, name string) {

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshcdn/meshcdn/cluster"
+	"github.com/meshcdn/meshcdn/edge"
 	"github.com/meshcdn/meshcdn/geo"
 )
 
@@ -33,11 +34,15 @@ type serveFlags struct {
 	listen, admin, origin                string
 	cacheSize, maxObjectSize             int64
 	defaultTTL, originTimeout, purgeWait time.Duration
-	isolationBound                       time.Duration
 	drainDelay, drainTimeout             time.Duration
+	isolationBound, isolationUnready     time.Duration
 	defaultSWR, defaultSIE               time.Duration
 	honorClientCC                        bool
+	storeCloseDelimited                  bool
 	maxVariants                          int
+	originMaxConns, originQueue          int
+	bodyDeadline                         time.Duration
+	bodyMinRate, bodyBuffer              int64
 	geoCountryHeader, geoContinentHeader string
 	purgeToken, passCookie, purgeAllow   string
 	nodeName, gossip, advertise, join    string
@@ -48,7 +53,7 @@ type serveFlags struct {
 }
 
 func serveFlagSet() (*flag.FlagSet, *serveFlags) {
-	f := &serveFlags{cacheSize: 256 << 20}
+	f := &serveFlags{cacheSize: 256 << 20, bodyMinRate: edge.DefaultClientBodyMinRate, bodyBuffer: edge.DefaultClientBodyBuffer}
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&f.listen, "listen", ":8080", "edge (public) listen `address`")
@@ -61,6 +66,12 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.defaultSIE, "default-stale-if-error", 0, "stale-if-error when the origin gives none: serve a stale object this long while the origin fails (0 = off)")
 	fs.BoolVar(&f.honorClientCC, "honor-client-cache-control", false, "obey the clients' request Cache-Control (no-cache, max-age, only-if-cached, ...); off: freshness is the origin's call")
 	fs.DurationVar(&f.originTimeout, "origin-timeout", 30*time.Second, "origin first-byte and between-bytes timeout (connect: at most 5s)")
+	fs.BoolVar(&f.storeCloseDelimited, "store-close-delimited", false, "store responses whose body ends where the origin closes the connection (no Content-Length, not chunked); off: such a body cut short would be stored as complete")
+	fs.IntVar(&f.originMaxConns, "origin-max-conns", edge.DefaultMaxOriginConns, "most concurrent requests (HTTP/1.1: connections) to the origin, `N`")
+	fs.IntVar(&f.originQueue, "origin-queue", edge.DefaultOriginQueue, "`N` requests that may wait for an origin connection beyond --origin-max-conns (each at most the connect timeout); the others get 503 with Retry-After")
+	fs.DurationVar(&f.bodyDeadline, "client-body-deadline", edge.DefaultClientBodyDeadline, "a request body must arrive whole within this `duration`, else 408")
+	fs.Var(sizeFlag{&f.bodyMinRate}, "client-body-min-rate", "least average rate of a request body, a `SIZE` per second (60s of slack), else 408")
+	fs.Var(sizeFlag{&f.bodyBuffer}, "client-body-buffer", "request bodies up to this `SIZE` are read whole before the origin is contacted; larger ones stream")
 	fs.StringVar(&f.purgeToken, "purge-token", "", "token required by purges (default $MESHCDN_PURGE_TOKEN); may be empty only if --admin is loopback")
 	fs.DurationVar(&f.purgeWait, "purge-wait-timeout", 5*time.Second, "longest time a purge with wait=all waits for every node's ack")
 	fs.StringVar(&f.passCookie, "pass-cookie", "", "requests with a cookie whose name matches this `regexp` bypass the cache, such as ^_session")
@@ -72,6 +83,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.isolationBound, "isolation-bound", 0, "after hearing from no peer this long, treat objects cached before the last contact as stale (0 = off)")
 	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "on SIGTERM/SIGINT, keep serving this long with /readyz answering 503, so that load balancers and DNS health checks take the node out first")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "after the drain delay, how long requests in flight may take to finish before the node exits")
+	fs.DurationVar(&f.isolationUnready, "isolation-unready", 5*time.Second, "after hearing from no peer this long (every other member failed or partitioned away), /readyz answers 503 so that health-checked DNS and load balancers stop sending clients to a node that may be missing purges; it keeps serving (0 = off)")
 	fs.StringVar(&f.region, "region", "default", "region `name` of this node")
 	fs.StringVar(&f.gossipKey, "gossip-key", "", "gossip encryption keys, `BASE64[,BASE64]` of 16/24/32 bytes, first = primary (default $MESHCDN_GOSSIP_KEY)")
 	fs.StringVar(&f.geoipDB, "geoip-db", "", "MaxMind DB `path` (GeoIP2/GeoLite2 Country or City); empty = embedded country database")
@@ -128,6 +140,24 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 	}
 	c.DefaultSWR, c.DefaultSIE = f.defaultSWR, f.defaultSIE
 	c.HonorClientCacheControl = f.honorClientCC
+	c.StoreCloseDelimited = f.storeCloseDelimited
+	if f.originMaxConns < 1 || f.originMaxConns > 1<<16 {
+		return c, usagef("--origin-max-conns must be between 1 and 65536")
+	}
+	if f.originQueue < 1 || f.originQueue > 1<<20 {
+		return c, usagef("--origin-queue must be between 1 and 1048576")
+	}
+	c.OriginMaxConns, c.OriginQueue = f.originMaxConns, f.originQueue
+	if err := positiveDuration("client-body-deadline", f.bodyDeadline); err != nil {
+		return c, err
+	}
+	if f.bodyMinRate < 1 {
+		return c, usagef("--client-body-min-rate must be at least 1 byte (per second)")
+	}
+	if f.bodyBuffer < 1 || f.bodyBuffer > 16<<20 {
+		return c, usagef("--client-body-buffer must be between 1 byte and 16MiB")
+	}
+	c.ClientBodyDeadline, c.ClientBodyMinRate, c.ClientBodyBuffer = f.bodyDeadline, f.bodyMinRate, f.bodyBuffer
 	if f.maxVariants < 1 || f.maxVariants > 10000 {
 		return c, usagef("--max-variants must be between 1 and 10000")
 	}
@@ -206,6 +236,10 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 		return c, err
 	}
 	c.DrainDelay, c.ShutdownTimeout = f.drainDelay, f.drainTimeout
+	if f.isolationUnready != 0 && f.isolationUnready < time.Second {
+		return c, usagef("--isolation-unready must be 0 (off) or at least 1s (a node hears from its peers about every 0.5s)")
+	}
+	c.IsolationUnready = f.isolationUnready
 	c.Join = splitList(f.join)
 	if len(c.Join) > 64 {
 		return c, usagef("--join: at most 64 addresses")

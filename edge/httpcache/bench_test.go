@@ -2,6 +2,7 @@ package httpcache
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,5 +107,16 @@ func BenchmarkEvaluateConditional(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		EvaluateConditional(req, resp)
+	}
+}
+
+func BenchmarkParseHTTPDate(b *testing.B) {
+	for _, in := range []string{"Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"} {
+		b.Run(in[:strings.IndexByte(in, ' ')], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				parseHTTPDate(in)
+			}
+		})
 	}
 }

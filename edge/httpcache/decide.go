@@ -121,6 +121,12 @@ type Decision struct {
 	// SWR and SIE are 0.
 	MustRevalidate, NoCache bool
 
+	// Shared: the governing directives permit reuse for requests with
+	// Authorization (public, s-maxage or must-revalidate; RFC 9111 §3.5).
+	// The edge answers such requests from a stored response only when it
+	// is Shared.
+	Shared bool
+
 	// Source names where Lifetime came from: "surrogate-control",
 	// "cdn-cache-control", "s-maxage", "max-age", "expires", "heuristic",
 	// "default".
@@ -233,8 +239,15 @@ func Decide(p Policy, method string, reqHeader http.Header, status int, respHead
 		}
 	}
 	// RFC 9111 §3.5: a request with Authorization only with an explicit
-	// permission for shared caches.
-	if len(reqHeader["Authorization"]) > 0 && !(d.Public || d.MustRevalidate || d.SMaxAge >= 0) {
+	// permission for shared caches: public, s-maxage or must-revalidate
+	// among the directives that govern this cache. When a targeted field
+	// governs, Cache-Control is ignored for this as for everything else
+	// (RFC 9213 §2.2): "Cache-Control: public" beside "CDN-Cache-Control:
+	// max-age=60" gives no permission, "CDN-Cache-Control: public" does. A
+	// Surrogate-Control that does not govern still adds its
+	// must-revalidate, which then also permits (the cache obeys it).
+	dec.Shared = d.Public || d.MustRevalidate || d.SMaxAge >= 0
+	if len(reqHeader["Authorization"]) > 0 && !dec.Shared {
 		dec.Reason = "authorization"
 		return dec
 	}
@@ -279,9 +292,10 @@ func Decide(p Policy, method string, reqHeader http.Header, status int, respHead
 		case d.MaxAge >= 0:
 			lifetime, dec.Source = d.MaxAge, "max-age"
 		case len(respHeader["Expires"]) > 0:
+			// Malformed or on several lines: in the past (RFC 9111 §5.3).
 			dec.Source = "expires"
 			lifetime = 0
-			if exp, ok := parseHTTPDate(respHeader["Expires"][0]); ok && exp.After(date) {
+			if exp, ok := headerDate(respHeader, "Expires"); ok && exp.After(date) {
 				lifetime = min(exp.Sub(date), maxDelta)
 			}
 		}

@@ -272,20 +272,55 @@ func FuzzConditional(f *testing.F) {
 	})
 }
 
+// FuzzHTTPDate: the strict parser never panics; what it accepts is one of
+// the three formats exactly as time.Format writes them (the weekday aside,
+// which is not checked, and asctime's 2DIGIT day), in UTC, whole seconds;
+// and http.ParseTime, more lenient, reads the same instant from it.
 func FuzzHTTPDate(f *testing.F) {
 	for _, d := range []string{"Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
-		"Thu, 31 Apr 2024 00:00:00 GMT", "Thu, 29 Feb 2024 23:59:59 GMT", "THU, 18 AUG 2050 02:01:18 GMT", "Mon, 01 Jan 0000 00:00:60 GMT"} {
+		"Sun Nov 06 08:49:37 1994", "Thu, 31 Apr 2024 00:00:00 GMT", "Thu, 29 Feb 2024 23:59:59 GMT", "THU, 18 AUG 2050 02:01:18 GMT",
+		"Mon, 01 Jan 0000 00:00:60 GMT", "Wed, 31 Dec 2008 23:59:60 GMT", "Sun, 06 Nov 1994  08:49:37 GMT", "Sun, 06 Nov 1994 8:49:37 GMT"} {
 		f.Add(d)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		fast, ok := parseIMFFixdate(in)
+		got, ok := parseDate(in, 2026)
 		if !ok {
-			parseHTTPDate(in)
 			return
 		}
-		slow, err := http.ParseTime(in)
-		if err != nil || !slow.Equal(fast) {
-			t.Fatalf("%q: fast %v, http.ParseTime %v %v", in, fast, slow, err)
+		if got.Location() != time.UTC || got.Nanosecond() != 0 {
+			t.Fatalf("%q: %v", in, got)
+		}
+		s := trimOWS(in)
+		if strings.Contains(s, ":60 ") {
+			return // leap second: read as the next second, which http.ParseTime rejects
+		}
+		var canon string
+		switch {
+		case s[3] == ',':
+			canon = got.Format(layoutIMF)
+			s, canon = s[3:], canon[3:]
+		case s[3] == ' ':
+			canon = got.Format(layoutASCTime)
+			if s[8] == '0' {
+				canon = got.Format("Mon Jan 02 15:04:05 2006")
+			}
+			s, canon = s[3:], canon[3:]
+		default:
+			canon = got.Format(layoutRFC850)
+			s, canon = s[strings.IndexByte(s, ','):], canon[strings.IndexByte(canon, ','):]
+		}
+		if s != canon {
+			t.Fatalf("%q accepted as %v, which reads %q", in, got, canon)
+		}
+		lenient, err := http.ParseTime(trimOWS(in))
+		if err != nil {
+			t.Fatalf("%q accepted, http.ParseTime: %v", in, err)
+		}
+		if lenient.Year()%100 == got.Year()%100 { // RFC 850: http.ParseTime has its own century rule
+			lenient = lenient.AddDate(got.Year()-lenient.Year(), 0, 0)
+		}
+		if !lenient.Equal(got) {
+			t.Fatalf("%q: %v, http.ParseTime %v", in, got, lenient)
 		}
 	})
 }
@@ -300,6 +335,27 @@ func FuzzCacheStatus(f *testing.F) {
 			if _, ok := parseSFList(out); !ok {
 				t.Fatalf("Format produced an invalid SF list member: %q", out)
 			}
+		}
+	})
+}
+
+// FuzzAcceptLanguage: normalisation is idempotent, and what it accepts it
+// writes in its own alphabet (no OWS, no control bytes).
+func FuzzAcceptLanguage(f *testing.F) {
+	f.Add("en-US,en;q=0.9")
+	f.Add(" ZH-hant-tw ; Q=0.5 , *")
+	f.Add("en-x-AB")
+	f.Fuzz(func(t *testing.T, in string) {
+		n, ok := NormalizeAcceptLanguage([]string{in})
+		if !ok {
+			return
+		}
+		again, ok := NormalizeAcceptLanguage([]string{n})
+		if !ok || again != n {
+			t.Fatalf("%q → %q → %q, %v", in, n, again, ok)
+		}
+		if strings.ContainsAny(n, " \t\r\n%") {
+			t.Fatalf("%q → %q", in, n)
 		}
 	})
 }
