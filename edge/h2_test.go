@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/meshcdn/meshcdn/edge/certs"
 )
 
@@ -347,5 +350,24 @@ func TestH2TrailersAndTE(t *testing.T) {
 	}
 	if got[0] != got[1] || got[1] != got[2] {
 		t.Errorf("trailers differ by protocol: h2 %s, HTTP/1.1 over TLS %s, plain %s", got[0], got[1], got[2])
+	}
+}
+
+// TestAccessLogProtocol: the access log says which protocol and whether
+// TLS carried each request.
+func TestAccessLogProtocol(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {})
+	core, logs := observer.New(zap.InfoLevel)
+	e := newTLSEdge(t, o, func(c *Config, _ *Site) { c.Logger = zap.New(core) })
+	call(t, e.h2, "GET", e.tlsURL+"/h2", nil)
+	call(t, e.h1, "GET", e.tlsURL+"/h1", nil)
+	call(t, e.client, "GET", e.srv.URL+"/plain", nil)
+	want := map[string]string{"/h2": "HTTP/2.0 true", "/h1": "HTTP/1.1 true", "/plain": "HTTP/1.1 false"}
+	waitFor(t, "three access log lines", func() bool { return logs.FilterMessage("request").Len() == 3 })
+	for _, l := range logs.FilterMessage("request").All() {
+		m := l.ContextMap()
+		if got := fmt.Sprint(m["proto"], " ", m["tls"]); got != want[m["path"].(string)] {
+			t.Errorf("%s: proto, tls = %s, want %s", m["path"], got, want[m["path"].(string)])
+		}
 	}
 }
