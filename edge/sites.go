@@ -38,8 +38,10 @@ func (p *Proxy) newSiteTable(sites []*Site, storeMax int64) (*siteTable, error) 
 			return nil, fmt.Errorf("edge: two sites named %q", s.name)
 		}
 		names[s.name] = true
-		for r := range numResults {
-			s.reqs[r] = p.m.requests.WithLabelValues(s.name, resultNames[r])
+		if p.m != nil { // nil: CheckSites
+			for r := range numResults {
+				s.reqs[r] = p.m.requests.WithLabelValues(s.name, resultNames[r])
+			}
 		}
 		if len(s.Hosts) == 0 || s.Default {
 			if t.def != nil {
@@ -119,4 +121,10 @@ func (t *siteTable) lookup(host string) *site {
 		}
 	}
 	return t.def
+}
+
+// CheckSites validates sites as New and SetSites would, without a Proxy.
+func CheckSites(sites []*Site) error {
+	_, err := (&Proxy{}).newSiteTable(sites, 0)
+	return err
 }
