@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/meshcdn/meshcdn/cmd/meshcdn/config"
 	"github.com/meshcdn/meshcdn/edge"
@@ -69,8 +70,12 @@ func loadServe(args []string, getenv func(string) string) (*serveSettings, error
 			return st, config.Errors{{File: f.config, Problem: err.Error()}}
 		}
 		var perrs config.Errors
-		if file, perrs = config.Parse(f.config, data); len(perrs) > 0 {
+		file, perrs = config.Parse(f.config, data)
+		if file == nil {
 			return st, perrs
+		}
+		for _, e := range perrs {
+			l.add(e)
 		}
 	}
 	l.overlay(fs, file)
@@ -97,7 +102,7 @@ func loadServe(args []string, getenv func(string) string) (*serveSettings, error
 		l.place(err, l.src, nil)
 		sites, lines = []nodeConfig{c}, []int{0}
 	}
-	if len(l.errs) == 0 {
+	if len(sites) > 0 {
 		st.node = sites[0]
 		st.node.Sites = l.edgeSites(sites, lines, f.defaultSite, file)
 	}
@@ -129,7 +134,7 @@ func (l *loader) overlay(fs *flag.FlagSet, file *config.File) {
 		env := config.EnvName(fl.Name)
 		if v := l.getenv(env); v != "" {
 			if err := fs.Set(fl.Name, v); err != nil {
-				l.add(&config.Error{Field: env, Problem: err.Error()})
+				l.add(&config.Error{Field: env, Problem: setProblem(fl, v, err)})
 				return
 			}
 			l.src[fl.Name] = source{from: fromEnv}
@@ -173,7 +178,7 @@ func (l *loader) setFromFile(fs *flag.FlagSet, path string, v config.Value, src 
 		return // reported by overlay
 	}
 	if err := fs.Set(v.Flag, v.Text); err != nil {
-		l.add(&config.Error{File: path, Line: v.Line, Field: v.Key, Problem: err.Error()})
+		l.add(&config.Error{File: path, Line: v.Line, Field: v.Key, Problem: setProblem(fs.Lookup(v.Flag), v.Text, err)})
 		return
 	}
 	src[v.Flag] = source{from: fromFile, file: path, line: v.Line, key: v.Key}
@@ -277,17 +282,26 @@ func (l *loader) edgeSites(sites []nodeConfig, lines []int, defaultSite string, 
 	names := map[string]int{}
 	hosts := map[string]string{}
 	var def *edge.Site
+	// keyLine is the line of a site's key in the file (else the site's).
+	keyLine := func(i int, flag string) int {
+		if file != nil && i < len(file.Sites) {
+			if v, ok := file.Sites[i].Values[flag]; ok {
+				return v.Line
+			}
+		}
+		return lines[i]
+	}
 	for i, c := range sites {
 		s := edgeSite(c)
 		out[i] = s
 		if j, dup := names[s.Name]; dup {
-			l.add(&config.Error{File: path, Line: lines[i], Field: fmt.Sprintf("sites[%d].name", i), Problem: fmt.Sprintf("%q is also the name of sites[%d]", s.Name, j)})
+			l.add(&config.Error{File: path, Line: keyLine(i, "site-name"), Field: fmt.Sprintf("sites[%d].name", i), Problem: fmt.Sprintf("%q is also the name of sites[%d]", s.Name, j)})
 		}
 		names[s.Name] = i
 		for _, h := range s.Hosts {
 			k := strings.ToLower(strings.TrimSuffix(h, "."))
 			if other, dup := hosts[k]; dup {
-				l.add(&config.Error{File: path, Line: lines[i], Field: fmt.Sprintf("sites[%d].hosts", i), Problem: fmt.Sprintf("%q is also a host of site %q", h, other)})
+				l.add(&config.Error{File: path, Line: keyLine(i, "hosts"), Field: fmt.Sprintf("sites[%d].hosts", i), Problem: fmt.Sprintf("%q is also a host of site %q", h, other)})
 			}
 			hosts[k] = s.Name
 		}
@@ -365,4 +379,20 @@ func (st *serveSettings) summary() string {
 		where = st.file
 	}
 	return fmt.Sprintf("%s: ok: node %s, %d site(s) (%s), listen %s, admin %s", where, st.node.Name, len(names), strings.Join(names, ", "), st.node.Listen, st.node.Admin)
+}
+
+// setProblem says why a value does not fit a flag, by the flag's type
+// (the flag package says only "parse error" for numbers and durations).
+func setProblem(fl *flag.Flag, v string, err error) string {
+	if g, ok := fl.Value.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case time.Duration:
+			return fmt.Sprintf("%q is not a duration (such as 30s, 5m, 1h)", v)
+		case bool:
+			return fmt.Sprintf("%q is not true or false", v)
+		case int:
+			return fmt.Sprintf("%q is not a whole number", v)
+		}
+	}
+	return err.Error()
 }

@@ -47,7 +47,9 @@ func (p *parser) errf(line int, field, format string, args ...any) {
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
 // Parse reads a configuration file's contents; path names it in errors.
-// Every problem found is returned, each with its line.
+// Every problem found is returned, each with its line. With problems in
+// some keys, the File still holds the others (so that their values can be
+// checked too); it is nil when the file could not be read as YAML.
 func Parse(path string, data []byte) (*File, Errors) {
 	p := &parser{f: &File{Path: path, Values: map[string]Value{}}}
 	if len(data) > MaxFileSize {
@@ -65,7 +67,11 @@ func Parse(path string, data []byte) (*File, Errors) {
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			line, _ = strconv.Atoi(m[1])
 		}
-		p.errf(line, "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := yamlLine.FindStringIndex(msg); m != nil && m[0] == 0 {
+			msg = strings.TrimPrefix(msg[m[1]:], ": ")
+		}
+		p.errf(line, "", "%s", msg)
 		return nil, p.errs
 	}
 	var more yaml.Node
@@ -83,10 +89,7 @@ func Parse(path string, data []byte) (*File, Errors) {
 		return nil, p.errs
 	}
 	p.walk(root, "", "", topSchema, p.f.Values)
-	if len(p.errs) > 0 {
-		return nil, p.errs
-	}
-	return p.f, nil
+	return p.f, p.errs
 }
 
 // mapping reports whether n is a mapping (and may be walked), else errs.
