@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -177,5 +178,38 @@ func TestConfigSecretFiles(t *testing.T) {
 	if _, err = load(t, nil, "--origin", "http://o:1", "--purge-token", "a", "--purge-token-file", tok); err == nil ||
 		!strings.Contains(err.Error(), "set either --purge-token or --purge-token-file") {
 		t.Errorf("both flags: %v", err)
+	}
+}
+
+// serve --check as a process: 0 and one line when valid, 2 and every
+// error as FILE:LINE: field: problem otherwise.
+func TestServeCheckExitCodes(t *testing.T) {
+	run := func(args ...string) (int, string, string) {
+		cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
+		cmd.Env = append(os.Environ(), "MESHCDN_TEST_RUN_MAIN=1", "MESHCDN_PURGE_TOKEN=", "MESHCDN_GOSSIP_KEY=")
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, out.String(), errb.String()
+	}
+	example := "../../deploy/config.example.yaml"
+	code, out, errs := run("--config", example, "--check")
+	if code != 0 || out != example+": ok: node cdn-fra-1, 2 site(s) (api, www), listen :8080, admin 127.0.0.1:9080\n" || errs != "" {
+		t.Errorf("valid: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	bad := writeFile(t, "bad.yaml", "node:\n  nme: x\ncache: { size: lots }\n", 0o644)
+	code, out, errs = run("--config", bad, "--check", "--origin", "http://o:1")
+	want := bad + ":2: node.nme: unknown key\n" + bad + `:3: cache.size: invalid size "lots": want a number and a unit such as 256MiB, 1GiB or 512MB` + "\n"
+	if code != 2 || out != "" || errs != want {
+		t.Errorf("invalid: exit %d, stdout %q, stderr %q, want %q", code, out, errs, want)
+	}
+	if code, _, errs = run("--config", filepath.Join(t.TempDir(), "missing.yaml"), "--check"); code != 2 || !strings.Contains(errs, "missing.yaml: open ") {
+		t.Errorf("missing file: exit %d, %q", code, errs)
 	}
 }
