@@ -138,7 +138,15 @@
 // Cloudflare do) as the cache key has it: in lower case, without the
 // default port of the scheme the request came with (store.NormalHost); any
 // other port stays, in the key and for the origin. The origin URL only says
-// where to connect.
+// where to connect. A site's OriginHost replaces the Host the origin gets
+// (X-Forwarded-Host still says the client's; the key keeps it).
+//
+// # Sites
+//
+// A request's site is the one naming its host exactly, else the one with
+// the longest matching wildcard ("*.example.com": every name below), else
+// the default site; with none, 404. SetSites replaces the sites at once
+// (configuration reload): a request keeps the site it started with.
 package edge
 
 import (
