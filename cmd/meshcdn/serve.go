@@ -22,10 +22,14 @@ import (
 )
 
 const serveUsage = `usage: meshcdn serve --origin URL [flags]
+       meshcdn serve --config FILE [--check] [flags]
 
 Runs one edge node: a caching reverse proxy in front of --origin (--listen),
 the admin API (--admin: purge, /cluster/members, /stats, /metrics), joined to
-the other nodes by gossip (--gossip, --join).
+the other nodes by gossip (--gossip, --join). Every key of the --config file
+is also a flag, and every flag a variable MESHCDN_<FLAG> (--cache-size:
+MESHCDN_CACHE_SIZE); a flag beats the variable, which beats the file. Flags
+marked "per site" describe the one site of a node without sites: in a file.
 
 flags:
 `
