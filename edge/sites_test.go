@@ -218,3 +218,19 @@ func TestSetSites(t *testing.T) {
 		t.Errorf("SiteNames %q", got)
 	}
 }
+
+// The site lookup allocates nothing for lower-case hosts, exact or
+// wildcard, with or without a port.
+func TestSiteForAllocs(t *testing.T) {
+	o := namedOrigin(t, "A")
+	p, _ := newSitesProxy(t,
+		&Site{Name: "a", Hosts: []string{"a.example", "*.w.example"}, Origin: o.url},
+		&Site{Name: "b", Hosts: []string{"b.example"}, Origin: o.url},
+	)
+	for host, want := range map[string]string{"a.example": "a", "b.example:8080": "b", "x.y.w.example": "a"} {
+		var got *site
+		if n := testing.AllocsPerRun(100, func() { got = p.siteFor(host) }); n != 0 || got == nil || got.name != want {
+			t.Errorf("%s: %v allocations, site %v", host, n, got)
+		}
+	}
+}
