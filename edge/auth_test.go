@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Issue 9 item 17 / RFC 9111 §3.5: a response to a request with
@@ -77,22 +78,102 @@ func TestAuthorizationSharedWithPermission(t *testing.T) {
 	}
 }
 
-// A request with Authorization is answered from an object stored for an
-// anonymous request: that response is shared by construction.
-func TestAuthorizationHitsSharedObject(t *testing.T) {
+// A request with Authorization is answered from a stored response only
+// when its directives permit reuse for such requests (public, s-maxage,
+// must-revalidate), whoever it was fetched for. Otherwise it goes to the
+// origin, and the stored copy stays for the anonymous requests.
+func TestAuthorizationReusesOnlySharedObjects(t *testing.T) {
+	for _, c := range []struct {
+		cc     string
+		shared bool
+	}{
+		{"max-age=60", false},
+		{"public, max-age=60", true},
+		{"s-maxage=60", true},
+		{"max-age=60, must-revalidate", true},
+	} {
+		t.Run(c.cc, func(t *testing.T) {
+			o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", c.cc)
+				io.WriteString(w, "for "+r.Header.Get("Authorization"))
+			})
+			e := newEdge(t, o)
+			e.get("/page")
+			e.settle()
+			r := e.get("/page", "Authorization", "Bearer alice")
+			if c.shared {
+				if r.Header.Get("X-Cache") != "HIT" || r.body != "for " || o.hits.Load() != 1 {
+					t.Fatalf("%s %q %s, origin requests %d: want the shared copy", r.Header.Get("X-Cache"), r.body, r.Header.Get("Cache-Status"), o.hits.Load())
+				}
+				return
+			}
+			if r.Header.Get("X-Cache") != "MISS" || r.body != "for Bearer alice" {
+				t.Fatalf("alice got %s %q %s: the anonymous copy answered a request with credentials", r.Header.Get("X-Cache"), r.body, r.Header.Get("Cache-Status"))
+			}
+			if fwd, _ := csParam(r.Header.Get("Cache-Status"), "fwd"); fwd != "request" {
+				t.Errorf("Cache-Status %q, want fwd=request", r.Header.Get("Cache-Status"))
+			}
+			e.settle()
+			if a := e.get("/page"); a.Header.Get("X-Cache") != "HIT" || a.body != "for " {
+				t.Errorf("anonymous after alice: %s %q: the shared copy was replaced or dropped", a.Header.Get("X-Cache"), a.body)
+			}
+		})
+	}
+}
+
+// A request with Authorization that arrives while an anonymous response is
+// streaming into the cache does not join it unless it is shared: it goes
+// to the origin by itself.
+func TestAuthorizationNotCollapsedOntoAnonymousFetch(t *testing.T) {
+	gate := newGate()
+	var once sync.Once
+	release := func() { once.Do(gate.release) }
+	t.Cleanup(release)
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
-		io.WriteString(w, "for "+r.Header.Get("Authorization"))
+		if r.Header.Get("Authorization") != "" {
+			io.WriteString(w, "for "+r.Header.Get("Authorization"))
+			return
+		}
+		w.Header().Set("Content-Length", "9")
+		io.WriteString(w, "anon")
+		w.(http.Flusher).Flush()
+		gate.wait(r.Context())
+		io.WriteString(w, "ymous")
 	})
 	e := newEdge(t, o)
-	e.get("/shared")
-	e.settle()
-	r := e.get("/shared", "Authorization", "Bearer alice")
-	if r.Header.Get("X-Cache") != "HIT" || r.body != "for " {
-		t.Errorf("%s %q %s", r.Header.Get("X-Cache"), r.body, r.Header.Get("Cache-Status"))
+	anon := make(chan string, 1)
+	go func() {
+		res, err := e.client.Get(e.srv.URL + "/page")
+		if err != nil {
+			anon <- err.Error()
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			anon <- string(b) + ": " + err.Error()
+			return
+		}
+		anon <- string(b)
+	}()
+	<-gate.entered // the anonymous body is streaming in
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/page", nil)
+	req.Header.Set("Authorization", "Bearer alice")
+	// Bounded: joining the anonymous stream would wait for the gate.
+	c := &http.Client{Transport: e.client.Transport, Timeout: 10 * time.Second}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("alice: %v (waiting on the anonymous response?)", err)
 	}
-	if o.hits.Load() != 1 {
-		t.Errorf("origin requests %d, want 1", o.hits.Load())
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(b) != "for Bearer alice" {
+		t.Errorf("alice got %q (%s)", b, res.Header.Get("Cache-Status"))
+	}
+	release()
+	if a := <-anon; a != "anonymous" {
+		t.Errorf("anonymous got %q", a)
 	}
 }
 
@@ -175,7 +256,7 @@ func TestAuthorizationRevalidationNotShared(t *testing.T) {
 			w.Header().Set("Cache-Control", "max-age=60") // no permission
 			w.Header().Set("X-User", auth)
 		} else {
-			w.Header().Set("Cache-Control", "max-age=0")
+			w.Header().Set("Cache-Control", "public, max-age=0") // reusable for alice too
 		}
 		if r.Header.Get("If-None-Match") == `"v1"` {
 			w.WriteHeader(http.StatusNotModified)

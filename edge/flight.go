@@ -68,6 +68,7 @@ type flightResult struct {
 	reason       string       // why not storable
 	outcome      storeOutcome // storable: what became of it when the headers went out
 	leaderOnly   bool         // resObject that may not be shared: the waiters re-queue
+	shared       bool         // reusable for requests with Authorization (Decision.Shared)
 	staleOK      bool         // resError from a 5xx the stale copy may hide (stale-if-error)
 }
 
@@ -438,7 +439,7 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	}
 	res := flightResult{status: status, leaderHeader: resp.Header, header: resp.Header, size: resp.ContentLength,
 		fwdStatus: status, storable: storable, reason: reason, initialAge: d.InitialAge, respTime: respTime,
-		ttl: (d.Lifetime - d.InitialAge).Round(time.Second), noCache: d.NoCache}
+		ttl: (d.Lifetime - d.InitialAge).Round(time.Second), noCache: d.NoCache, shared: d.Shared}
 
 	auth := len(f.reqHeader["Authorization"]) > 0
 	if !storable {
@@ -544,7 +545,7 @@ func (p *Proxy) object(f *flight, s *site, res *flightResult, vary []string, sec
 		Status: res.status, Header: hdr, Body: body, Keys: p.surrogateKeys(s, hdr),
 		RequestTime: reqTime, ResponseTime: res.respTime, InitialAge: d.InitialAge,
 		Lifetime: d.Lifetime, SWR: d.SWR, SIE: d.SIE, Keep: keepFor(hdr, d.Lifetime),
-		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache,
+		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache, Shared: d.Shared,
 	}
 }
 
@@ -580,11 +581,11 @@ func (p *Proxy) revalidated(f *flight, s *site, fresh http.Header, fence store.F
 		Status: old.Status, Header: merged, Body: old.Body, Keys: p.surrogateKeys(s, merged),
 		RequestTime: reqTime, ResponseTime: respTime, InitialAge: d.InitialAge,
 		Lifetime: d.Lifetime, SWR: d.SWR, SIE: d.SIE, Keep: keepFor(merged, d.Lifetime),
-		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache,
+		MustRevalidate: d.MustRevalidate, NoCache: d.NoCache, Shared: d.Shared,
 	}
 	res := flightResult{kind: resObject, obj: o, status: old.Status, fwdStatus: http.StatusNotModified,
 		storable: d.Storable, reason: d.Reason, ttl: (d.Lifetime - d.InitialAge).Round(time.Second), size: int64(len(old.Body)),
-		leaderOnly: !d.Storable}
+		leaderOnly: !d.Storable, shared: d.Shared}
 	if d.Storable {
 		res.outcome = p.insert(o, fence)
 	} else if len(f.reqHeader["Authorization"]) == 0 {

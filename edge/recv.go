@@ -44,6 +44,18 @@ type lookup struct {
 	found   bool          // some variant of primary is stored
 	vary    []string      // the stored Vary of primary
 	sec     string        // this request's secondary key under vary
+	own     bool          // fetch alone: the stored variant may not answer this request (reusable)
+}
+
+// reusable reports whether a stored response may answer rq. A request
+// with Authorization is answered from the cache only with a response whose
+// directives permit reuse for such requests (public, s-maxage or
+// must-revalidate: store.Object.Shared, RFC 9111 §3.5), whoever it was
+// fetched for: an origin that answers credentials differently and says
+// nothing else is never made to serve one user's view to another, nor the
+// anonymous view to a signed-in user. Other requests: any stored response.
+func reusable(rq *request, o *store.Object) bool {
+	return o.Shared || rq.facts&hasAuthorization == 0
 }
 
 // clientCC is the client's Cache-Control, used when the site honours it.
@@ -126,7 +138,10 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 	})
 
 	fwd := "uri-miss"
-	if o := lk.obj; o != nil {
+	if o := lk.obj; o != nil && !reusable(rq, o) {
+		// Not for this request; the stored copy stays for the others.
+		lk.obj, lk.own, fwd = nil, true, "request"
+	} else if o != nil {
 		now := rq.start
 		v, ttl, why := p.judge(rq, o, now)
 		switch v {
@@ -384,7 +399,7 @@ func (p *Proxy) beforeCutoff(o *store.Object) bool {
 // miss waits for (or starts) the origin fetch and answers from it.
 func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string) {
 	r := rq.r
-	private := false
+	private := lk.own
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			// Re-queued: the world changed; look again.
@@ -395,6 +410,9 @@ func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string)
 				nlk.sec = secondaryKey(v, h)
 				return nlk.sec
 			})
+			if o := nlk.obj; o != nil && !reusable(rq, o) {
+				nlk.obj, private, fwd = nil, true, "request"
+			}
 			if o := nlk.obj; o != nil && !private {
 				now := time.Now()
 				if v, ttl, _ := p.judge(rq, o, now); v == vFresh {
@@ -415,6 +433,10 @@ func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string)
 		}
 		switch out {
 		case joinFresh:
+			if !reusable(rq, fresh) {
+				private, fwd = true, "request"
+				continue
+			}
 			now := time.Now()
 			rq.result = resHit
 			p.deliverObject(w, rq, fresh, fresh.Age(now), xcacheHit, p.status.hitValue(fresh.TTL(now)))
@@ -433,6 +455,12 @@ func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string)
 			private, fwd = true, "miss"
 		}
 	}
+}
+
+// sharedWith reports whether a collapsed request may take the flight's
+// result: as it may take a stored response (reusable).
+func sharedWith(rq *request, res *flightResult) bool {
+	return res.shared || rq.facts&hasAuthorization == 0
 }
 
 // await waits for the flight's result and answers from it. done=false:
@@ -475,8 +503,8 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			Fwd: fwd, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: originErrorDetail(res.code)}))
 		return true, false
 	case resObject:
-		if collapsed && res.leaderOnly {
-			return false, true // freshened by a 304 that may not be shared
+		if collapsed && (res.leaderOnly || !sharedWith(rq, res)) {
+			return false, true // freshened by a 304 that may not be shared, or not for rq
 		}
 		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
 			return false, false
@@ -512,6 +540,9 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			Fwd: fwd, FwdStatus: res.fwdStatus, Detail: res.reason}))
 		return true, false
 	default: // resStream
+		if collapsed && !sharedWith(rq, res) {
+			return false, true
+		}
 		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
 			return false, false
 		}

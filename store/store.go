@@ -103,6 +103,7 @@ type Object struct {
 	// Flags copied from the response's directives that the edge needs on a hit.
 	MustRevalidate bool // must-revalidate / proxy-revalidate / s-maxage: no stale serving
 	NoCache        bool // no-cache: always revalidate before use
+	Shared         bool // public / s-maxage / must-revalidate: reusable for requests with Authorization (RFC 9111 §3.5)
 
 	softPurged atomic.Int64 // unix nanos of the soft purge, 0 if none
 	freq       atomic.Int32 // S3-FIFO access counter, 0..maxFreq (set on hits, lock-free)

@@ -121,6 +121,12 @@ type Decision struct {
 	// SWR and SIE are 0.
 	MustRevalidate, NoCache bool
 
+	// Shared: the governing directives permit reuse for requests with
+	// Authorization (public, s-maxage or must-revalidate; RFC 9111 §3.5).
+	// The edge answers such requests from a stored response only when it
+	// is Shared.
+	Shared bool
+
 	// Source names where Lifetime came from: "surrogate-control",
 	// "cdn-cache-control", "s-maxage", "max-age", "expires", "heuristic",
 	// "default".
@@ -240,7 +246,8 @@ func Decide(p Policy, method string, reqHeader http.Header, status int, respHead
 	// max-age=60" gives no permission, "CDN-Cache-Control: public" does. A
 	// Surrogate-Control that does not govern still adds its
 	// must-revalidate, which then also permits (the cache obeys it).
-	if len(reqHeader["Authorization"]) > 0 && !(d.Public || d.MustRevalidate || d.SMaxAge >= 0) {
+	dec.Shared = d.Public || d.MustRevalidate || d.SMaxAge >= 0
+	if len(reqHeader["Authorization"]) > 0 && !dec.Shared {
 		dec.Reason = "authorization"
 		return dec
 	}
