@@ -111,8 +111,8 @@ func (t *Timing) fill() {
 
 // Limits on what this node keeps.
 const (
-	defaultRetainLog = 16384
-	retainBytes      = 64 << 20 // retained log bytes
+	defaultRetainLog = 1 << 19  // entries per retained log (the byte bound binds first)
+	retainBytes      = 64 << 20 // bytes per retained log (own purges, others' purges)
 	maxStreams       = 4096     // purge streams tracked (origin boots)
 	maxOutOfOrder    = 65536    // applied sequences ahead of a stream's contiguous point
 	maxOutQueue      = 16384    // entries queued for one peer

@@ -79,7 +79,8 @@ type Node struct {
 	streams   map[streamKey]*stream
 	own       *stream
 	ownNext   uint64 // next sequence number to stamp
-	rlog      retainLog
+	rlog      retainLog // other nodes' purges
+	ownLog    retainLog // ours, kept while a live member has not acknowledged them
 	waiters   map[*waiter]struct{}
 	joinErr   error
 	joined    bool
@@ -135,8 +136,9 @@ func Start(cfg Config, st Applier) (*Node, error) {
 		tcpq:    make(chan tcpJob, 64),
 		done:    make(chan struct{}),
 	}
-	n.rlog.maxCount = cfg.RetainLog
-	n.rlog.maxBytes = retainBytes
+	n.rlog.maxCount, n.rlog.maxBytes = cfg.RetainLog, retainBytes
+	n.ownLog.maxCount, n.ownLog.maxBytes = cfg.RetainLog, retainBytes
+	n.ownLog.ackedTo = n.ackedByAllLocked
 	n.own = &stream{key: streamKey{n.name, n.epoch}}
 	n.ownNext = 1
 	n.streams[n.own.key] = n.own
@@ -330,6 +332,19 @@ func (n *Node) lagging(p *peer, now time.Time) bool {
 	return e != nil && now.Sub(time.Unix(0, max(e.time, p.since.UnixNano()))) > suspectAfter
 }
 
+// ackedByAllLocked is the highest own seq every live member has
+// acknowledged (everything, when no member is live): own purges above it
+// stay in the own log beyond its soft bounds.
+func (n *Node) ackedByAllLocked() uint64 {
+	acked := n.own.contig
+	for _, p := range n.peers {
+		if p.state == stateAlive {
+			acked = min(acked, p.txContig)
+		}
+	}
+	return acked
+}
+
 // Stats returns a snapshot of the node's counters.
 func (n *Node) Stats() Stats {
 	s := Stats{
@@ -344,7 +359,7 @@ func (n *Node) Stats() Stats {
 	n.m.errMu.Unlock()
 	n.mu.Lock()
 	s.Streams = len(n.streams)
-	s.Retained = n.rlog.fifo.Len()
+	s.Retained = n.rlog.fifo.Len() + n.ownLog.fifo.Len()
 	n.mu.Unlock()
 	return s
 }

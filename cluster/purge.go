@@ -81,7 +81,7 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 	n.mu.Lock()
 	for i := range parts {
 		n.own.markApplied(first + uint64(i))
-		n.rlog.add(n.own, first+uint64(i), now.UnixNano(), framed[i])
+		n.ownLog.add(n.own, first+uint64(i), now.UnixNano(), framed[i])
 	}
 	n.own.lastTime, n.own.touched = max(n.own.lastTime, now.UnixNano()), now.UnixNano()
 	var targets []string
