@@ -78,7 +78,7 @@ type Node struct {
 	peers     map[string]*peer
 	streams   map[streamKey]*stream
 	own       *stream
-	ownNext   uint64 // next sequence number to stamp
+	ownNext   uint64    // next sequence number to stamp
 	rlog      retainLog // other nodes' purges
 	ownLog    retainLog // ours, kept while a live member has not acknowledged them
 	waiters   map[*waiter]struct{}
