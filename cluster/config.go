@@ -112,6 +112,7 @@ func (t *Timing) fill() {
 // Limits on what this node keeps.
 const (
 	defaultRetainLog = 1 << 19  // entries per retained log (the byte bound binds first)
+	maxRetainLog     = 1 << 24  // keeps window and bound arithmetic in range
 	retainBytes      = 64 << 20 // bytes per retained log (own purges, others' purges)
 	maxStreams       = 4096     // purge streams tracked (origin boots)
 	maxOutOfOrder    = 65536    // applied sequences ahead of a stream's contiguous point
@@ -162,6 +163,7 @@ func (c *Config) normalize() error {
 	if c.RetainLog <= 0 {
 		c.RetainLog = defaultRetainLog
 	}
+	c.RetainLog = min(c.RetainLog, maxRetainLog)
 	if c.IsolationBound < 0 {
 		c.IsolationBound = 0
 	}
