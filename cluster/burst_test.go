@@ -92,3 +92,31 @@ func seqOf(n *cluster.Node, member string) uint64 {
 	}
 	return 0
 }
+
+// A per-peer send queue that overflows defers what does not fit instead of
+// dropping it: the flusher sends it from the origin's own log as the queue
+// drains. Retransmission and anti-entropy replays are disabled (1 h), so a
+// dropped entry would never arrive. One purge split into six entries is
+// queued at once for each peer, whose queue holds four.
+func TestFullSendQueueDefersNotDrops(t *testing.T) {
+	restore := cluster.SetOutQueueEntries(4)
+	t.Cleanup(restore) // after the cluster is closed (cleanups run last first)
+	tr := newTracker()
+	c := startCluster(t, clustertest.Options{Nodes: 3, Observe: tr.observe,
+		Timing: cluster.Timing{RetransmitMin: time.Hour, RetransmitMax: time.Hour, ReplayAfter: time.Hour}})
+	keys := make([]string, 6*cluster.MaxEntryKeys)
+	var firsts []string // the tracker records each entry's first key
+	for i := range keys {
+		keys[i] = fmt.Sprintf("deferred-%d", i)
+		if i%cluster.MaxEntryKeys == 0 {
+			firsts = append(firsts, keys[i])
+		}
+	}
+	if _, err := c.Node(0).Purge(context.Background(), store.Purge{Keys: keys}, false); err != nil {
+		t.Fatal(err)
+	}
+	tr.waitAll(t, seq(3), firsts, within)
+	if r := c.Node(0).Stats().Retransmitted; r != 0 {
+		t.Fatalf("%d retransmissions with retransmission disabled", r)
+	}
+}

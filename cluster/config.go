@@ -130,6 +130,9 @@ const (
 	maxAddrLen       = 128
 )
 
+// outQueueEntries is maxOutQueue; tests shrink it to make queues overflow.
+var outQueueEntries = maxOutQueue
+
 func (c *Config) normalize() error {
 	if c.NodeName == "" {
 		h, err := os.Hostname()

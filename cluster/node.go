@@ -56,6 +56,16 @@ type peer struct {
 	ctrlBytes int      // bytes in ctrl
 	ctrl      [][]byte // whole messages (digests, replays)
 	ackDirty  bool     // send our acknowledgement state for its current stream
+	// Own seqs whose copies did not fit in out (flow control): the
+	// flusher takes them from the own log, oldest first, as out drains;
+	// while any are deferred, newer ones are deferred too. 0: none.
+	deferLo, deferHi uint64
+}
+
+// clearQueues forgets what is queued for p (it failed, left, or rebooted).
+func (p *peer) clearQueues() {
+	p.out, p.outBytes, p.ctrl, p.ctrlBytes = nil, 0, nil, 0
+	p.deferLo, p.deferHi = 0, 0
 }
 
 // Node is one member of the cluster. It is safe for concurrent use.
@@ -473,7 +483,8 @@ func (e *events) NotifyLeave(node *memberlist.Node) {
 		st = stateLeft
 	}
 	p.state, p.since = st, now
-	p.out, p.outBytes, p.ctrl, p.ctrlBytes, p.ackDirty = nil, 0, nil, 0, false
+	p.clearQueues()
+	p.ackDirty = false
 	n.aliveN.Add(-1)
 	for w := range n.waiters {
 		w.fail(p.name)
@@ -529,11 +540,11 @@ func (n *Node) memberUp(node *memberlist.Node, why string) {
 		// exchange. What is no longer retained comes from anti-entropy.
 		p.txContig, p.txRanges, p.floor, p.srtt, p.rttvar = n.own.contig, nil, 0, 0, 0
 		p.rto = n.cfg.Timing.RetransmitMin
-		p.out, p.outBytes, p.ctrl, p.ctrlBytes = nil, 0, nil, 0
+		p.clearQueues()
 		p.since = now // this boot is alive since now
 		if recent := n.sinceBootLocked(meta.Epoch); len(recent) > 0 {
 			p.txContig -= uint64(len(recent))
-			n.enqueueLocked(p, recent)
+			n.enqueueLocked(p, p.txContig+1, recent)
 			// Sent just now: retransmission waits a timeout from here.
 			p.lastAck, p.nextRetx = now, now.Add(p.rto)
 		}

@@ -90,7 +90,7 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 			continue
 		}
 		targets = append(targets, pr.name)
-		n.enqueueLocked(pr, framed)
+		n.enqueueLocked(pr, first, framed)
 	}
 	var w *waiter
 	if wait && len(targets) > 0 {
@@ -200,17 +200,28 @@ func (e *entry) purge() store.Purge {
 		All: e.All, Before: fromNanos(e.Before), Soft: e.Soft}
 }
 
-// enqueueLocked queues framed entries for p; a full queue drops them
-// (retransmission and anti-entropy repair that).
-func (n *Node) enqueueLocked(p *peer, framed [][]byte) {
-	for _, f := range framed {
-		if len(p.out) >= maxOutQueue || p.outBytes >= maxOutBytes {
-			n.m.error("send_queue_full")
-			continue
-		}
+// enqueueLocked queues own entries for p: framed[i] has seq first+i.
+func (n *Node) enqueueLocked(p *peer, first uint64, framed [][]byte) {
+	for i, f := range framed {
+		p.enqueue(first+uint64(i), f)
+	}
+}
+
+// enqueue queues own entry seq for p. What does not fit in the queue is
+// deferred, not dropped (flow control): the flusher takes it from the own
+// log, which keeps it until p acknowledged it, as the queue drains; while
+// anything is deferred, newer entries wait behind it.
+func (p *peer) enqueue(seq uint64, f []byte) {
+	if p.deferHi == 0 && len(p.out) < outQueueEntries && p.outBytes < maxOutBytes {
 		p.out = append(p.out, f)
 		p.outBytes += len(f)
+		return
 	}
+	if p.deferHi == 0 {
+		p.deferLo, p.deferHi = seq, seq
+		return
+	}
+	p.deferLo, p.deferHi = min(p.deferLo, seq), max(p.deferHi, seq)
 }
 
 // queueCtrlLocked queues a digest or replay message for p unless that
@@ -400,6 +411,7 @@ func (n *Node) retransmitLocked(now time.Time) (queued bool) {
 		}
 		silent := now.Sub(p.lastAck) >= quiet
 		var framed [][]byte
+		var seqs []uint64
 		missing := false
 		steps := 0
 		last := top
@@ -425,13 +437,16 @@ func (n *Node) retransmitLocked(now time.Time) (queued bool) {
 				break // newer entries are younger still
 			}
 			framed = append(framed, e.framed)
+			seqs = append(seqs, seq)
 		}
 		if missing {
 			n.queueReplaysLocked(p, n.own, p.txContig)
 		} else if len(framed) == 0 {
 			continue
 		} else {
-			n.enqueueLocked(p, framed)
+			for i, f := range framed {
+				p.enqueue(seqs[i], f)
+			}
 			n.m.retransmitted.Add(uint64(len(framed)))
 		}
 		p.nextRetx = now.Add(p.rto)
