@@ -224,6 +224,22 @@ func (p *peer) enqueue(seq uint64, f []byte) {
 	p.deferLo, p.deferHi = min(p.deferLo, seq), max(p.deferHi, seq)
 }
 
+// resend queues a retransmission of own entry seq for p, unless it is
+// deferred anyway (it goes out with the backlog) or the queue is full (the
+// next round retries it). Retransmissions never widen the deferred range:
+// that would send again everything in flight behind them.
+func (p *peer) resend(seq uint64, f []byte) bool {
+	if p.deferHi != 0 && seq >= p.deferLo && seq <= p.deferHi {
+		return false
+	}
+	if len(p.out) >= outQueueEntries || p.outBytes >= maxOutBytes {
+		return false
+	}
+	p.out = append(p.out, f)
+	p.outBytes += len(f)
+	return true
+}
+
 // queueCtrlLocked queues a digest or replay message for p unless that
 // would hold more than maxCtrlBytes for it until the next flush (a peer
 // that floods us with digests cannot make us buffer without bound; what is
@@ -444,10 +460,13 @@ func (n *Node) retransmitLocked(now time.Time) (queued bool) {
 		} else if len(framed) == 0 {
 			continue
 		} else {
+			resent := 0
 			for i, f := range framed {
-				p.enqueue(seqs[i], f)
+				if p.resend(seqs[i], f) {
+					resent++
+				}
 			}
-			n.m.retransmitted.Add(uint64(len(framed)))
+			n.m.retransmitted.Add(uint64(resent))
 		}
 		p.nextRetx = now.Add(p.rto)
 		p.rto = min(2*p.rto, n.cfg.Timing.RetransmitMax)
