@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"sort"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -115,7 +116,8 @@ func (n *Node) flush() (most int) {
 func (n *Node) refillLocked(p *peer) {
 	seq := max(p.deferLo, p.txContig+1)
 	for ; seq <= p.deferHi && len(p.out) < outQueueEntries && p.outBytes < maxOutBytes; seq++ {
-		if inRanges(p.txRanges, seq) {
+		if i := sort.Search(len(p.txRanges), func(i int) bool { return p.txRanges[i][1] >= seq }); i < len(p.txRanges) && p.txRanges[i][0] <= seq {
+			seq = p.txRanges[i][1] // acknowledged: skip the range
 			continue
 		}
 		if e := n.own.entry(seq); e != nil {
