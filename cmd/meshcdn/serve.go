@@ -143,6 +143,10 @@ func nodeConfigFromFlags(f *serveFlags) (nodeConfig, error) {
 	if err := parseListenAddr("listen", f.listen); err != nil {
 		bad(err)
 	}
+	// The client commands (purge, members, health, …) read MESHCDN_ADMIN
+	// as a URL; so that one shell variable serves both, serve takes
+	// http://HOST:PORT for its listener too.
+	f.admin = strings.TrimSuffix(strings.TrimPrefix(f.admin, "http://"), "/")
 	if err := parseListenAddr("admin", f.admin); err != nil {
 		bad(err)
 	}

@@ -100,6 +100,12 @@ func TestConfigEnvironment(t *testing.T) {
 		st.node.PurgeToken != "tok" || len(st.node.GossipKeys) != 1 {
 		t.Errorf("%+v %+v", st.node, *s)
 	}
+	// MESHCDN_ADMIN as the client commands take it (a URL) is serve's
+	// admin listener too: one shell variable for both.
+	st, err = load(t, map[string]string{"MESHCDN_ORIGIN": "http://o:1", "MESHCDN_ADMIN": "http://127.0.0.1:9081/"})
+	if err != nil || st.node.Admin != "127.0.0.1:9081" {
+		t.Errorf("MESHCDN_ADMIN as a URL: %v, admin %q", err, st.node.Admin)
+	}
 	_, err = load(t, map[string]string{"MESHCDN_ORIGIN": "http://o:1", "MESHCDN_DEFAULT_TTL": "soon"})
 	if err == nil || err.Error() != `MESHCDN_DEFAULT_TTL: "soon" is not a duration (such as 30s, 5m, 1h)` {
 		t.Errorf("bad variable: %v", err)
