@@ -8,7 +8,6 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -117,31 +116,20 @@ func loadCerts(cfg nodeConfig, log *zap.Logger, reg prometheus.Registerer) (*cer
 	return s, nil
 }
 
-// watchHUP hands SIGHUP (n.hup, the node's one subscription) on to the
-// certificates, when there are any, and returns the channel the GeoIP
-// watcher reads. Signals coalesce as signal.Notify's do.
-func (n *node) watchHUP(ctx context.Context) <-chan os.Signal {
+// watchCerts makes SIGHUP (watchHUP) reload the certificates, when there
+// are any, and polls their files for changes until ctx is done.
+func (n *node) watchCerts(ctx context.Context) {
 	if n.certs == nil {
-		return n.hup
+		return
 	}
-	geoHUP, certHUP := make(chan os.Signal, 1), make(chan os.Signal, 1)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case s := <-n.hup:
-				for _, c := range [...]chan os.Signal{geoHUP, certHUP} {
-					select {
-					case c <- s:
-					default: // one is pending already
-					}
-				}
-			}
+	n.reloadCerts = func() error {
+		if err := n.certs.Reload(); err != nil {
+			return err // watchHUP logs it
 		}
-	}()
-	go n.certs.Watch(ctx, certHUP)
-	return geoHUP
+		n.log.Info("TLS certificates reloaded on SIGHUP")
+		return nil
+	}
+	go n.certs.Watch(ctx, nil)
 }
 
 // serveHTTPS starts the HTTPS listener: the edge's server settings, TLS

@@ -78,7 +78,7 @@ func TestHTTPSFlags(t *testing.T) {
 		if _, err := parseFlags(fs, append([]string{"--origin", "http://127.0.0.1:1"}, tc.args...)); err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
-		c, err := nodeConfigFromFlags(f, map[string]bool{}, func(string) string { return "" })
+		c, err := nodeConfigFromFlags(f)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%v: error %v, want %q", tc.args, err, tc.err)
@@ -184,7 +184,7 @@ func TestServeHTTPS(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitLog(t, p, "TLS certificates not reloaded")
+	waitLog(t, p, "certificate reload failed")
 	if !strings.Contains(p.log(), one.Key) {
 		t.Errorf("the reload error does not name %s", one.Key)
 	}
@@ -244,5 +244,35 @@ func TestHandshakeErrorsLoggedAtDebug(t *testing.T) {
 	all := logs.All()
 	if len(all) != 2 || all[0].Level != zap.DebugLevel || all[1].Level != zap.WarnLevel || all[0].Message != "http: TLS handshake error from 127.0.0.1:1234: EOF" {
 		t.Fatalf("log entries: %+v", all)
+	}
+}
+
+// listen.https and tls.certificates in a configuration file reach the
+// node's HTTPS settings; --tls-cert/--tls-key replace the file's list.
+func TestConfigFileHTTPS(t *testing.T) {
+	file := writeFile(t, "c.yaml", `
+listen: { https: "127.0.0.1:8443" }
+tls:
+  certificates:
+    - { cert: /etc/a.crt, key: /etc/a.key }
+    - { cert: /etc/b.crt, key: /etc/b.key }
+sites:
+  - name: one
+    origin: { url: "http://origin:1" }
+`, 0o644)
+	st, err := load(t, nil, "--config", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []certPair{{"/etc/a.crt", "/etc/a.key"}, {"/etc/b.crt", "/etc/b.key"}}
+	if st.node.HTTPSListen != "127.0.0.1:8443" || len(st.node.TLSCerts) != 2 || st.node.TLSCerts[0] != want[0] || st.node.TLSCerts[1] != want[1] {
+		t.Errorf("from the file: https %q, certificates %v; want 127.0.0.1:8443 %v", st.node.HTTPSListen, st.node.TLSCerts, want)
+	}
+	st, err = load(t, map[string]string{"MESHCDN_HTTPS": "127.0.0.1:9443"}, "--config", file, "--tls-cert", "/f.crt", "--tls-key", "/f.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.node.HTTPSListen != "127.0.0.1:9443" || len(st.node.TLSCerts) != 1 || st.node.TLSCerts[0] != (certPair{"/f.crt", "/f.key"}) {
+		t.Errorf("with flags and environment: https %q, certificates %v", st.node.HTTPSListen, st.node.TLSCerts)
 	}
 }

@@ -260,7 +260,7 @@ func (s *Store) Names() [][]string {
 	return out
 }
 
-// Watch reloads on every value from reload (SIGHUP) and, unless
+// Watch reloads on every value from reload (SIGHUP; nil: none) and, unless
 // PollInterval < 0, when a file changed since the last load, until ctx is
 // done. Errors are logged; the current certificates keep serving.
 func (s *Store) Watch(ctx context.Context, reload <-chan os.Signal) {
