@@ -1,4 +1,4 @@
-# meshcdn: make build | test | demo | bench | bench-purge | docker | e2e-docker | fmt | vet
+# meshcdn: make build | test | demo | bench | bench-https | bench-purge | docker | e2e-docker | fmt | vet
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 GO      ?= go
@@ -9,7 +9,7 @@ BIN     := bin/meshcdn
 # The race detector needs cgo and a C compiler; without them tests run without it.
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 
-.PHONY: all build test test-short demo bench bench-purge docker e2e-docker fmt vet clean
+.PHONY: all build test test-short demo bench bench-https bench-purge docker e2e-docker fmt vet clean
 
 all: build
 
@@ -49,6 +49,10 @@ bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./store/ ./edge/ ./geo/
 
 # Purge propagation latency and throughput across in-process clusters.
+# HTTPS hit throughput beside nginx with the same certificate (wrk, 1 KiB).
+bench-https: build
+	BIN=$(BIN) bash deploy/bench/https.sh
+
 bench-purge:
 	$(GO) test -run='^$$' -bench='Propagation|Throughput' ./cluster/
 	$(GO) test -run='^$$' -bench='PartitionHeal' -benchtime=5x ./cluster/
