@@ -57,6 +57,9 @@ type Config struct {
 	// from no member that has not left the cluster for longer than this
 	// (it may be missing purges); 0: off.
 	IsolationUnready time.Duration
+	// GatherTimeout bounds each member's answer when a node gathers the
+	// cluster's view (/cluster/purges, /cluster/stats); default 2s.
+	GatherTimeout time.Duration
 }
 
 type handler struct {
@@ -65,6 +68,8 @@ type handler struct {
 	gate  *purgegate.Gate // nil: AllowNoToken without a token
 	mux   *http.ServeMux
 	local *purgegate.Local // purges when there is no cluster
+
+	client *http.Client // gathering from members (gather.go)
 
 	purges   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -86,6 +91,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = DefaultWaitTimeout
+	}
+	if cfg.GatherTimeout <= 0 {
+		cfg.GatherTimeout = DefaultGatherTimeout
 	}
 	h := &handler{
 		cfg: cfg,
@@ -120,6 +128,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Cluster == nil {
 		h.local = purgegate.NewLocal(cfg.Store)
 	}
+	h.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}}
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{h.purges, h.duration, h.denied, h.rejected} {
 			if err := cfg.Registerer.Register(c); err != nil {
@@ -147,6 +156,8 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.HandleFunc("GET /cluster/members", h.members)
 	mux.HandleFunc("GET /stats", h.stats)
+	mux.HandleFunc("GET /purges/local", h.purgesLocal)
+	mux.HandleFunc("GET /cluster/purges", h.clusterPurges)
 	if cfg.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
 			ErrorLog:            zap.NewStdLog(cfg.Logger),

@@ -73,6 +73,7 @@ type Node struct {
 	meta  atomic.Pointer[[]byte] // encoded nodeMeta
 	addr  string                 // our advertised gossip address
 	m     *metrics
+	hist  *history // wraps st: the purge history (history.go)
 	coll  prometheus.Collector
 	mlLim *limiter // memberlist's log lines
 
@@ -139,6 +140,8 @@ func Start(cfg Config, st Applier) (*Node, error) {
 		tcpq:    make(chan tcpJob, 64),
 		done:    make(chan struct{}),
 	}
+	n.hist = newHistory(st, n.name, n.epoch)
+	n.st = n.hist
 	n.rlog.maxCount = cfg.RetainLog
 	n.rlog.maxBytes = retainBytes
 	n.own = &stream{key: streamKey{n.name, n.epoch}}
