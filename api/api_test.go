@@ -45,6 +45,16 @@ func newEnv(t *testing.T, cfg Config) *env {
 	return e
 }
 
+// handler is the env's admin handler.
+func (e *env) handler(t *testing.T) *handler {
+	t.Helper()
+	h, ok := e.srv.Config.Handler.(*handler)
+	if !ok {
+		t.Fatalf("handler is %T", e.srv.Config.Handler)
+	}
+	return h
+}
+
 // newEnvOn is newEnv serving on ln (an address known before the handler).
 func newEnvOn(t *testing.T, cfg Config, ln net.Listener) *env {
 	t.Helper()

@@ -294,7 +294,7 @@ type site struct {
 	continentKey string
 	varyGeo      []string
 	originPath   string // origin URL path without trailing slash ("" for "/")
-	reqs         [numResults]prometheus.Counter
+	m            siteMetrics
 	slots        *originSlots
 }
 
@@ -386,9 +386,7 @@ func New(cfg Config) (*Proxy, error) {
 		if s.name == "" {
 			s.name = fmt.Sprintf("site%d", i)
 		}
-		for r := range numResults {
-			s.reqs[r] = p.m.requests.WithLabelValues(s.name, resultNames[r])
-		}
+		s.m = p.m.forSite(s.name)
 		if len(s.Hosts) == 0 {
 			if p.def != nil {
 				return nil, fmt.Errorf("edge: sites %q and %q both have no hosts (only one default site)", p.def.name, s.name)
