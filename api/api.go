@@ -161,6 +161,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /purges/local", h.purgesLocal)
 	mux.HandleFunc("GET /cluster/purges", h.clusterPurges)
 	mux.HandleFunc("GET /cluster/stats", h.clusterStats)
+	mux.HandleFunc("GET /ui", h.ui)
 	if cfg.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
 			ErrorLog:            zap.NewStdLog(cfg.Logger),
