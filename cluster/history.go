@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/meshcdn/meshcdn/store"
 )
 
@@ -62,6 +64,7 @@ type history struct {
 	next  Applier
 	self  string
 	epoch uint64
+	delay prometheus.Histogram // remote purges: stamp → applied here
 
 	mu       sync.Mutex
 	accepted ring
@@ -69,7 +72,11 @@ type history struct {
 }
 
 func newHistory(next Applier, self string, epoch uint64) *history {
-	return &history{next: next, self: self, epoch: epoch}
+	return &history{next: next, self: self, epoch: epoch, delay: prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "meshcdn_cluster_purge_propagation_seconds",
+		Help:    "Time from a purge being accepted by another node to its apply on this node (wall clocks of two nodes: skew included; replays of missed purges included).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18), // 100µs … 13s
+	})}
 }
 
 // Purge applies p, then records it. Purges without a sequence (a node
@@ -82,6 +89,9 @@ func (h *history) Purge(p store.Purge) int {
 	rec := PurgeRecord{Origin: p.Origin, Seq: p.Seq, Stamp: p.Time, Kind: purgeKind(p),
 		Count: len(p.Keys) + len(p.URLs), Soft: p.Soft, At: time.Now()}
 	own := p.Origin == h.self
+	if !own {
+		h.delay.Observe(max(rec.At.Sub(p.Time), 0).Seconds())
+	}
 	h.mu.Lock()
 	if own {
 		h.accepted.add(rec)

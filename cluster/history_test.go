@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/meshcdn/meshcdn/cluster"
 	"github.com/meshcdn/meshcdn/cluster/clustertest"
 	"github.com/meshcdn/meshcdn/store"
@@ -12,7 +14,8 @@ import (
 // under the ID its answer gave; every other node records that it applied
 // it, with the origin's stamp, so the entries can be matched across nodes.
 func TestPurgeHistory(t *testing.T) {
-	c := startCluster(t, clustertest.Options{Nodes: 3})
+	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry(), prometheus.NewRegistry()}
+	c := startCluster(t, clustertest.Options{Nodes: 3, Registerer: func(i int) prometheus.Registerer { return regs[i] }})
 	res, err := c.Node(0).Purge(ctxFor(t, within), store.Purge{Keys: []string{"a", "b"}, Soft: true}, true)
 	if err != nil || !res.Complete {
 		t.Fatalf("purge: %+v %v", res, err)
@@ -35,6 +38,27 @@ func TestPurgeHistory(t *testing.T) {
 			t.Fatalf("node %d applied record %+v, accepted %+v", i, ap, acc)
 		}
 	}
+	// The receivers observed the propagation time; the origin did not.
+	for i, want := range []uint64{0, 1, 1} {
+		if n := histogramCount(t, regs[i], "meshcdn_cluster_purge_propagation_seconds"); n != want {
+			t.Errorf("node %d: %d propagation observations, want %d", i, n, want)
+		}
+	}
+}
+
+func histogramCount(t *testing.T, g prometheus.Gatherer, name string) uint64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // TestPurgeHistoryBounded: the ring keeps the last HistorySize purges,

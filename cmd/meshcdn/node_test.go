@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +189,30 @@ func TestNodesEndToEnd(t *testing.T) {
 	for _, want := range []string{"meshcdn_build_info", "meshcdn_store_objects", "meshcdn_edge_requests_total", "meshcdn_cluster_members", "meshcdn_api_purges_total", "meshcdn_geoip_reloads_total", "go_goroutines"} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// Every metric the Grafana dashboard asks for exists on some node
+	// (message errors only once there are some).
+	for _, n := range nodes[1:] {
+		resp, err := http.Get("http://" + n.admAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		more, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		b = append(b, more...)
+	}
+	dash, err := os.ReadFile("../../deploy/grafana/meshcdn-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range regexp.MustCompile(`meshcdn_[a-z0-9_]+`).FindAllString(string(dash), -1) {
+		name = strings.TrimSuffix(name, "_bucket")
+		if name == "meshcdn_cluster_message_errors_total" {
+			continue
+		}
+		if !bytes.Contains(b, []byte("# TYPE "+name+" ")) {
+			t.Errorf("the dashboard asks for %s, which /metrics lacks", name)
 		}
 	}
 }
