@@ -53,7 +53,7 @@ type bucket struct {
 
 type sampler struct {
 	g       prometheus.Gatherer
-	minRead time.Duration // readings at most this often (1s)
+	minRead time.Duration // readings at most this often
 
 	mu   sync.Mutex
 	ring [ringSamples]sample
@@ -63,7 +63,7 @@ type sampler struct {
 }
 
 func newSampler(g prometheus.Gatherer) *sampler {
-	s := &sampler{g: g, minRead: time.Second}
+	s := &sampler{g: g, minRead: 250 * time.Millisecond}
 	if g != nil {
 		s.push(s.read(time.Now()))
 	}
@@ -77,7 +77,7 @@ func (s *sampler) push(x sample) {
 	s.last = x
 }
 
-// rates reads the counters (at most once a second), keeps the reading in
+// rates reads the counters (at most every minRead), keeps the reading in
 // the ring when the last kept one is sampleEvery old, and compares it with
 // the oldest kept reading of the window.
 func (s *sampler) rates(now time.Time) Rates {

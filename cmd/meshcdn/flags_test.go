@@ -149,8 +149,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"members", "--admin", "::"}, 2},
 		{[]string{"demo", "--host", "localhost"}, 2},
 		{[]string{"origin", "--purge-url", "nope"}, 2},
-		// Nothing listens on port 1: a runtime failure, not a usage error.
-		{[]string{"purge", "--admin", "http://127.0.0.1:1", "k"}, 1},
+		// Nothing listens on port 1: the node is unreachable (exit_test.go).
+		{[]string{"purge", "--admin", "http://127.0.0.1:1", "k"}, exitUnreachable},
 	} {
 		if got := run(c.args); got != c.want {
 			t.Errorf("meshcdn %v: exit %d, want %d", c.args, got, c.want)
