@@ -115,6 +115,20 @@ func TestUIInBrowser(t *testing.T) {
 		t.Fatalf("screenshot %s: %v", shot, err)
 	}
 	t.Logf("screenshot: %s", shot)
+
+	// Node 2's admin listener goes away: the page marks it unreachable,
+	// in the members and in the waterfall.
+	ac.srvs[2].Close()
+	dom = string(runChromium(t, bin, "--dump-dom", url))
+	if err := os.WriteFile(filepath.Join(out, "ui-unreachable-dom.html"), []byte(dom), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(dom, `<tr class="member unreachable" data-node="node-02" data-state="unreachable"`) ||
+		!strings.Contains(dom, `<div class="row unreachable" data-node="node-02" data-status="unreachable">`) ||
+		strings.Count(dom, `class="bar applied"`) != 1 {
+		t.Fatalf("node 2 not marked unreachable (DOM in %s)", out)
+	}
+	runChromium(t, bin, "--screenshot="+filepath.Join(out, "ui-unreachable.png"), url)
 }
 
 // TestUIPageSelfContained: /ui is one page that loads nothing from
