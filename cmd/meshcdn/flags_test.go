@@ -171,3 +171,16 @@ func TestServeRefusesOpenAdminWithoutToken(t *testing.T) {
 		t.Fatalf("startNode with 0.0.0.0 admin and no token: %v", err)
 	}
 }
+
+// --via-version opts in to the version in Via; without it Via names the
+// node only.
+func TestViaVersionFlag(t *testing.T) {
+	c, err := parseServe(t, nil, "--origin", "http://o")
+	if err != nil || c.ViaVersion || viaVersion(c.ViaVersion) != "" {
+		t.Fatalf("default: %v %v", c.ViaVersion, err)
+	}
+	c, err = parseServe(t, nil, "--origin", "http://o", "--via-version")
+	if err != nil || !c.ViaVersion || viaVersion(c.ViaVersion) != version {
+		t.Fatalf("--via-version: %v %v", c.ViaVersion, err)
+	}
+}

@@ -49,6 +49,7 @@ type serveFlags struct {
 	region, gossipKey, geoipDB, trusted  string
 	proxyHeader                          string
 	varyGeo, logFormat, logLevel         string
+	viaVersion                           bool
 }
 
 func serveFlagSet() (*flag.FlagSet, *serveFlags) {
@@ -92,6 +93,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.geoCountryHeader, "geo-country-header", "X-Geo-Country-Code", "request header `name` the edge sets to the client's country for the origin")
 	fs.StringVar(&f.geoContinentHeader, "geo-continent-header", "X-Geo-Continent-Code", "request header `name` the edge sets to the client's continent for the origin")
 	fs.StringVar(&f.varyGeo, "vary-geo", "none", "make the edge add Vary on the client's `continent|country|none` (for origins that cannot)")
+	fs.BoolVar(&f.viaVersion, "via-version", false, "Via carries the meshcdn version (\"1.1 <node> (meshcdn/<version>)\"); off: the node name only")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: `console|json`")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: `debug|info|warn|error`")
 	fs.Usage = func() {
@@ -136,6 +138,7 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 	c.DefaultSWR, c.DefaultSIE = f.defaultSWR, f.defaultSIE
 	c.HonorClientCacheControl = f.honorClientCC
 	c.StoreCloseDelimited = f.storeCloseDelimited
+	c.ViaVersion = f.viaVersion
 	if f.originMaxConns < 1 || f.originMaxConns > 1<<16 {
 		return c, usagef("--origin-max-conns must be between 1 and 65536")
 	}
