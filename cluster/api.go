@@ -37,7 +37,7 @@ type Config struct {
 	Logger     *zap.Logger
 	Registerer prometheus.Registerer
 
-	RetainLog      int           // purges retained for anti-entropy replay (default 16384)
+	RetainLog      int           // purges retained per log for anti-entropy replay (default 524288; the byte bound binds first)
 	IsolationBound time.Duration // >0: StaleCutoff reports LastContact once isolated longer than this (default 0 = off)
 
 	Timing Timing // failure detection, retransmission and anti-entropy knobs

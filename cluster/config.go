@@ -111,8 +111,9 @@ func (t *Timing) fill() {
 
 // Limits on what this node keeps.
 const (
-	defaultRetainLog = 16384
-	retainBytes      = 64 << 20 // retained log bytes
+	defaultRetainLog = 1 << 19  // entries per retained log (the byte bound binds first)
+	maxRetainLog     = 1 << 24  // keeps window and bound arithmetic in range
+	retainBytes      = 64 << 20 // bytes per retained log (own purges, others' purges)
 	maxStreams       = 4096     // purge streams tracked (origin boots)
 	maxOutOfOrder    = 65536    // applied sequences ahead of a stream's contiguous point
 	maxOutQueue      = 16384    // entries queued for one peer
@@ -128,6 +129,9 @@ const (
 	maxRegionLen     = 64
 	maxAddrLen       = 128
 )
+
+// outQueueEntries is maxOutQueue; tests shrink it to make queues overflow.
+var outQueueEntries = maxOutQueue
 
 func (c *Config) normalize() error {
 	if c.NodeName == "" {
@@ -162,6 +166,7 @@ func (c *Config) normalize() error {
 	if c.RetainLog <= 0 {
 		c.RetainLog = defaultRetainLog
 	}
+	c.RetainLog = min(c.RetainLog, maxRetainLog)
 	if c.IsolationBound < 0 {
 		c.IsolationBound = 0
 	}

@@ -57,6 +57,16 @@ type peer struct {
 	ctrlBytes int      // bytes in ctrl
 	ctrl      [][]byte // whole messages (digests, replays)
 	ackDirty  bool     // send our acknowledgement state for its current stream
+	// Own seqs whose copies did not fit in out (flow control): the
+	// flusher takes them from the own log, oldest first, as out drains;
+	// while any are deferred, newer ones are deferred too. 0: none.
+	deferLo, deferHi uint64
+}
+
+// clearQueues forgets what is queued for p (it failed, left, or rebooted).
+func (p *peer) clearQueues() {
+	p.out, p.outBytes, p.ctrl, p.ctrlBytes = nil, 0, nil, 0
+	p.deferLo, p.deferHi = 0, 0
 }
 
 // Node is one member of the cluster. It is safe for concurrent use.
@@ -81,8 +91,9 @@ type Node struct {
 	peers     map[string]*peer
 	streams   map[streamKey]*stream
 	own       *stream
-	ownNext   uint64 // next sequence number to stamp
-	rlog      retainLog
+	ownNext   uint64    // next sequence number to stamp
+	rlog      retainLog // other nodes' purges
+	ownLog    retainLog // ours, kept while a live member has not acknowledged them
 	waiters   map[*waiter]struct{}
 	joinErr   error
 	joined    bool
@@ -142,8 +153,9 @@ func Start(cfg Config, st Applier) (*Node, error) {
 	}
 	n.hist = newHistory(st, n.name, n.epoch)
 	n.st = n.hist
-	n.rlog.maxCount = cfg.RetainLog
-	n.rlog.maxBytes = retainBytes
+	n.rlog.maxCount, n.rlog.maxBytes = cfg.RetainLog, retainBytes
+	n.ownLog.maxCount, n.ownLog.maxBytes = cfg.RetainLog, retainBytes
+	n.ownLog.ackedTo = n.ackedByAllLocked
 	n.own = &stream{key: streamKey{n.name, n.epoch}}
 	n.ownNext = 1
 	n.streams[n.own.key] = n.own
@@ -338,6 +350,19 @@ func (n *Node) lagging(p *peer, now time.Time) bool {
 	return e != nil && now.Sub(time.Unix(0, max(e.time, p.since.UnixNano()))) > suspectAfter
 }
 
+// ackedByAllLocked is the highest own seq every live member has
+// acknowledged (everything, when no member is live): own purges above it
+// stay in the own log beyond its soft bounds.
+func (n *Node) ackedByAllLocked() uint64 {
+	acked := n.own.contig
+	for _, p := range n.peers {
+		if p.state == stateAlive {
+			acked = min(acked, p.txContig)
+		}
+	}
+	return acked
+}
+
 // Stats returns a snapshot of the node's counters.
 func (n *Node) Stats() Stats {
 	s := Stats{
@@ -352,7 +377,7 @@ func (n *Node) Stats() Stats {
 	n.m.errMu.Unlock()
 	n.mu.Lock()
 	s.Streams = len(n.streams)
-	s.Retained = n.rlog.fifo.Len()
+	s.Retained = n.rlog.fifo.Len() + n.ownLog.fifo.Len()
 	n.mu.Unlock()
 	return s
 }
@@ -467,7 +492,8 @@ func (e *events) NotifyLeave(node *memberlist.Node) {
 		st = stateLeft
 	}
 	p.state, p.since = st, now
-	p.out, p.outBytes, p.ctrl, p.ctrlBytes, p.ackDirty = nil, 0, nil, 0, false
+	p.clearQueues()
+	p.ackDirty = false
 	n.aliveN.Add(-1)
 	for w := range n.waiters {
 		w.fail(p.name)
@@ -523,11 +549,11 @@ func (n *Node) memberUp(node *memberlist.Node, why string) {
 		// exchange. What is no longer retained comes from anti-entropy.
 		p.txContig, p.txRanges, p.floor, p.srtt, p.rttvar = n.own.contig, nil, 0, 0, 0
 		p.rto = n.cfg.Timing.RetransmitMin
-		p.out, p.outBytes, p.ctrl, p.ctrlBytes = nil, 0, nil, 0
+		p.clearQueues()
 		p.since = now // this boot is alive since now
 		if recent := n.sinceBootLocked(meta.Epoch); len(recent) > 0 {
 			p.txContig -= uint64(len(recent))
-			n.enqueueLocked(p, recent)
+			n.enqueueLocked(p, p.txContig+1, recent)
 			// Sent just now: retransmission waits a timeout from here.
 			p.lastAck, p.nextRetx = now, now.Add(p.rto)
 		}

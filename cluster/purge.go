@@ -84,7 +84,7 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 	n.mu.Lock()
 	for i := range parts {
 		n.own.markApplied(first + uint64(i))
-		n.rlog.add(n.own, first+uint64(i), now.UnixNano(), framed[i])
+		n.ownLog.add(n.own, first+uint64(i), now.UnixNano(), framed[i])
 	}
 	n.own.lastTime, n.own.touched = max(n.own.lastTime, now.UnixNano()), now.UnixNano()
 	var targets, failed []string
@@ -97,7 +97,7 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 			continue
 		}
 		targets = append(targets, pr.name)
-		n.enqueueLocked(pr, framed)
+		n.enqueueLocked(pr, first, framed)
 	}
 	var w *waiter
 	if wait && len(targets) > 0 {
@@ -202,17 +202,44 @@ func (e *entry) purge() store.Purge {
 		All: e.All, Before: fromNanos(e.Before), Soft: e.Soft}
 }
 
-// enqueueLocked queues framed entries for p; a full queue drops them
-// (retransmission and anti-entropy repair that).
-func (n *Node) enqueueLocked(p *peer, framed [][]byte) {
-	for _, f := range framed {
-		if len(p.out) >= maxOutQueue || p.outBytes >= maxOutBytes {
-			n.m.error("send_queue_full")
-			continue
-		}
+// enqueueLocked queues own entries for p: framed[i] has seq first+i.
+func (n *Node) enqueueLocked(p *peer, first uint64, framed [][]byte) {
+	for i, f := range framed {
+		p.enqueue(first+uint64(i), f)
+	}
+}
+
+// enqueue queues own entry seq for p. What does not fit in the queue is
+// deferred, not dropped (flow control): the flusher takes it from the own
+// log, which keeps it until p acknowledged it, as the queue drains; while
+// anything is deferred, newer entries wait behind it.
+func (p *peer) enqueue(seq uint64, f []byte) {
+	if p.deferHi == 0 && len(p.out) < outQueueEntries && p.outBytes < maxOutBytes {
 		p.out = append(p.out, f)
 		p.outBytes += len(f)
+		return
 	}
+	if p.deferHi == 0 {
+		p.deferLo, p.deferHi = seq, seq
+		return
+	}
+	p.deferLo, p.deferHi = min(p.deferLo, seq), max(p.deferHi, seq)
+}
+
+// resend queues a retransmission of own entry seq for p, unless it is
+// deferred anyway (it goes out with the backlog) or the queue is full (the
+// next round retries it). Retransmissions never widen the deferred range:
+// that would send again everything in flight behind them.
+func (p *peer) resend(seq uint64, f []byte) bool {
+	if p.deferHi != 0 && seq >= p.deferLo && seq <= p.deferHi {
+		return false
+	}
+	if len(p.out) >= outQueueEntries || p.outBytes >= maxOutBytes {
+		return false
+	}
+	p.out = append(p.out, f)
+	p.outBytes += len(f)
+	return true
 }
 
 // queueCtrlLocked queues a digest or replay message for p unless that
@@ -402,6 +429,7 @@ func (n *Node) retransmitLocked(now time.Time) (queued bool) {
 		}
 		silent := now.Sub(p.lastAck) >= quiet
 		var framed [][]byte
+		var seqs []uint64
 		missing := false
 		steps := 0
 		last := top
@@ -427,14 +455,20 @@ func (n *Node) retransmitLocked(now time.Time) (queued bool) {
 				break // newer entries are younger still
 			}
 			framed = append(framed, e.framed)
+			seqs = append(seqs, seq)
 		}
 		if missing {
 			n.queueReplaysLocked(p, n.own, p.txContig)
 		} else if len(framed) == 0 {
 			continue
 		} else {
-			n.enqueueLocked(p, framed)
-			n.m.retransmitted.Add(uint64(len(framed)))
+			resent := 0
+			for i, f := range framed {
+				if p.resend(seqs[i], f) {
+					resent++
+				}
+			}
+			n.m.retransmitted.Add(uint64(resent))
 		}
 		p.nextRetx = now.Add(p.rto)
 		p.rto = min(2*p.rto, n.cfg.Timing.RetransmitMax)

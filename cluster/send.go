@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"sort"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -72,13 +73,19 @@ type sendJob struct {
 func (n *Node) flush() (most int) {
 	n.mu.Lock()
 	var jobs []sendJob
+	deferred := false
 	for _, p := range n.peers {
-		if len(p.out) == 0 && len(p.ctrl) == 0 && !p.ackDirty {
+		if len(p.out) == 0 && len(p.ctrl) == 0 && !p.ackDirty && p.deferHi == 0 {
 			continue
 		}
 		if p.state != stateAlive {
-			p.out, p.outBytes, p.ctrl, p.ctrlBytes, p.ackDirty = nil, 0, nil, 0, false
+			p.clearQueues()
+			p.ackDirty = false
 			continue
+		}
+		if p.deferHi != 0 {
+			n.refillLocked(p)
+			deferred = deferred || p.deferHi != 0
 		}
 		j := sendJob{node: p.node, out: p.out, ctrl: p.ctrl}
 		p.out, p.outBytes, p.ctrl, p.ctrlBytes = nil, 0, nil, 0
@@ -96,7 +103,33 @@ func (n *Node) flush() (most int) {
 		n.send(&jobs[i])
 		most = max(most, len(jobs[i].out))
 	}
+	if deferred {
+		n.kickFlush() // the next flush, BatchDelay from now, takes more
+	}
 	return most
+}
+
+// refillLocked moves deferred own entries of p from the own log into its
+// queue, oldest first, as far as the queue bounds allow. Acknowledged ones
+// are skipped; one no longer retained (the own log's hard bound) is left
+// to retransmission, which then sends p a replay claim.
+func (n *Node) refillLocked(p *peer) {
+	seq := max(p.deferLo, p.txContig+1)
+	for ; seq <= p.deferHi && len(p.out) < outQueueEntries && p.outBytes < maxOutBytes; seq++ {
+		if i := sort.Search(len(p.txRanges), func(i int) bool { return p.txRanges[i][1] >= seq }); i < len(p.txRanges) && p.txRanges[i][0] <= seq {
+			seq = p.txRanges[i][1] // acknowledged: skip the range
+			continue
+		}
+		if e := n.own.entry(seq); e != nil {
+			p.out = append(p.out, e.framed)
+			p.outBytes += len(e.framed)
+		}
+	}
+	if seq > p.deferHi {
+		p.deferLo, p.deferHi = 0, 0
+	} else {
+		p.deferLo = seq
+	}
 }
 
 // send packs a peer's queued entries into UDP messages of at most

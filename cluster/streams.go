@@ -160,14 +160,41 @@ func (s *stream) trimFront() {
 	s.base += uint64(k)
 }
 
-// retainLog is the bounded log of recent purges of all streams, evicted
-// oldest-received first. Replays to nodes that missed purges come from it.
+// retainLog is a bounded log of recent purges, evicted oldest-received
+// first. Replays to nodes that missed purges, and retransmissions of our
+// own purges, come from it. A node keeps two: one for its own stream and
+// one shared by every other stream, so that a burst of other nodes'
+// purges cannot push out own purges a member has not acknowledged yet.
+//
+// Bytes are counted as the wire entry plus entryOverhead, a little more
+// than what an entry really costs in memory, plus slotBytes per slot of the
+// streams' windows (holes included, so that sparse sequences cannot grow
+// windows past the byte bound). The byte bound is the one that binds;
+// maxCount bounds a window's span, and tests shrink it.
 type retainLog struct {
 	fifo     list.List
 	bytes    int
 	maxCount int
 	maxBytes int
+	// ackedTo, if set, returns the highest seq every live member has
+	// acknowledged: entries above it are kept beyond maxCount and maxBytes,
+	// up to hardFactor times those bounds (flow control: an own purge
+	// leaves the log once acknowledged, or once its member is dead).
+	ackedTo func() uint64
 }
+
+// entryOverhead is what a retained entry costs besides its wire bytes and
+// its window slot: the logEntry and its list element, rounded up (a
+// single-key entry measured 169 bytes of heap in all, and is counted as
+// 204).
+const (
+	entryOverhead = 152
+	slotBytes     = 8
+)
+
+// hardFactor bounds how far unacknowledged own purges may hold the own log
+// over its soft bounds.
+const hardFactor = 2
 
 // maxSpan bounds a stream's window (retained entries and the holes
 // between them).
@@ -181,6 +208,7 @@ func (r *retainLog) add(s *stream, seq uint64, t int64, framed []byte) {
 		return
 	}
 	span := r.maxSpan()
+	slots := len(s.log)
 	e := &logEntry{s: s, seq: seq, time: t, at: time.Now().UnixNano(), framed: framed}
 	switch {
 	case len(s.log) == 0:
@@ -222,16 +250,37 @@ func (r *retainLog) add(s *stream, seq uint64, t int64, framed []byte) {
 		s.base, s.log = seq, grown
 	}
 	e.elem = r.fifo.PushBack(e)
-	r.bytes += len(framed) + 64
-	for r.fifo.Len() > r.maxCount || (r.bytes > r.maxBytes && r.fifo.Len() > 1) {
-		r.evict(r.fifo.Front().Value.(*logEntry))
+	r.bytes += len(framed) + entryOverhead + slotBytes*(len(s.log)-slots)
+	r.trim()
+}
+
+// trim evicts the oldest entries while the log is over its bounds, keeping
+// those not acknowledged by every live member (ackedTo) until the hard
+// bounds.
+func (r *retainLog) trim() {
+	keepAbove := uint64(maxSeq)
+	if r.ackedTo != nil && r.over(1) {
+		keepAbove = r.ackedTo()
 	}
+	for r.over(1) {
+		e := r.fifo.Front().Value.(*logEntry)
+		if e.seq > keepAbove && !r.over(hardFactor) {
+			return
+		}
+		r.evict(e)
+	}
+}
+
+// over: the log holds more than factor times its bounds (a single entry
+// is always kept, however large).
+func (r *retainLog) over(factor int) bool {
+	return r.fifo.Len() > factor*r.maxCount || (r.bytes > factor*r.maxBytes && r.fifo.Len() > 1)
 }
 
 // unlink removes e from the eviction order (its slot is the caller's).
 func (r *retainLog) unlink(e *logEntry) {
 	r.fifo.Remove(e.elem)
-	r.bytes -= len(e.framed) + 64
+	r.bytes -= len(e.framed) + entryOverhead
 	e.s.lostTime = max(e.s.lostTime, e.time)
 }
 
@@ -240,8 +289,10 @@ func (r *retainLog) evict(e *logEntry) {
 	r.unlink(e)
 	s := e.s
 	if s.entry(e.seq) == e {
+		slots := len(s.log)
 		s.log[e.seq-s.base] = nil
 		s.trimFront()
+		r.bytes -= slotBytes * (slots - len(s.log))
 	}
 }
 
@@ -250,8 +301,9 @@ func (r *retainLog) drop(s *stream) {
 	for _, e := range s.log {
 		if e != nil {
 			r.fifo.Remove(e.elem)
-			r.bytes -= len(e.framed) + 64
+			r.bytes -= len(e.framed) + entryOverhead
 		}
 	}
+	r.bytes -= slotBytes * len(s.log)
 	s.log, s.base = nil, 0
 }

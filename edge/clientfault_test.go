@@ -268,7 +268,7 @@ func TestOriginConnectionCap(t *testing.T) {
 	<-g.entered
 	wg.Add(1)
 	go func() { defer wg.Done(); results[1] = e.doBody("POST", "/queued", strings.NewReader("q")) }()
-	waitFor(t, "a queued request", func() bool { return e.proxy.all[0].slots.queued.Load() == 1 })
+	waitFor(t, "a queued request", func() bool { return e.proxy.table.Load().all[0].slots.queued.Load() == 1 })
 	for _, method := range []string{"GET", "POST"} {
 		r := e.doBody(method, "/refused", strings.NewReader(""))
 		if r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {

@@ -138,11 +138,20 @@
 // Cloudflare do) as the cache key has it: in lower case, without the
 // default port of the scheme the request came with (store.NormalHost); any
 // other port stays, in the key and for the origin. The origin URL only says
-// where to connect.
+// where to connect. A site's OriginHost replaces the Host the origin gets
+// (X-Forwarded-Host still says the client's; the key keeps it).
+//
+// # Sites
+//
+// A request's site is the one naming its host exactly, else the one with
+// the longest matching wildcard ("*.example.com": every name below), else
+// the default site; with none, 404. SetSites replaces the sites at once
+// (configuration reload): a request keeps the site it started with.
 package edge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -167,9 +176,32 @@ import (
 
 // Site is one origin and its caching policy, selected by host name.
 type Site struct {
-	Name   string
-	Hosts  []string // lower-case, no port; empty = the default site
-	Origin *url.URL // http or https; its path is prefixed to request paths
+	Name string
+	// Hosts: exact names, and wildcards "*.example.com" matching every name
+	// below example.com (at any depth; not example.com itself). An exact
+	// name wins over a wildcard, a longer wildcard over a shorter one.
+	// Case, a port and a trailing dot are ignored. Empty = a default site.
+	Hosts   []string
+	Default bool     // also serves hosts no site names (at most one default site)
+	Origin  *url.URL // http or https; its path is prefixed to request paths
+
+	// OriginHost, if set, is the Host header sent to the origin instead of
+	// the client's (the cache key keeps the client's Host).
+	OriginHost string
+	// OriginTLS configures TLS to an https origin (CA roots, client
+	// certificate); nil = the system roots, no client certificate.
+	OriginTLS *tls.Config
+
+	// RedirectHTTP answers requests that did not come over TLS (nor from a
+	// trusted proxy saying X-Forwarded-Proto: https) with 308 to https://
+	// on the same host and path, except /.well-known/acme-challenge/.
+	// RedirectPort is the port of that URL (0 = 443, left out).
+	RedirectHTTP bool
+	RedirectPort int
+
+	// ResponseRemove names response header fields removed from every
+	// response to the client (such as Server, X-Powered-By).
+	ResponseRemove []string
 
 	DefaultTTL time.Duration // lifetime when the origin gives no freshness; 0 = don't store such responses
 	DefaultSWR time.Duration // stale-while-revalidate when the origin says nothing
@@ -297,6 +329,7 @@ type site struct {
 	originPath   string // origin URL path without trailing slash ("" for "/")
 	m            siteMetrics
 	slots        *originSlots
+	remove       []string // canonical ResponseRemove
 }
 
 // Proxy is the caching reverse proxy; it is an http.Handler.
@@ -305,9 +338,7 @@ type Proxy struct {
 	store    *store.Store
 	log      *zap.Logger
 	geo      GeoResolver
-	sites    map[string]*site
-	def      *site
-	all      []*site
+	table    atomic.Pointer[siteTable] // swapped whole by SetSites
 	node     string
 	via      string   // "1.1 <node>"
 	viaVal   []string // {"1.1 <node>"}
@@ -338,7 +369,7 @@ func New(cfg Config) (*Proxy, error) {
 	if len(cfg.Sites) == 0 {
 		return nil, errors.New("edge: at least one site is required")
 	}
-	p := &Proxy{cfg: cfg, store: cfg.Store, log: cfg.Logger, geo: cfg.Geo, sites: map[string]*site{}}
+	p := &Proxy{cfg: cfg, store: cfg.Store, log: cfg.Logger, geo: cfg.Geo}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -383,34 +414,14 @@ func New(cfg Config) (*Proxy, error) {
 	if p.m, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}
-	for i, in := range cfg.Sites {
-		if in == nil {
-			return nil, fmt.Errorf("edge: site %d is nil", i)
-		}
-		s, err := newSite(*in, storeMax)
-		if err != nil {
-			return nil, err
-		}
-		if s.name == "" {
-			s.name = fmt.Sprintf("site%d", i)
-		}
-		s.m = p.m.forSite(s.name)
-		if len(s.Hosts) == 0 {
-			if p.def != nil {
-				return nil, fmt.Errorf("edge: sites %q and %q both have no hosts (only one default site)", p.def.name, s.name)
-			}
-			p.def = s
-		}
-		for _, h := range s.Hosts {
-			if other, dup := p.sites[h]; dup {
-				return nil, fmt.Errorf("edge: host %q in sites %q and %q", h, other.name, s.name)
-			}
-			p.sites[h] = s
-		}
-		p.all = append(p.all, s)
+	t, err := p.newSiteTable(cfg.Sites, storeMax)
+	if err != nil {
+		return nil, err
 	}
-	p.fetchBudget.max = cfg.Store.Config().MaxBytes / 4
-	for _, s := range p.all {
+	p.table.Store(t)
+	// At least one largest object, whatever site a later SetSites brings.
+	p.fetchBudget.max = max(cfg.Store.Config().MaxBytes/4, storeMax)
+	for _, s := range t.all {
 		p.fetchBudget.max = max(p.fetchBudget.max, s.maxObject)
 	}
 	p.status.init(p.node)
@@ -438,6 +449,9 @@ func newSite(s Site, storeMax int64) (*site, error) {
 		n := normalizeHost(h)
 		if n == "" {
 			return nil, fmt.Errorf("edge: site %q: empty host name", name)
+		}
+		if strings.Contains(n, "*") && (!strings.HasPrefix(n, "*.") || len(n) < 3 || strings.Contains(n[1:], "*")) {
+			return nil, fmt.Errorf("edge: site %q: host %q: a wildcard is \"*.\" before a name (such as *.example.com)", name, h)
 		}
 		hosts = append(hosts, n)
 	}
@@ -508,6 +522,19 @@ func newSite(s Site, storeMax int64) (*site, error) {
 		// when the site honours client Cache-Control at all.
 		HonorRequestNoStore: s.HonorClientCacheControl,
 	}
+	for _, f := range s.ResponseRemove {
+		k := http.CanonicalHeaderKey(strings.TrimSpace(f))
+		if k == "" || strings.ContainsAny(k, " ,:\t\r\n") {
+			return nil, fmt.Errorf("edge: site %q: bad ResponseRemove header name %q", name, f)
+		}
+		st.remove = append(st.remove, k)
+	}
+	if s.RedirectPort < 0 || s.RedirectPort > 65535 {
+		return nil, fmt.Errorf("edge: site %q: RedirectPort %d out of range", name, s.RedirectPort)
+	}
+	if strings.ContainsAny(s.OriginHost, " /\t\r\n") {
+		return nil, fmt.Errorf("edge: site %q: bad OriginHost %q", name, s.OriginHost)
+	}
 	st.originPath = strings.TrimSuffix(s.Origin.EscapedPath(), "/")
 	dialer := &net.Dialer{Timeout: s.ConnectTimeout, KeepAlive: 30 * time.Second}
 	st.transport = &http.Transport{
@@ -518,6 +545,7 @@ func newSite(s Site, storeMax int64) (*site, error) {
 		MaxIdleConnsPerHost:    1024,
 		MaxConnsPerHost:        s.MaxOriginConns, // a backstop: the slots bound them first
 		IdleConnTimeout:        90 * time.Second,
+		TLSClientConfig:        s.OriginTLS.Clone(), // nil stays nil
 		TLSHandshakeTimeout:    s.ConnectTimeout,
 		ResponseHeaderTimeout:  s.FirstByteTimeout,
 		ExpectContinueTimeout:  time.Second,
@@ -540,30 +568,10 @@ func normalizeHost(h string) string {
 }
 
 // siteFor returns the site for a request's Host (nil if none matches and
-// there is no default site). No allocation for lower-case hosts.
+// there is no default site): an exact name, else the longest matching
+// wildcard, else the default site. No allocation for lower-case hosts.
 func (p *Proxy) siteFor(host string) *site {
-	if len(p.sites) == 0 {
-		return p.def
-	}
-	h := host
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && strings.IndexByte(h[i:], ']') < 0 {
-		h = h[:i]
-	}
-	if n := len(h); n > 0 && h[n-1] == '.' {
-		h = h[:n-1]
-	}
-	if s, ok := p.sites[h]; ok {
-		return s
-	}
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; 'A' <= c && c <= 'Z' {
-			if s, ok := p.sites[strings.ToLower(h)]; ok {
-				return s
-			}
-			break
-		}
-	}
-	return p.def
+	return p.table.Load().lookup(host)
 }
 
 // Close stops background fetches, waits for them and closes idle origin
@@ -572,7 +580,7 @@ func (p *Proxy) Close() {
 	p.closeOnce.Do(func() {
 		p.cancel()
 		p.wg.Wait()
-		for _, s := range p.all {
+		for _, s := range p.table.Load().all {
 			s.transport.CloseIdleConnections()
 		}
 	})

@@ -211,7 +211,7 @@ func (p *Proxy) clientAddr(r *http.Request) string {
 // (the scheme, one), X-Forwarded-Host (the request's normalised Host), Via
 // (the client's, then this node) and the site's geo fields that recv set.
 // No Forwarded field is sent: the X-Forwarded-* ones say the same.
-func (p *Proxy) originHeader(r *http.Request) http.Header {
+func (p *Proxy) originHeader(r *http.Request, s *site) http.Header {
 	h := r.Header.Clone()
 	if h == nil {
 		h = http.Header{}
@@ -231,11 +231,9 @@ func (p *Proxy) originHeader(r *http.Request) http.Header {
 	} else {
 		h["Via"] = []string{via}
 	}
-	if s := p.siteFor(r.Host); s != nil {
-		for _, k := range [...]string{s.countryKey, s.continentKey} {
-			if v := r.Header[k]; len(v) > 0 { // set by recvGeo: the edge's
-				h[k] = slices.Clone(v)
-			}
+	for _, k := range [...]string{s.countryKey, s.continentKey} {
+		if v := r.Header[k]; len(v) > 0 { // set by recvGeo: the edge's
+			h[k] = slices.Clone(v)
 		}
 	}
 	if _, ok := h["User-Agent"]; !ok {
@@ -311,6 +309,9 @@ func (p *Proxy) originRequest(ctx context.Context, s *site, method string, r *ht
 		Header:     h,
 		Host:       r.Host,
 	}).WithContext(ctx)
+	if s.OriginHost != "" {
+		out.Host = s.OriginHost // what the origin sees; the cache key keeps the client's Host
+	}
 	if out.Host == "" {
 		out.Host = s.Origin.Host
 	}
@@ -320,8 +321,8 @@ func (p *Proxy) originRequest(ctx context.Context, s *site, method string, r *ht
 // fetchHeader is the origin request header for a cache fetch (GET) made on
 // behalf of r: no unkeyed field of any kind; with a stale object it becomes
 // a conditional request.
-func (p *Proxy) fetchHeader(r *http.Request, stale *store.Object) http.Header {
-	h := p.originHeader(r)
+func (p *Proxy) fetchHeader(r *http.Request, s *site, stale *store.Object) http.Header {
+	h := p.originHeader(r, s)
 	for _, f := range conditionalFields {
 		delete(h, f)
 	}

@@ -291,7 +291,7 @@ func (p *Proxy) refresh(rq *request, lk *lookup) {
 // any one client: the fetch completes (and is stored) even if the client
 // that started it goes away.
 func (p *Proxy) startFlight(f *flight, s *site, r *http.Request) {
-	f.reqHeader = p.fetchHeader(r, f.stale) // before the goroutine: read by it only
+	f.reqHeader = p.fetchHeader(r, s, f.stale) // before the goroutine: read by it only
 	if f.ranged {
 		for _, k := range [...]string{"Range", "If-Range"} {
 			if v := r.Header[k]; len(v) > 0 {

@@ -34,7 +34,7 @@ func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 		p.synth(w, rq, http.StatusLoopDetected, errLoop.Error(), xcachePass, nil)
 		return
 	}
-	h := p.originHeader(r)
+	h := p.originHeader(r, s)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	it := newIdleTimer(s.BetweenBytesTimeout, cancel)

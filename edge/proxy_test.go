@@ -377,7 +377,7 @@ func TestExtensionMethodsPassThrough(t *testing.T) {
 }
 
 // Issue 2: sites by host name; a default site; unknown hosts without a
-// default site are refused (421).
+// default site are refused (404).
 func TestSites(t *testing.T) {
 	a := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "A "+r.Host) })
 	b := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "B "+r.Host) })
@@ -398,7 +398,7 @@ func TestSites(t *testing.T) {
 			t.Errorf("host %s: %d %q", host, r.StatusCode, r.body)
 		}
 	}
-	if r := doHost(t, srv, "c.example"); r.StatusCode != http.StatusMisdirectedRequest {
+	if r := doHost(t, srv, "c.example"); r.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown host: %d", r.StatusCode)
 	}
 	// Configuration errors.

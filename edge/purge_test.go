@@ -226,7 +226,7 @@ func TestUnsafeMethodInvalidation(t *testing.T) {
 			}
 			var wantKeys []string
 			if c.ans.hdr["Cache-Group-Invalidation"] != "" {
-				s := e.proxy.all[0]
+				s := e.proxy.table.Load().all[0]
 				wantKeys = []string{s.groupKey("grp1"), s.groupKey("grp2")}
 			}
 			if wantPurge && (strings.Join(purges[0].Keys, ",") != strings.Join(wantKeys, ",") || len(purges[0].URLs) != 0) {

@@ -97,15 +97,21 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 	}
 	s := p.siteFor(r.Host)
 	if s == nil {
-		p.synth(w, rq, http.StatusMisdirectedRequest, "no site is configured for this host", nil, nil)
+		p.synth(w, rq, http.StatusNotFound, "no site is configured for this host name", nil, nil)
 		return
 	}
 	rq.s = s
+	if len(s.remove) > 0 {
+		w = &removeWriter{ResponseWriter: w, names: s.remove}
+	}
 	rq.facts = p.scan(r.Header, s)
 	rq.debug = rq.facts&hasDebug != 0
 	p.recvHost(rq)
 	if r.Method == "PURGE" {
 		p.servePurge(w, rq)
+		return
+	}
+	if p.redirectHTTPS(w, rq, s) {
 		return
 	}
 	p.recvGeo(rq)

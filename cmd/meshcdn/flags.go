@@ -21,7 +21,34 @@ import (
 )
 
 // usageError is a bad flag or configuration: the command exits with status 2.
-type usageError struct{ msg string }
+type usageError struct {
+	msg  string
+	list []error // every problem, when there are several (msg joins them)
+}
+
+// joinUsage is nil, the one error, or a *usageError listing them all.
+func joinUsage(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	lines := make([]string, len(errs))
+	for i, e := range errs {
+		lines[i] = e.Error()
+	}
+	return &usageError{msg: strings.Join(lines, "\n"), list: errs}
+}
+
+// errorList is every problem err holds.
+func errorList(err error) []error {
+	var ue *usageError
+	if errors.As(err, &ue) && len(ue.list) > 0 {
+		return ue.list
+	}
+	return []error{err}
+}
 
 func (e *usageError) Error() string { return e.msg }
 

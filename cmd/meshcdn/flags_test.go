@@ -33,13 +33,11 @@ func TestParseSize(t *testing.T) {
 
 func parseServe(t *testing.T, env map[string]string, args ...string) (nodeConfig, error) {
 	t.Helper()
-	fs, f := serveFlagSet()
-	if _, err := parseFlags(fs, args); err != nil {
-		return nodeConfig{}, err
+	st, err := loadServe(args, func(k string) string { return env[k] })
+	if err != nil {
+		return nodeConfig{}, asUsage(err)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	return nodeConfigFromFlags(f, set, func(k string) string { return env[k] })
+	return st.node, nil
 }
 
 func TestServeFlags(t *testing.T) {

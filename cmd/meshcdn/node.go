@@ -54,6 +54,18 @@ type nodeConfig struct {
 	OriginTimeout            time.Duration
 	PassCookie               *regexp.Regexp
 	VaryGeo                  []string
+	siteSettings
+
+	// Sites, when set, are the edge's sites (a configuration file's);
+	// else the one site the fields above describe.
+	Sites []*edge.Site
+
+	// reload re-reads the settings on SIGHUP (serve); nil = nothing to
+	// re-read (demo). global are the global settings the node started
+	// with, by flag: a reload that changes one reports it needs a restart.
+	reload     func() (*serveSettings, error)
+	global     map[string]string
+	configFile string
 
 	PurgeToken     string
 	PurgeAllow     []netip.Prefix
@@ -89,9 +101,13 @@ type node struct {
 	edgeAddr string // actual listen addresses
 	admAddr  string
 	cancel   context.CancelFunc
-	hup      chan os.Signal // SIGHUP: reload the GeoIP database
+	hup      chan os.Signal // SIGHUP: reload the GeoIP database and the configuration
 	served   chan error     // first Serve error
 	draining atomic.Bool    // a stop signal came: /readyz answers 503
+	reloads  *reloadMetrics
+
+	// reloadCerts, if set, re-reads the HTTPS certificates on SIGHUP.
+	reloadCerts func() error
 }
 
 // testHookStartNode, if set, runs first in startNode (tests: a SIGHUP
@@ -157,7 +173,8 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 		return nil, fmt.Errorf("store metrics: %w", err)
 	}
 
-	// SIGHUP reloads the GeoIP database: subscribe before loading it, so
+	// SIGHUP reloads the GeoIP database (and the configuration, see
+	// watchHUP): subscribe before loading it, so
 	// that none is lost and none takes the default action (terminate) in
 	// between. (runServe and runDemo hold SIGHUP from their start.)
 	n.hup = make(chan os.Signal, 1)
@@ -173,7 +190,11 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	cleanup = append(cleanup, cancel)
-	go resolver.WatchSignals(ctx, n.hup)
+	geoHup := make(chan os.Signal, 1)
+	go resolver.WatchSignals(ctx, geoHup)
+	if n.reloads, err = newReloadMetrics(n.registry); err != nil {
+		return nil, fmt.Errorf("reload metrics: %w", err)
+	}
 
 	warnOpenGossip(log, cfg)
 	n.cluster, err = cluster.Start(cluster.Config{
@@ -190,31 +211,13 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	}
 	cleanup = append(cleanup, func() { _ = n.cluster.Shutdown() })
 
-	site := &edge.Site{
-		Name:                    "default",
-		Origin:                  cfg.Origin,
-		DefaultTTL:              cfg.DefaultTTL,
-		DefaultSWR:              cfg.DefaultSWR,
-		DefaultSIE:              cfg.DefaultSIE,
-		HonorClientCacheControl: cfg.HonorClientCacheControl,
-		PassCookie:              cfg.PassCookie,
-		MaxObjectSize:           cfg.MaxObjectSize,
-		ConnectTimeout:          min(5*time.Second, cfg.OriginTimeout),
-		FirstByteTimeout:        cfg.OriginTimeout,
-		BetweenBytesTimeout:     cfg.OriginTimeout,
-		VaryGeo:                 cfg.VaryGeo,
-		GeoCountryHeader:        cfg.GeoCountryHeader,
-		GeoContinentHeader:      cfg.GeoContinentHeader,
-		StoreCloseDelimited:     cfg.StoreCloseDelimited,
-		MaxOriginConns:          cfg.OriginMaxConns,
-		OriginQueue:             cfg.OriginQueue,
-		ClientBodyDeadline:      cfg.ClientBodyDeadline,
-		ClientBodyMinRate:       cfg.ClientBodyMinRate,
-		ClientBodyBuffer:        cfg.ClientBodyBuffer,
+	sites := cfg.Sites
+	if len(sites) == 0 {
+		sites = []*edge.Site{edgeSite(cfg)}
 	}
 	c := n.cluster
 	n.proxy, err = edge.New(edge.Config{
-		Sites: []*edge.Site{site}, Store: n.store, Geo: resolver,
+		Sites: sites, Store: n.store, Geo: resolver,
 		Logger: log.Named("edge"), Registerer: n.registry,
 		Purge: func(ctx context.Context, p store.Purge) (edge.PurgeResult, error) {
 			res, err := c.Purge(ctx, p, false)
@@ -228,6 +231,9 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 		return nil, usagef("edge: %v", err)
 	}
 	cleanup = append(cleanup, n.proxy.Close)
+	// SIGHUP from here on: the GeoIP database, the configuration file,
+	// the certificates.
+	go n.watchHUP(ctx, geoHup)
 
 	adminHandler, err := api.New(api.Config{
 		Store: n.store, Cluster: n.cluster, Token: cfg.PurgeToken, AllowNoToken: loopback,
@@ -262,6 +268,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 		zap.String("node", cfg.Name), zap.String("region", cfg.Region),
 		zap.String("edge", n.edgeAddr), zap.String("admin", n.admAddr),
 		zap.String("gossip", n.cluster.Addr()),
+		zap.Strings("sites", n.proxy.SiteNames()),
 		zap.String("origin", cfg.Origin.String()), zap.Int64("cache_bytes", cfg.CacheSize),
 		zap.Bool("purge_token", cfg.PurgeToken != ""))
 	return n, nil

@@ -16,15 +16,20 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshcdn/meshcdn/cluster"
+	"github.com/meshcdn/meshcdn/cmd/meshcdn/config"
 	"github.com/meshcdn/meshcdn/edge"
 	"github.com/meshcdn/meshcdn/geo"
 )
 
 const serveUsage = `usage: meshcdn serve --origin URL [flags]
+       meshcdn serve --config FILE [--check] [flags]
 
 Runs one edge node: a caching reverse proxy in front of --origin (--listen),
 the admin API (--admin: purge, /cluster/members, /stats, /metrics), joined to
-the other nodes by gossip (--gossip, --join).
+the other nodes by gossip (--gossip, --join). Every key of the --config file
+is also a flag, and every flag a variable MESHCDN_<FLAG> (--cache-size:
+MESHCDN_CACHE_SIZE); a flag beats the variable, which beats the file. Flags
+marked "per site" describe the one site of a node without sites: in a file.
 
 flags:
 `
@@ -50,6 +55,15 @@ type serveFlags struct {
 	proxyHeader                          string
 	varyGeo, logFormat, logLevel         string
 	viaVersion                           bool
+
+	config, defaultSite           string
+	check                         bool
+	purgeTokenFile, gossipKeyFile string
+	siteName, hosts, originHost   string
+	originCAFile, originCertFile  string
+	originKeyFile, responseRemove string
+	redirectHTTP                  bool
+	redirectPort                  int
 }
 
 func serveFlagSet() (*flag.FlagSet, *serveFlags) {
@@ -96,6 +110,20 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.BoolVar(&f.viaVersion, "via-version", false, "Via carries the meshcdn version (\"1.1 <node> (meshcdn/<version>)\"); off: the node name only")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: `console|json`")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: `debug|info|warn|error`")
+	fs.StringVar(&f.config, "config", "", "configuration `file` (YAML; see deploy/config.example.yaml): several sites, every setting; flags and MESHCDN_* variables override it; SIGHUP reloads it")
+	fs.BoolVar(&f.check, "check", false, "validate the configuration (file, flags, environment), print a one-line summary and exit: 0 valid, 2 with every error as FILE:LINE: field: problem")
+	fs.StringVar(&f.defaultSite, "default-site", "", "`name` of the site that serves hosts no site names (empty: such requests get 404)")
+	fs.StringVar(&f.purgeTokenFile, "purge-token-file", "", "read the purge token from this `file` (warned if group or others may read it)")
+	fs.StringVar(&f.gossipKeyFile, "gossip-key-file", "", "read --gossip-key from this `file` (warned if group or others may read it)")
+	fs.StringVar(&f.siteName, "site-name", "default", "per site: `name` in metrics and logs")
+	fs.StringVar(&f.hosts, "hosts", "", "per site: host `names,...` it serves, exact or *.example.com (empty: every host)")
+	fs.StringVar(&f.originHost, "origin-host", "", "per site: Host header sent to the origin instead of the client's (the cache key keeps the client's)")
+	fs.StringVar(&f.originCAFile, "origin-ca-file", "", "per site: PEM `file` of the CAs trusted for an https origin (empty: the system's)")
+	fs.StringVar(&f.originCertFile, "origin-cert-file", "", "per site: PEM client certificate `file` presented to an https origin (with --origin-key-file)")
+	fs.StringVar(&f.originKeyFile, "origin-key-file", "", "per site: PEM private key `file` of --origin-cert-file")
+	fs.BoolVar(&f.redirectHTTP, "redirect-http", false, "per site: answer plain-HTTP requests with 308 to https:// (not /.well-known/acme-challenge/, nor requests a trusted proxy says came over https)")
+	fs.IntVar(&f.redirectPort, "redirect-port", 0, "per site: `port` of the https:// URL --redirect-http sends to (0 = 443)")
+	fs.StringVar(&f.responseRemove, "response-remove", "", "per site: response header `names,...` removed before responses reach clients, such as Server,X-Powered-By")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
 		printFlags(fs)
@@ -103,22 +131,33 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	return fs, f
 }
 
-// nodeConfigFromFlags validates the flags (and environment) into a nodeConfig.
-func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(string) string) (nodeConfig, error) {
+// nodeConfigFromFlags validates the flags into a nodeConfig; the error
+// lists every problem (a *usageError per line).
+func nodeConfigFromFlags(f *serveFlags) (nodeConfig, error) {
 	var c nodeConfig
 	var err error
-	if err := parseListenAddr("listen", f.listen); err != nil {
-		return c, err
+	var errs []error
+	bad := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
+	if err := parseListenAddr("listen", f.listen); err != nil {
+		bad(err)
+	}
+	// The client commands (purge, members, health, …) read MESHCDN_ADMIN
+	// as a URL; so that one shell variable serves both, serve takes
+	// http://HOST:PORT for its listener too.
+	f.admin = strings.TrimSuffix(strings.TrimPrefix(f.admin, "http://"), "/")
 	if err := parseListenAddr("admin", f.admin); err != nil {
-		return c, err
+		bad(err)
 	}
 	c.Listen, c.Admin = f.listen, f.admin
 	if c.Origin, err = parseOrigin(f.origin); err != nil {
-		return c, err
+		bad(err)
 	}
 	if f.cacheSize < 1<<20 {
-		return c, usagef("--cache-size must be at least 1MiB")
+		bad(usagef("--cache-size must be at least 1MiB"))
 	}
 	c.CacheSize = f.cacheSize
 	c.MaxObjectSize = f.maxObjectSize
@@ -126,76 +165,73 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 		c.MaxObjectSize = c.CacheSize / 8
 	}
 	if c.MaxObjectSize > c.CacheSize {
-		return c, usagef("--max-object-size (%s) is larger than --cache-size (%s)", formatSize(c.MaxObjectSize), formatSize(c.CacheSize))
+		bad(usagef("--max-object-size (%s) is larger than --cache-size (%s)", formatSize(c.MaxObjectSize), formatSize(c.CacheSize)))
 	}
 	if f.defaultTTL < 0 {
-		return c, usagef("--default-ttl must not be negative (0 = do not store responses without freshness)")
+		bad(usagef("--default-ttl must not be negative (0 = do not store responses without freshness)"))
 	}
 	c.DefaultTTL = f.defaultTTL
 	if f.defaultSWR < 0 || f.defaultSIE < 0 {
-		return c, usagef("--default-stale-while-revalidate and --default-stale-if-error must not be negative (0 = off)")
+		bad(usagef("--default-stale-while-revalidate and --default-stale-if-error must not be negative (0 = off)"))
 	}
 	c.DefaultSWR, c.DefaultSIE = f.defaultSWR, f.defaultSIE
 	c.HonorClientCacheControl = f.honorClientCC
 	c.StoreCloseDelimited = f.storeCloseDelimited
 	c.ViaVersion = f.viaVersion
 	if f.originMaxConns < 1 || f.originMaxConns > 1<<16 {
-		return c, usagef("--origin-max-conns must be between 1 and 65536")
+		bad(usagef("--origin-max-conns must be between 1 and 65536"))
 	}
 	if f.originQueue < 1 || f.originQueue > 1<<20 {
-		return c, usagef("--origin-queue must be between 1 and 1048576")
+		bad(usagef("--origin-queue must be between 1 and 1048576"))
 	}
 	c.OriginMaxConns, c.OriginQueue = f.originMaxConns, f.originQueue
 	if err := positiveDuration("client-body-deadline", f.bodyDeadline); err != nil {
-		return c, err
+		bad(err)
 	}
 	if f.bodyMinRate < 1 {
-		return c, usagef("--client-body-min-rate must be at least 1 byte (per second)")
+		bad(usagef("--client-body-min-rate must be at least 1 byte (per second)"))
 	}
 	if f.bodyBuffer < 1 || f.bodyBuffer > 16<<20 {
-		return c, usagef("--client-body-buffer must be between 1 byte and 16MiB")
+		bad(usagef("--client-body-buffer must be between 1 byte and 16MiB"))
 	}
 	c.ClientBodyDeadline, c.ClientBodyMinRate, c.ClientBodyBuffer = f.bodyDeadline, f.bodyMinRate, f.bodyBuffer
 	if f.maxVariants < 1 || f.maxVariants > 10000 {
-		return c, usagef("--max-variants must be between 1 and 10000")
+		bad(usagef("--max-variants must be between 1 and 10000"))
 	}
 	c.MaxVariants = f.maxVariants
 	for _, h := range []struct{ flag, v string }{{"geo-country-header", f.geoCountryHeader}, {"geo-continent-header", f.geoContinentHeader}} {
 		if !validHeaderName(h.v) {
-			return c, usagef("--%s: %q is not a header field name", h.flag, h.v)
+			bad(usagef("--%s: %q is not a header field name", h.flag, h.v))
 		}
 	}
 	if strings.EqualFold(f.geoCountryHeader, f.geoContinentHeader) {
-		return c, usagef("--geo-country-header and --geo-continent-header must differ")
+		bad(usagef("--geo-country-header and --geo-continent-header must differ"))
 	}
 	c.GeoCountryHeader = http.CanonicalHeaderKey(f.geoCountryHeader)
 	c.GeoContinentHeader = http.CanonicalHeaderKey(f.geoContinentHeader)
 	if err := positiveDuration("origin-timeout", f.originTimeout); err != nil {
-		return c, err
+		bad(err)
 	}
 	c.OriginTimeout = f.originTimeout
 	if err := positiveDuration("purge-wait-timeout", f.purgeWait); err != nil {
-		return c, err
+		bad(err)
 	}
 	c.PurgeWait = f.purgeWait
 
 	c.PurgeToken = f.purgeToken
-	if !setFlags["purge-token"] {
-		c.PurgeToken = getenv("MESHCDN_PURGE_TOKEN")
-	}
 	if err := checkToken("--purge-token", c.PurgeToken); err != nil {
-		return c, err
+		bad(err)
 	}
 	if f.passCookie != "" {
 		if c.PassCookie, err = regexp.Compile(f.passCookie); err != nil {
-			return c, usagef("--pass-cookie: %v", err)
+			bad(usagef("--pass-cookie: %v", err))
 		}
 	}
 	if c.PurgeAllow, err = parseCIDRs("purge-allow", f.purgeAllow); err != nil {
-		return c, err
+		bad(err)
 	}
 	if c.TrustedProxies, err = parseCIDRs("trusted-proxies", f.trusted); err != nil {
-		return c, err
+		bad(err)
 	}
 	switch strings.ToLower(f.proxyHeader) {
 	case "x-forwarded-for":
@@ -203,52 +239,48 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 	case "forwarded":
 		c.ProxyHeader = geo.HeaderForwarded
 	default:
-		return c, usagef("--proxy-header: %q is not one of x-forwarded-for, forwarded", f.proxyHeader)
+		bad(usagef("--proxy-header: %q is not one of x-forwarded-for, forwarded", f.proxyHeader))
 	}
 	if f.nodeName == "" || len(f.nodeName) > 128 {
-		return c, usagef("--node-name must be 1-128 characters")
+		bad(usagef("--node-name must be 1-128 characters"))
 	}
 	c.Name = f.nodeName
 	if len(f.region) > 64 {
-		return c, usagef("--region must be at most 64 characters")
+		bad(usagef("--region must be at most 64 characters"))
 	}
 	c.Region = f.region
 	if c.GossipHost, c.GossipPort, err = parseIPPort("gossip", f.gossip, "0.0.0.0", true); err != nil {
-		return c, err
+		bad(err)
 	}
 	if f.advertise != "" {
 		host, port, err := splitAdvertise(f.advertise, c.GossipPort)
 		if err != nil {
-			return c, err
+			bad(err)
 		}
 		c.AdvertiseHost, c.AdvertisePort = host, port
 	}
 	if f.isolationBound < 0 {
-		return c, usagef("--isolation-bound must not be negative (0 = off)")
+		bad(usagef("--isolation-bound must not be negative (0 = off)"))
 	}
 	c.IsolationBound = f.isolationBound
 	if f.drainDelay < 0 {
-		return c, usagef("--drain-delay must not be negative (0 = stop accepting at once)")
+		bad(usagef("--drain-delay must not be negative (0 = stop accepting at once)"))
 	}
 	if err := positiveDuration("drain-timeout", f.drainTimeout); err != nil {
-		return c, err
+		bad(err)
 	}
 	c.DrainDelay, c.ShutdownTimeout = f.drainDelay, f.drainTimeout
 	if f.isolationUnready != 0 && f.isolationUnready < time.Second {
-		return c, usagef("--isolation-unready must be 0 (off) or at least 1s (a node hears from its peers about every 0.5s)")
+		bad(usagef("--isolation-unready must be 0 (off) or at least 1s (a node hears from its peers about every 0.5s)"))
 	}
 	c.IsolationUnready = f.isolationUnready
 	c.Join = splitList(f.join)
 	if len(c.Join) > 64 {
-		return c, usagef("--join: at most 64 addresses")
+		bad(usagef("--join: at most 64 addresses"))
 	}
-	key := f.gossipKey
-	if !setFlags["gossip-key"] {
-		key = getenv("MESHCDN_GOSSIP_KEY")
-	}
-	if key != "" {
-		if c.GossipKeys, err = cluster.ParseKeys(key); err != nil {
-			return c, usagef("--gossip-key: %v", err)
+	if f.gossipKey != "" {
+		if c.GossipKeys, err = cluster.ParseKeys(f.gossipKey); err != nil {
+			bad(usagef("--gossip-key: %v", err))
 		}
 	}
 	c.GeoIPDB = f.geoipDB
@@ -259,9 +291,10 @@ func nodeConfigFromFlags(f *serveFlags, setFlags map[string]bool, getenv func(st
 	case "country":
 		c.VaryGeo = []string{c.GeoCountryHeader}
 	default:
-		return c, usagef("--vary-geo: %q is not one of continent, country, none", f.varyGeo)
+		bad(usagef("--vary-geo: %q is not one of continent, country, none", f.varyGeo))
 	}
-	return c, nil
+	f.siteConfig(&c, bad)
+	return c, joinUsage(errs)
 }
 
 // splitAdvertise parses --gossip-advertise IP[:PORT].
@@ -280,25 +313,31 @@ func runServe(args []string) error {
 	// First of all: a SIGHUP (GeoIP reload) before the watcher subscribes
 	// must not end the process.
 	defer holdSIGHUP()()
-	fs, f := serveFlagSet()
-	rest, err := parseFlags(fs, args)
+	st, err := loadServe(args, os.Getenv)
+	if st != nil && st.check {
+		if err != nil {
+			for _, e := range config.AsErrors(err) {
+				fmt.Fprintln(os.Stderr, e)
+			}
+			return &failure{code: 2}
+		}
+		fmt.Println(st.summary())
+		return nil
+	}
 	if err != nil {
-		return err
+		return asUsage(err)
 	}
-	if len(rest) > 0 {
-		return usagef("serve: unexpected argument %q (flags start with --)", rest[0])
-	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	cfg, err := nodeConfigFromFlags(f, set, os.Getenv)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(f.logFormat, f.logLevel)
+	cfg := st.node
+	cfg.reload = func() (*serveSettings, error) { return loadServe(args, os.Getenv) }
+	cfg.global, cfg.configFile = st.global, st.file
+	log, err := newLogger(st.logFormat, st.logLevel)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	for _, w := range st.warnings {
+		log.Warn(w)
+	}
 
 	// Subscribed before the node starts: a SIGTERM while it starts is not
 	// lost (it drains as soon as the node runs).
