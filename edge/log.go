@@ -18,7 +18,7 @@ const statusClientClosed = 499
 func (p *Proxy) finish(rq *request) {
 	if rq.s != nil {
 		rq.s.m.reqs[rq.result].Inc()
-		rq.s.m.latency[rq.result].Observe(time.Since(rq.start).Seconds())
+		rq.s.m.latency[rq.result].observe(time.Since(rq.start))
 	} else {
 		p.m.noSite.Inc()
 	}

@@ -46,7 +46,7 @@ const (
 
 type metrics struct {
 	requests     *prometheus.CounterVec
-	latency      *prometheus.HistogramVec // by site and result
+	latency      *latencyCollector // by site and result (latency.go)
 	continents   [len(continentCodes)]prometheus.Counter
 	fetches      *prometheus.CounterVec   // by site and outcome
 	fetchSeconds *prometheus.HistogramVec // by site
@@ -67,11 +67,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "meshcdn_edge_requests_total",
 			Help: "Requests by site and cache result (hit, miss, pass, stale, synth).",
 		}, []string{"site", "result"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "meshcdn_edge_request_duration_seconds",
-			Help:    "Time from receiving a request to the end of its answer, by site and cache result (hit, miss, pass, stale, synth).",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"site", "result"}),
+		latency: newLatencyCollector(),
 		fetchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "meshcdn_edge_origin_fetch_duration_seconds",
 			Help:    "Time from sending an origin request to its response headers (or failure), by site.",
@@ -152,7 +148,7 @@ var fetchOutcomes = [...]string{fetchOK, fetchNotModified, fetchServerError, fet
 // configured sites times fixed values: bounded).
 type siteMetrics struct {
 	reqs         [numResults]prometheus.Counter
-	latency      [numResults]prometheus.Observer
+	latency      *[numResults]latencyHist
 	fetches      map[string]prometheus.Counter // by outcome
 	fetchSeconds prometheus.Observer
 	classes      [5]prometheus.Counter // 1xx … 5xx
@@ -160,10 +156,9 @@ type siteMetrics struct {
 
 func (m *metrics) forSite(name string) siteMetrics {
 	sm := siteMetrics{fetches: make(map[string]prometheus.Counter, len(fetchOutcomes)),
-		fetchSeconds: m.fetchSeconds.WithLabelValues(name)}
+		fetchSeconds: m.fetchSeconds.WithLabelValues(name), latency: m.latency.forSite(name)}
 	for r := range numResults {
 		sm.reqs[r] = m.requests.WithLabelValues(name, resultNames[r])
-		sm.latency[r] = m.latency.WithLabelValues(name, resultNames[r])
 	}
 	for _, o := range fetchOutcomes {
 		sm.fetches[o] = m.fetches.WithLabelValues(name, o)
