@@ -13,8 +13,10 @@ import (
 // observed on every request, hits included: a fixed-bucket histogram of
 // integer nanoseconds costs one bucket search and two atomic adds, no
 // floating point (a prometheus.Histogram costs several atomics and a
-// compare-and-swap loop per observation). It is exposed as a regular
-// Prometheus histogram when scraped.
+// compare-and-swap loop per observation: 22–40 ns against 62–72 ns on the
+// shared two-core test machine). It is exposed as a regular Prometheus
+// histogram when scraped. The clock read that ends the measurement
+// (time.Since) is the larger part of the cost.
 
 // latencyBounds are the bucket upper bounds (100µs … 10s).
 var latencyBounds = [...]time.Duration{
