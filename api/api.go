@@ -57,8 +57,9 @@ type Config struct {
 	// from no member that has not left the cluster for longer than this
 	// (it may be missing purges); 0: off.
 	IsolationUnready time.Duration
-	// GatherTimeout bounds each member's answer when a node gathers the
-	// cluster's view (/cluster/purges, /cluster/stats); default 2s.
+	// GatherTimeout bounds gathering the cluster's view from the members
+	// (/cluster/purges, /cluster/stats): those that have not answered by
+	// then are named as unreachable; default 2s.
 	GatherTimeout time.Duration
 }
 

@@ -15,11 +15,12 @@ import (
 
 // Gathering: GET /cluster/purges and /cluster/stats ask every member's
 // admin listener (the address in its cluster metadata) for its own view,
-// a few at a time, each within a short timeout. Members that do not answer
-// are named, never waited for.
+// gatherParallel at a time, all within GatherTimeout (however many members
+// there are). Members that have not answered by then are named, never
+// waited for.
 const (
 	DefaultGatherTimeout = 2 * time.Second
-	gatherParallel       = 8
+	gatherParallel       = 16
 	maxGatherBody        = 1 << 20
 )
 
@@ -49,6 +50,8 @@ func gather[T any](ctx context.Context, h *handler, path string, local func() *T
 	}
 	members = make([]Gathered, len(all))
 	values = make([]*T, len(all))
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.GatherTimeout)
+	defer cancel()
 	sem := make(chan struct{}, gatherParallel)
 	var wg sync.WaitGroup
 	for i, m := range all {
@@ -67,8 +70,13 @@ func gather[T any](ctx context.Context, h *handler, path string, local func() *T
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				members[i].Error = fmt.Sprintf("not asked: gathering took longer than %s", h.cfg.GatherTimeout)
+				return
+			}
 			v := new(T)
 			if err := h.fetchMember(ctx, m.AdminAddr, path, v); err != nil {
 				members[i].Error = err.Error()
@@ -81,10 +89,9 @@ func gather[T any](ctx context.Context, h *handler, path string, local func() *T
 	return members, values
 }
 
-// fetchMember GETs path from a member's admin address into v.
+// fetchMember GETs path from a member's admin address into v (ctx bounds
+// it).
 func (h *handler) fetchMember(ctx context.Context, addr, path string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.GatherTimeout)
-	defer cancel()
 	u := "http://" + addr + path
 	if strings.Contains(addr, "://") {
 		u = strings.TrimSuffix(addr, "/") + path

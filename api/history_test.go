@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,9 @@ type adminCluster struct {
 	envs []*env
 }
 
-func startAdminCluster(t *testing.T, n int, cfg Config) *adminCluster {
+// Nodes listed in silent get a listener that accepts connections and never
+// answers (and no admin API).
+func startAdminCluster(t *testing.T, n int, cfg Config, silent ...int) *adminCluster {
 	t.Helper()
 	lns := make([]net.Listener, n)
 	for i := range lns {
@@ -42,6 +45,11 @@ func startAdminCluster(t *testing.T, n int, cfg Config) *adminCluster {
 	t.Cleanup(c.Close)
 	ac := &adminCluster{c: c}
 	for i := range lns {
+		if slices.Contains(silent, i) {
+			t.Cleanup(func() { lns[i].Close() })
+			ac.envs, ac.srvs = append(ac.envs, nil), append(ac.srvs, nil)
+			continue
+		}
 		ncfg := cfg
 		ncfg.Store, ncfg.Cluster = c.Store(i), c.Node(i)
 		e := newEnvOn(t, ncfg, lns[i])

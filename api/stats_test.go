@@ -106,3 +106,21 @@ func TestClusterStats(t *testing.T) {
 		t.Fatalf("node 0 should be named as not answering: %+v", m)
 	}
 }
+
+// TestGatherBounded: a member whose admin address accepts connections but
+// never answers does not hold the answer beyond GatherTimeout: it is named
+// as not answering, the others are there.
+func TestGatherBounded(t *testing.T) {
+	ac := startAdminCluster(t, 3, Config{AllowNoToken: true, GatherTimeout: 300 * time.Millisecond}, 1)
+	var cs ClusterStats
+	getJSON(t, ac.envs[0], "/cluster/stats", &cs)
+	if len(cs.Members) != 3 || cs.Members[1].Answered() || cs.Members[1].Stats != nil ||
+		!cs.Members[0].Answered() || !cs.Members[2].Answered() {
+		t.Fatalf("%+v", cs.Members)
+	}
+	var cp ClusterPurges
+	getJSON(t, ac.envs[2], "/cluster/purges", &cp)
+	if cp.Members[1].Answered() || !cp.Members[0].Answered() {
+		t.Fatalf("%+v", cp.Members)
+	}
+}
