@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,7 +41,11 @@ func chromium(t *testing.T) string {
 	if p := find(); p != "" {
 		return p
 	}
-	t.Skipf("no Chromium and it could not be installed (%v): %s", err, bytes.TrimSpace(out))
+	why := string(bytes.TrimSpace(out))
+	if err != nil {
+		why += fmt.Sprintf(" (%v)", err)
+	}
+	t.Skipf("no Chromium, and it could not be installed: %s", why)
 	return ""
 }
 
