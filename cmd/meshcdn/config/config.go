@@ -47,7 +47,7 @@ var Keys = []Key{
 	{"node.region", "region", Scalar},
 	{"node.via_version", "via-version", Scalar},
 	{"listen.http", "listen", Scalar},
-	{"listen.https", "https-listen", Scalar},
+	{"listen.https", "https", Scalar},
 	{"listen.admin", "admin", Scalar},
 	{"cluster.gossip", "gossip", Scalar},
 	{"cluster.advertise", "gossip-advertise", Scalar},
