@@ -461,10 +461,10 @@ func (h *handler) purge(w http.ResponseWriter, r *http.Request, p store.Purge, w
 		// caller gone): report what is known.
 		res.Complete = false
 	}
-	h.purges.WithLabelValues(purgeKind(p), strconv.FormatBool(p.Soft)).Inc()
+	h.purges.WithLabelValues(p.Kind(), strconv.FormatBool(p.Soft)).Inc()
 	h.duration.WithLabelValues(strconv.FormatBool(wait)).Observe(elapsed.Seconds())
 	h.log.Info("purge accepted",
-		zap.String("id", res.ID), zap.String("kind", purgeKind(p)), zap.Bool("soft", p.Soft),
+		zap.String("id", res.ID), zap.String("kind", p.Kind()), zap.Bool("soft", p.Soft),
 		zap.Int("keys", len(p.Keys)), zap.Int("urls", len(p.URLs)), zap.Int("purged", res.Local),
 		zap.Bool("wait", wait), zap.Bool("complete", res.Complete), zap.Strings("pending", res.Pending),
 		zap.Strings("unreachable", res.Unreachable),
@@ -472,18 +472,6 @@ func (h *handler) purge(w http.ResponseWriter, r *http.Request, p store.Purge, w
 	return res, true
 }
 
-func purgeKind(p store.Purge) string {
-	switch {
-	case p.All:
-		return "all"
-	case len(p.Keys) > 0 && len(p.URLs) > 0:
-		return "mixed"
-	case len(p.URLs) > 0:
-		return "url"
-	default:
-		return "key"
-	}
-}
 
 // ---------------------------------------------------------------- Fastly
 

@@ -86,7 +86,7 @@ func (h *history) Purge(p store.Purge) int {
 	if p.Seq == 0 || p.Origin == "" {
 		return n
 	}
-	rec := PurgeRecord{Origin: p.Origin, Seq: p.Seq, Stamp: p.Time, Kind: purgeKind(p),
+	rec := PurgeRecord{Origin: p.Origin, Seq: p.Seq, Stamp: p.Time, Kind: p.Kind(),
 		Count: len(p.Keys) + len(p.URLs), Soft: p.Soft, At: time.Now()}
 	own := p.Origin == h.self
 	if !own {
@@ -124,19 +124,6 @@ func RecordID(origin string, epoch, seq uint64) string {
 	return origin + "/" + strconv.FormatUint(epoch, 10) + "/" + strconv.FormatUint(seq, 10)
 }
 
-func purgeKind(p store.Purge) string {
-	switch {
-	case p.All:
-		return "all"
-	case len(p.Keys) > 0 && len(p.URLs) > 0:
-		return "mixed"
-	case len(p.Keys) > 0:
-		return "key"
-	case len(p.URLs) > 0:
-		return "url"
-	}
-	return "before"
-}
 
 // PurgeHistory returns the purges this node accepted and the purges of
 // other nodes it applied, the last HistorySize of each, oldest first. Times

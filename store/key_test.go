@@ -139,3 +139,17 @@ func TestKeyForNoAllocWhenLowerCase(t *testing.T) {
 		t.Fatalf("lowerASCII allocates %v", n)
 	}
 }
+
+func TestPurgeKind(t *testing.T) {
+	for want, p := range map[string]Purge{
+		"all":    {All: true},
+		"key":    {Keys: []string{"k"}},
+		"url":    {URLs: []string{"h/p?"}},
+		"mixed":  {Keys: []string{"k"}, URLs: []string{"h/p?"}},
+		"before": {},
+	} {
+		if got := p.Kind(); got != want {
+			t.Errorf("%+v: %q, want %q", p, got, want)
+		}
+	}
+}
