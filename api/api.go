@@ -472,7 +472,6 @@ func (h *handler) purge(w http.ResponseWriter, r *http.Request, p store.Purge, w
 	return res, true
 }
 
-
 // ---------------------------------------------------------------- Fastly
 
 // fastlySoft reports Fastly-Soft-Purge: 1.

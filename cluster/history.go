@@ -124,7 +124,6 @@ func RecordID(origin string, epoch, seq uint64) string {
 	return origin + "/" + strconv.FormatUint(epoch, 10) + "/" + strconv.FormatUint(seq, 10)
 }
 
-
 // PurgeHistory returns the purges this node accepted and the purges of
 // other nodes it applied, the last HistorySize of each, oldest first. Times
 // are wall-clock: At is this node's clock, Stamp the origin's.
