@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,7 +136,7 @@ func (s *Store) invariantErr() error {
 						return fmt.Errorf("object %q key %q: set position %d wrong", p, k, l.pos)
 					}
 				}
-				if want := objectSize(o, keys); o.size != want {
+				if want := objectSize(o, keys, packedOf(o)); o.size != want {
 					return fmt.Errorf("object %q size %d, computes %d", p, o.size, want)
 				}
 				links += len(keys)
@@ -332,4 +333,10 @@ func noVary([]string) string { return "" }
 func has(s *Store, primary string) bool {
 	o, _ := s.Lookup(primary, noVary)
 	return o != nil
+}
+
+// packedOf is what pack allocates for o (its strings, packed or not).
+func packedOf(o *Object) packed {
+	n, strs, fields := packCounts(o)
+	return packed{block: cap(slices.Grow([]byte(nil), n)), slab: cap(slices.Grow([]string(nil), strs)), fields: fields}
 }

@@ -183,37 +183,28 @@ func expiresNanos(o *Object) int64 {
 // Bookkeeping costs counted against the budget. They are upper bounds of
 // what the Go runtime allocates for one object on amd64 (checked by
 // TestBudgetCountsRealMemory): the Object struct, its slot in the primary
-// map and variant list, its ghost-queue slot, the http.Header map (a small
-// Go map allocates a whole group of 8 slots), and per surrogate key the index
-// entry, as if every key were indexed by this object alone.
+// map and variant list, its ghost-queue slot, the packed header map (a
+// small Go map allocates a whole group of 8 slots; a larger one up to
+// twice its entries), and per surrogate key the index entry, as if every
+// key were indexed by this object alone. The packed strings (pack.go) count
+// at the capacity of their block and slab.
 const (
 	objectOverhead      = int64(unsafe.Sizeof(Object{})) + 64 + 240
 	headerMapOverhead   = 400 // map header + first group of 8 slots
-	headerFieldOverhead = 96  // slot in a grown map + []string backing
-	headerValueOverhead = 16  // string header
+	headerFieldOverhead = 96  // per field of a map larger than one group
 	stringOverhead      = 16  // string header in a slice
 	keyIndexOverhead    = 192 // keyLink + keyRef + keySet + its refs array + index map slot
 )
 
-// objectSize is what o costs, given its distinct surrogate keys.
-func objectSize(o *Object, keys []string) int64 {
-	n := objectOverhead + int64(len(o.Primary)+len(o.Secondary)+cap(o.Body))
-	n += int64(cap(o.Vary)) * stringOverhead
-	for _, v := range o.Vary {
-		n += int64(len(v))
-	}
+// objectSize is what o costs once packed (pk), given its distinct
+// surrogate keys.
+func objectSize(o *Object, keys []string, pk packed) int64 {
+	n := objectOverhead + int64(pk.block) + int64(pk.slab)*stringOverhead + int64(cap(o.Body))
 	if o.Header != nil {
 		n += headerMapOverhead
-		for k, vs := range o.Header {
-			n += headerFieldOverhead + int64(len(k)) + int64(cap(vs))*headerValueOverhead
-			for _, v := range vs {
-				n += int64(len(v))
-			}
+		if pk.fields > 8 {
+			n += int64(pk.fields) * headerFieldOverhead
 		}
-	}
-	n += int64(cap(o.Keys)) * stringOverhead
-	for _, k := range o.Keys {
-		n += int64(len(k))
 	}
 	n += int64(len(keys)) * keyIndexOverhead
 	return n
@@ -452,8 +443,9 @@ func (s *Store) insert(o *Object, f uint64) error {
 	if vary != nil {
 		skey = o.Secondary
 	}
+	pk := pack(o)
 	keys := distinct(o.Keys)
-	size := objectSize(o, keys)
+	size := objectSize(o, keys, pk)
 	if int64(len(o.Body)) > s.cfg.MaxObjectBytes || size > s.cfg.MaxBytes {
 		s.tooLarge.Add(1)
 		return ErrTooLarge
