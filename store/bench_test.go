@@ -249,13 +249,13 @@ func BenchmarkHeapPerObject(b *testing.B) {
 	}
 	s.reapAll()
 	o1, b1 := heapObjectsLive()
-	b.ReportMetric(float64(o1-o0)/n, "heap-objs/obj")
-	b.ReportMetric(float64(b1-b0)/n, "heap-B/obj")
-	b.ReportMetric(float64(s.Stats().Bytes)/n, "store-B/obj")
 	b.ResetTimer()
 	for b.Loop() {
 		runtime.GC()
 	}
+	b.ReportMetric(float64(o1-o0)/n, "heap-objs/obj")
+	b.ReportMetric(float64(b1-b0)/n, "heap-B/obj")
+	b.ReportMetric(float64(s.Stats().Bytes)/n, "store-B/obj")
 	runtime.KeepAlive(s)
 }
 

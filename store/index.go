@@ -12,7 +12,8 @@ type keySet struct {
 	key     string
 	hash    uint64
 	refs    []keyRef
-	pending bool // queued for the reaper
+	one     [1]keyRef // refs of a key tagging one object (most keys): no second allocation
+	pending bool      // queued for the reaper
 }
 
 type keyRef struct {
@@ -30,12 +31,17 @@ func (s *Store) indexLocked(o *Object, keys []string) {
 		o.links = nil
 		return
 	}
-	o.links = make([]keyLink, len(keys))
+	if len(keys) <= len(o.linkBuf) {
+		o.links = o.linkBuf[:len(keys)]
+	} else {
+		o.links = make([]keyLink, len(keys))
+	}
 	for i, k := range keys {
 		h := s.hash(k)
 		set := s.index.get(h, k)
 		if set == nil {
 			set = &keySet{key: k, hash: h}
+			set.refs = set.one[:0]
 			s.index.add(set)
 		} else if len(set.refs) == 0 {
 			s.index.empty-- // revived before the reaper got to it
@@ -72,5 +78,6 @@ func (s *Store) unindexLocked(o *Object) {
 		}
 	}
 	o.links = nil
+	o.linkBuf = [2]keyLink{}
 	s.keys.Store(int64(s.index.len()))
 }

@@ -121,8 +121,9 @@ type Object struct {
 	seq        uint64 // purge sequence when inserted: purges with a higher sequence do not touch it
 	ghost      uint64 // identity hash of primary+variant for the ghost queue
 	prev, next *Object
-	links      []keyLink // one per distinct surrogate key
-	vs         *variants // the published variant list that holds it
+	links      []keyLink  // one per distinct surrogate key
+	linkBuf    [2]keyLink // links of an object with at most two keys
+	vs         *variants  // the published variant list that holds it
 }
 
 const (
@@ -199,7 +200,10 @@ const (
 // objectSize is what o costs once packed (pk), given its distinct
 // surrogate keys.
 func objectSize(o *Object, keys []string, pk packed) int64 {
-	n := objectOverhead + int64(pk.block) + int64(pk.slab)*stringOverhead + int64(cap(o.Body))
+	n := objectOverhead + int64(pk.block) + int64(pk.slab)*stringOverhead
+	if !pk.body {
+		n += int64(cap(o.Body))
+	}
 	if o.Header != nil {
 		n += headerMapOverhead
 		if pk.fields > 8 {
@@ -249,7 +253,27 @@ type variants struct {
 	hash    uint64
 	primary string
 	vary    []string
-	objs    []*Object // oldest first
+	objs    []*Object  // oldest first
+	one     [1]*Object // objs of a single variant (the common case: no second allocation)
+}
+
+// newVariants returns the variant list of primary holding objs and then
+// add (if not nil); a single object is held in the list itself.
+func newVariants(h uint64, primary string, vary []string, objs []*Object, add *Object) *variants {
+	v := &variants{hash: h, primary: primary, vary: vary}
+	switch {
+	case len(objs) == 0 && add != nil:
+		v.one[0] = add
+		v.objs = v.one[:]
+	case len(objs) == 1 && add == nil:
+		v.one[0] = objs[0]
+		v.objs = v.one[:]
+	case add != nil:
+		v.objs = append(objs[:len(objs):len(objs)], add)
+	default:
+		v.objs = objs
+	}
+	return v
 }
 
 const numShards = 256
@@ -496,11 +520,9 @@ func (s *Store) insert(o *Object, f uint64) error {
 
 	var objs []*Object
 	if v := sh.m.get(ph, o.Primary); v != nil {
-		objs = append(v.objs[:len(v.objs):len(v.objs)], o)
-	} else {
-		objs = []*Object{o}
+		objs = v.objs
 	}
-	s.publishLocked(&variants{hash: ph, primary: o.Primary, vary: vary, objs: objs})
+	s.publishLocked(newVariants(ph, o.Primary, vary, objs, o))
 
 	s.indexLocked(o, keys)
 	s.ev.push(o)
@@ -536,12 +558,14 @@ func (s *Store) removeLocked(o *Object, why reason) {
 	if i == len(v.objs) {
 		return
 	}
-	if len(v.objs) == 1 {
+	switch len(v.objs) {
+	case 1:
 		s.killLocked(v)
-	} else {
-		objs := make([]*Object, 0, len(v.objs)-1)
-		objs = append(append(objs, v.objs[:i]...), v.objs[i+1:]...)
-		s.publishLocked(&variants{hash: v.hash, primary: v.primary, vary: v.vary, objs: objs})
+	case 2:
+		s.publishLocked(newVariants(v.hash, v.primary, v.vary, nil, v.objs[1-i]))
+	default:
+		objs := append(v.objs[:i:i], v.objs[i+1:]...)
+		s.publishLocked(newVariants(v.hash, v.primary, v.vary, objs, nil))
 	}
 	s.unlinkLocked(o, why)
 }
