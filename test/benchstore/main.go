@@ -53,6 +53,7 @@ type config struct {
 	fillConns int
 	cacheSize int64
 	loadgen   string
+	gc        bool
 }
 
 func main() {
@@ -66,6 +67,7 @@ func main() {
 	flag.IntVar(&cfg.fillConns, "fill-conns", 16, "connections filling the store")
 	flag.Int64Var(&cfg.cacheSize, "cache-size", 8<<30, "store byte budget")
 	flag.StringVar(&cfg.loadgen, "loadgen", "auto", "hit load generator: wrk, go, or auto (wrk when installed)")
+	flag.BoolVar(&cfg.gc, "gc", true, "run one garbage collection a third into each hit test (as a busy node would: its cost grows with the store)")
 	flag.Parse()
 	for _, f := range strings.Split(*ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -291,6 +293,7 @@ type row struct {
 	p50, p99         time.Duration
 	purge            time.Duration
 	loadErrs         int64
+	gcTime           time.Duration // the collection during the hit test
 	baseRSS, baseObj uint64
 }
 
@@ -324,6 +327,15 @@ func (nd *node) measure(cfg config, n int, base *row) (row, error) {
 		r.baseRSS, r.baseObj = base.rss, base.heapObjects
 	}
 	before := readMetrics()
+	gcDone := make(chan time.Duration, 1)
+	if cfg.gc {
+		go func() {
+			time.Sleep(cfg.duration / 3)
+			t0 := time.Now()
+			runtime.GC()
+			gcDone <- time.Since(t0)
+		}()
+	}
 	var err error
 	if cfg.loadgen == "wrk" {
 		err = nd.wrk(cfg, &r)
@@ -332,6 +344,9 @@ func (nd *node) measure(cfg config, n int, base *row) (row, error) {
 	}
 	if err != nil {
 		return r, err
+	}
+	if cfg.gc {
+		r.gcTime = <-gcDone
 	}
 	after := readMetrics()
 	gc := after[2].Value.Float64() - before[2].Value.Float64()
@@ -464,8 +479,8 @@ func rss() uint64 {
 
 func printRow(w io.Writer, r row, header bool) {
 	if header {
-		fmt.Fprintf(w, "%9s %8s %8s %9s %9s %9s %11s %9s %7s %9s %8s %8s %9s %5s\n",
-			"N", "fill_s", "rss_MiB", "rss_B/obj", "store_B/o", "heap_MiB", "heap_objs", "h_objs/o", "gc_cpu%", "hits/s", "p50_ms", "p99_ms", "purge_ms", "errs")
+		fmt.Fprintf(w, "%9s %8s %8s %9s %9s %9s %11s %9s %7s %7s %9s %8s %8s %9s %5s\n",
+			"N", "fill_s", "rss_MiB", "rss_B/obj", "store_B/o", "heap_MiB", "heap_objs", "h_objs/o", "gc_cpu%", "gc_ms", "hits/s", "p50_ms", "p99_ms", "purge_ms", "errs")
 	}
 	perObj := func(v float64) string {
 		if r.n == 0 || v == 0 {
@@ -488,7 +503,7 @@ func printRow(w io.Writer, r row, header bool) {
 	if hobj != 0 {
 		hobjS = fmt.Sprintf("%.1f", hobj)
 	}
-	fmt.Fprintf(w, "%9d %8.1f %8.0f %9s %9s %9.0f %11d %9s %7.1f %9.0f %8.2f %8.2f %9s %5d\n",
+	fmt.Fprintf(w, "%9d %8.1f %8.0f %9s %9s %9.0f %11d %9s %7.1f %7.1f %9.0f %8.2f %8.2f %9s %5d\n",
 		r.n, r.fill.Seconds(), float64(r.rss)/(1<<20), perObj(r.rssPerObj), perObj(storePer), float64(r.heapLive)/(1<<20),
-		r.heapObjects, hobjS, r.gcFrac*100, r.rps, r.p50.Seconds()*1e3, r.p99.Seconds()*1e3, purge, r.loadErrs)
+		r.heapObjects, hobjS, r.gcFrac*100, r.gcTime.Seconds()*1e3, r.rps, r.p50.Seconds()*1e3, r.p99.Seconds()*1e3, purge, r.loadErrs)
 }
