@@ -113,8 +113,8 @@ func pack(o *Object) packed {
 		return unsafe.String(&block[i], len(s))
 	}
 	strSlice := func(ss []string) []string {
-		if ss == nil {
-			return nil
+		if len(ss) == 0 {
+			return ss[:0:0] // nil stays nil; empty points to nothing of the original
 		}
 		i := len(slab)
 		for _, s := range ss {

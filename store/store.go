@@ -459,10 +459,7 @@ func (s *Store) Insert(o *Object, f Fence) error {
 }
 
 func (s *Store) insert(o *Object, f uint64) error {
-	vary := o.Vary
-	if len(vary) == 0 {
-		vary = nil
-	}
+	vary := varyOf(o)
 	skey := ""
 	if vary != nil {
 		skey = o.Secondary
@@ -545,6 +542,16 @@ const (
 	reasonPurged
 )
 
+// varyOf is o's Vary as its variant list holds it. A list takes its
+// primary and Vary from one of its objects: they are views into that
+// object's packed block, which must not outlive it in the list.
+func varyOf(o *Object) []string {
+	if len(o.Vary) == 0 {
+		return nil
+	}
+	return o.Vary
+}
+
 // removeLocked drops one stored object from everything.
 func (s *Store) removeLocked(o *Object, why reason) {
 	v := o.vs
@@ -562,10 +569,11 @@ func (s *Store) removeLocked(o *Object, why reason) {
 	case 1:
 		s.killLocked(v)
 	case 2:
-		s.publishLocked(newVariants(v.hash, v.primary, v.vary, nil, v.objs[1-i]))
+		rest := v.objs[1-i]
+		s.publishLocked(newVariants(v.hash, rest.Primary, varyOf(rest), nil, rest))
 	default:
 		objs := append(v.objs[:i:i], v.objs[i+1:]...)
-		s.publishLocked(newVariants(v.hash, v.primary, v.vary, objs, nil))
+		s.publishLocked(newVariants(v.hash, objs[0].Primary, varyOf(objs[0]), objs, nil))
 	}
 	s.unlinkLocked(o, why)
 }
