@@ -21,10 +21,53 @@
 // waits for more than one batch. Inserts are serialised; they are the miss
 // path, and an insert costs about 2 µs.
 //
+// # Memory per object, and the garbage collector
+//
+// A Go collection marks every reachable heap object, so its cost grows with
+// the number of objects and pointers the cache holds, and it runs on the
+// cores that serve hits. An object as the edge builds it from a parsed
+// response is about 23 heap objects (a string per header value, a slice
+// per field, the map, keys, links); the store keeps it as about 7 (see
+// BenchmarkHeapPerObject and `make bench-store`):
+//
+//   - Insert packs the object's strings (primary, variant key, Vary, header
+//     names and values, surrogate keys) and a body of up to 16 KiB into one
+//     byte block, and their []string backings into one slab (pack.go): the
+//     header map the edge reads on a hit is unchanged in shape, its strings
+//     are views into the block.
+//   - A variant list of one variant, a key's set of one object and an
+//     object's first two key links are held inline, not in slices of their
+//     own.
+//   - The surrogate-key sets in the hash-keyed index carry no key string:
+//     a set's key is its first object's (an emptied set is taken over by the
+//     next key with its hash), so the index never pins a removed object's
+//     block.
+//
+// What the designs read for this do, and what was taken. VictoriaMetrics
+// fastcache and freecache keep entries as bytes in large chunks (fastcache:
+// 64 KiB chunks per bucket, allocated off the Go heap; freecache: a ring
+// buffer per segment) indexed by pointer-free structures (map[uint64]uint64,
+// sorted slot arrays), so a collection has nothing to scan; bigcache does
+// the same with map[uint64]uint32 offsets into a byte queue, relying on Go
+// not scanning maps whose keys and values hold no pointers. All three give
+// up what this store must keep: in-place delivery without copying (they
+// copy a value out on every get), variants, a secondary index, and an exact
+// budget with per-object eviction (they evict whole chunks or overwrite the
+// ring). Varnish's xkey hashes each key (SHA-256) into a tree of key heads,
+// each listing the objects it tags, and each object lists its key heads,
+// so purging a key walks one list: the shape of the index here (a set of
+// (object, link) refs per key, a link back per object, swap-remove). Taken
+// so far: one block per object instead of many (the fastcache idea at
+// object scale, without copying on a hit) and xkey's two-way lists with
+// their one-object case inline. Not yet: slot ids instead of pointers in
+// the key sets and the primary map, so that the index itself is
+// pointer-free; and delivering the header block as bytes.
+//
 // # Budget
 //
-// Bytes counts, per object, the body's capacity, the header map, the keys,
-// and upper bounds of the store's own bookkeeping (TestBudgetCountsRealMemory
+// Bytes counts, per object, the packed block and slab, the body's capacity
+// when it is not in the block, the header map, and upper bounds of the
+// store's own bookkeeping (TestBudgetCountsRealMemory
 // checks them against the Go heap). Insert evicts before it adds, so Bytes
 // never exceeds MaxBytes. Not counted: the purge log (bounded separately by
 // PurgeLog entries and max(1 MiB, MaxBytes/16) bytes) and the map entries of
