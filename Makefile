@@ -1,4 +1,4 @@
-# meshcdn: make build | test | demo | bench | bench-purge | bench-store | docker | e2e-docker | fmt | vet
+# meshcdn: make build | test | demo | bench | bench-https | bench-purge | bench-store | docker | e2e-docker | e2e-compose | compose-certs | fmt | vet
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 GO      ?= go
@@ -9,7 +9,7 @@ BIN     := bin/meshcdn
 # The race detector needs cgo and a C compiler; without them tests run without it.
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 
-.PHONY: all build test test-short demo bench bench-purge bench-store docker e2e-docker fmt vet clean
+.PHONY: all build test test-short demo bench bench-https bench-purge bench-store docker e2e-docker e2e-compose compose-certs fmt vet clean
 
 all: build
 
@@ -28,8 +28,8 @@ NORACE_PKGS  := ./geo/ ./store/
 test:
 	@[ -n "$(RACE)" ] || echo "warning: no C compiler for cgo: running tests without -race" >&2
 	$(GO) vet ./...
-	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then bash test/docker/e2e.sh; \
-	else echo "no Docker engine answers: skipping the containerised end-to-end test (make e2e-docker)" >&2; fi
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then bash test/docker/e2e.sh && bash test/docker/compose-e2e.sh; \
+	else echo "no Docker engine answers: skipping the containerised end-to-end tests (make e2e-docker e2e-compose)" >&2; fi
 	$(GO) test $(RACE) -count=1 -timeout 14m ./...
 ifneq ($(RACE),)
 	$(GO) test -count=1 -run '$(NORACE_TESTS)' $(NORACE_PKGS)
@@ -49,6 +49,10 @@ bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./store/ ./edge/ ./geo/
 
 # Purge propagation latency and throughput across in-process clusters.
+# HTTPS hit throughput beside nginx with the same certificate (wrk, 1 KiB).
+bench-https: build
+	BIN=$(BIN) bash deploy/bench/https.sh
+
 bench-purge:
 	$(GO) test -run='^$$' -bench='Propagation|Throughput' ./cluster/
 	$(GO) test -run='^$$' -bench='PartitionHeal' -benchtime=5x ./cluster/
@@ -73,6 +77,15 @@ docker:
 # End-to-end test of a 3-region cluster in containers (needs a Docker engine).
 e2e-docker:
 	bash test/docker/e2e.sh
+
+# deploy/docker-compose.yml itself: config file, HTTPS, a rolling restart
+# under load with 0 failed requests.
+e2e-compose:
+	bash test/docker/compose-e2e.sh
+
+# A self-signed certificate for deploy/docker-compose.yml's HTTPS listeners.
+compose-certs:
+	bash deploy/compose/make-cert.sh
 
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')

@@ -41,6 +41,8 @@ func (p *Proxy) finish(rq *request) {
 	}
 	fields := []zap.Field{
 		zap.String("method", r.Method),
+		zap.String("proto", r.Proto),
+		zap.Bool("tls", r.TLS != nil),
 		zap.String("host", r.Host),
 		zap.String("path", r.URL.Path),
 		zap.Int("status", rq.status),

@@ -27,23 +27,26 @@ Runs a local cluster of three nodes in three regions and the demo origin, in
 this process, and prints commands to try:
 
   origin  :8070
-  node-1  eu-west       edge :8081  admin :9081  gossip :7947
-  node-2  us-east       edge :8082  admin :9082  gossip :7948
-  node-3  ap-southeast  edge :8083  admin :9083  gossip :7949
+  node-1  eu-west       edge :8081  https :8441  admin :9081  gossip :7947
+  node-2  us-east       edge :8082  https :8442  admin :9082  gossip :7948
+  node-3  ap-southeast  edge :8083  https :8443  admin :9083  gossip :7949
+
+HTTPS uses a self-signed certificate made at start (printed with its
+fingerprint; its file is removed when the demo stops).
 
 flags:
 `
 
 // demoNode is one node of the demo cluster.
 type demoNode struct {
-	name, region     string
-	edge, admin, gsp int // ports
+	name, region            string
+	edge, https, admin, gsp int // ports
 }
 
 var demoNodes = []demoNode{
-	{"node-1", "eu-west", 8081, 9081, 7947},
-	{"node-2", "us-east", 8082, 9082, 7948},
-	{"node-3", "ap-southeast", 8083, 9083, 7949},
+	{"node-1", "eu-west", 8081, 8441, 9081, 7947},
+	{"node-2", "us-east", 8082, 8442, 9082, 7948},
+	{"node-3", "ap-southeast", 8083, 8443, 9083, 7949},
 }
 
 const demoOriginPort = 8070
@@ -84,7 +87,12 @@ func runDemo(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	nodes, origin, err := startDemo(log, ip, *token, cacheSize)
+	cert, err := makeDemoCert(ip)
+	if err != nil {
+		return err
+	}
+	defer cert.remove()
+	nodes, origin, err := startDemo(log, ip, *token, cacheSize, cert.pair)
 	if err != nil {
 		return err
 	}
@@ -99,7 +107,7 @@ func runDemo(args []string) error {
 	if !waitConverged(nodes, 10*time.Second) {
 		log.Warn("the demo cluster has not converged yet; members will appear as gossip proceeds")
 	}
-	printDemo(os.Stdout, ip, *token)
+	printDemo(os.Stdout, ip, *token, cert)
 
 	errs := make(chan error, len(nodes))
 	for _, n := range nodes {
@@ -122,7 +130,7 @@ func hostPort(ip netip.Addr, port int) string {
 }
 
 // startDemo starts the demo origin and the three nodes.
-func startDemo(log *zap.Logger, ip netip.Addr, token string, cacheSize int64) ([]*node, *http.Server, error) {
+func startDemo(log *zap.Logger, ip netip.Addr, token string, cacheSize int64, cert certPair) ([]*node, *http.Server, error) {
 	var admins []string
 	for _, d := range demoNodes {
 		admins = append(admins, "http://"+hostPort(ip, d.admin))
@@ -149,6 +157,7 @@ func startDemo(log *zap.Logger, ip netip.Addr, token string, cacheSize int64) ([
 		n, err := startNode(nodeConfig{
 			Name: d.name, Region: d.region,
 			Listen: hostPort(ip, d.edge), Admin: hostPort(ip, d.admin),
+			HTTPSListen: hostPort(ip, d.https), TLSCerts: []certPair{cert},
 			Origin: originURL, CacheSize: cacheSize, MaxObjectSize: cacheSize / 8,
 			OriginTimeout: 10 * time.Second, PurgeWait: 5 * time.Second,
 			PurgeToken: token, PurgeAllow: everywhere,
@@ -192,7 +201,7 @@ func waitConverged(nodes []*node, limit time.Duration) bool {
 	return false
 }
 
-func printDemo(w io.Writer, ip netip.Addr, token string) {
+func printDemo(w io.Writer, ip netip.Addr, token string, cert *demoCert) {
 	h := ip.String()
 	if ip.Is6() {
 		h = "[" + h + "]"
@@ -208,9 +217,9 @@ func printDemo(w io.Writer, ip netip.Addr, token string) {
 	fmt.Fprintf(w, `
 meshcdn demo: three nodes in three regions in front of the demo origin.
 
-  node-1  eu-west       edge %[1]s  admin http://%[6]s:9081
-  node-2  us-east       edge %[2]s  admin http://%[6]s:9082
-  node-3  ap-southeast  edge %[3]s  admin http://%[6]s:9083
+  node-1  eu-west       edge %[1]s  https://%[6]s:8441  admin http://%[6]s:9081
+  node-2  us-east       edge %[2]s  https://%[6]s:8442  admin http://%[6]s:9082
+  node-3  ap-southeast  edge %[3]s  https://%[6]s:8443  admin http://%[6]s:9083
   origin                %[4]s
 
 Try, in another terminal (X-Cache tells MISS or HIT; "version" the data):
@@ -234,12 +243,19 @@ Try, in another terminal (X-Cache tells MISS or HIT; "version" the data):
   curl -s -H 'X-Forwarded-For: 81.2.69.142' %[1]s/v1/offers    # a European visitor
   curl -s -H 'X-Forwarded-For: 8.8.8.8' %[1]s/v1/offers        # a North American one
 
+  # HTTPS on every node (8441-8443; HTTP/2 by ALPN), with the self-signed
+  # certificate made at start, SHA-256 fingerprint
+  #   %[10]s
+  # trusted as a CA file, or pinned by its public key:
+  curl -si --cacert %[11]s 'https://%[6]s:8441%[5]s' | grep -iE '^(HTTP|X-Cache)'
+  curl -si -k --pinnedpubkey '%[12]s' 'https://%[6]s:8441%[5]s' | grep -iE '^(HTTP|X-Cache)'
+
   # The cluster as node-1 sees it, and node-1's metrics
   %[9]s members --admin http://%[6]s:9081
   curl -s http://%[6]s:9081/metrics | grep ^meshcdn_
 
 Ctrl-C stops the demo.
-`, e1, e2, e3, origin, user, h, a2, auth, selfCommand())
+`, e1, e2, e3, origin, user, h, a2, auth, selfCommand(), cert.fingerprint, cert.pair.Cert, cert.pin)
 }
 
 // selfCommand is how the user can run this binary again.

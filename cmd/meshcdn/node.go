@@ -26,6 +26,7 @@ import (
 	"github.com/meshcdn/meshcdn/api"
 	"github.com/meshcdn/meshcdn/cluster"
 	"github.com/meshcdn/meshcdn/edge"
+	"github.com/meshcdn/meshcdn/edge/certs"
 	"github.com/meshcdn/meshcdn/geo"
 	"github.com/meshcdn/meshcdn/store"
 )
@@ -36,6 +37,9 @@ type nodeConfig struct {
 	Name, Region  string
 	Listen, Admin string // HOST:PORT
 	Origin        *url.URL
+
+	HTTPSListen string     // HOST:PORT; "" = no HTTPS
+	TLSCerts    []certPair // HTTPS certificates, chosen by SNI; the first is the default
 
 	CacheSize, MaxObjectSize int64
 	DefaultTTL               time.Duration
@@ -107,6 +111,11 @@ type node struct {
 
 	// reloadCerts, if set, re-reads the HTTPS certificates on SIGHUP.
 	reloadCerts func() error
+
+	// HTTPS (https.go); nil and "" without it.
+	httpsSrv  *http.Server
+	certs     *certs.Store
+	httpsAddr string
 }
 
 // testHookStartNode, if set, runs first in startNode (tests: a SIGHUP
@@ -125,7 +134,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	}
 	// n is not the named result: the cleanup below must still see it
 	// after a "return nil, err".
-	n := &node{cfg: cfg, log: log, served: make(chan error, 2)}
+	n := &node{cfg: cfg, log: log, served: make(chan error, 3)}
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -147,6 +156,13 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 		return nil, listenError("--admin", cfg.Admin, err)
 	}
 	cleanup = append(cleanup, func() { adminLn.Close() })
+	httpsLn, err := listenHTTPS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if httpsLn != nil {
+		cleanup = append(cleanup, func() { httpsLn.Close() })
+	}
 	gossipAddr := net.JoinHostPort(cfg.GossipHost, strconv.Itoa(cfg.GossipPort))
 	gossipTr, err := cluster.NewNetTransport(cfg.GossipHost, cfg.GossipPort, log.Named("cluster"))
 	if err != nil {
@@ -172,13 +188,16 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 		return nil, fmt.Errorf("store metrics: %w", err)
 	}
 
-	// SIGHUP reloads the GeoIP database (and the configuration, see
-	// watchHUP): subscribe before loading it, so
-	// that none is lost and none takes the default action (terminate) in
+	// SIGHUP reloads the GeoIP database, the configuration and the
+	// certificates (see watchHUP): subscribe before loading them, so that
+	// none is lost and none takes the default action (terminate) in
 	// between. (runServe and runDemo hold SIGHUP from their start.)
 	n.hup = make(chan os.Signal, 1)
 	signal.Notify(n.hup, syscall.SIGHUP)
 	cleanup = append(cleanup, func() { signal.Stop(n.hup) })
+	if n.certs, err = loadCerts(cfg, log, n.registry); err != nil {
+		return nil, err
+	}
 	resolver, err := geo.NewResolver(geo.ResolverConfig{
 		DBPath: cfg.GeoIPDB, TrustedProxies: cfg.TrustedProxies, ProxyHeader: cfg.ProxyHeader,
 		Logger: log.Named("geo"), Registerer: n.registry,
@@ -191,6 +210,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	cleanup = append(cleanup, cancel)
 	geoHup := make(chan os.Signal, 1)
 	go resolver.WatchSignals(ctx, geoHup)
+	n.watchCerts(ctx)
 	if n.reloads, err = newReloadMetrics(n.registry); err != nil {
 		return nil, fmt.Errorf("reload metrics: %w", err)
 	}
@@ -244,13 +264,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	}
 
 	errLog := mustStdLog(log.Named("http"))
-	n.edgeSrv = &http.Server{
-		Handler:           n.proxy,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          errLog,
-	}
+	n.edgeSrv = newEdgeServer(n.proxy, errLog)
 	n.adminSrv = &http.Server{
 		Handler:           adminHandler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -262,9 +276,10 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	}
 	go n.serve(n.edgeSrv, edgeLn, "edge")
 	go n.serve(n.adminSrv, adminLn, "admin")
+	n.serveHTTPS(httpsLn)
 	log.Info("node started",
 		zap.String("node", cfg.Name), zap.String("region", cfg.Region),
-		zap.String("edge", n.edgeAddr), zap.String("admin", n.admAddr),
+		zap.String("edge", n.edgeAddr), zap.String("https", n.httpsAddr), zap.String("admin", n.admAddr),
 		zap.String("gossip", n.cluster.Addr()),
 		zap.Strings("sites", n.proxy.SiteNames()),
 		zap.String("origin", cfg.Origin.String()), zap.Int64("cache_bytes", cfg.CacheSize),
@@ -293,8 +308,12 @@ func (n *node) serve(srv *http.Server, ln net.Listener, name string) {
 func (n *node) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
-	done := make(chan struct{}, 2)
-	for _, srv := range []*http.Server{n.edgeSrv, n.adminSrv} {
+	srvs := []*http.Server{n.edgeSrv, n.adminSrv}
+	if n.httpsSrv != nil {
+		srvs = append(srvs, n.httpsSrv)
+	}
+	done := make(chan struct{}, len(srvs))
+	for _, srv := range srvs {
 		go func() {
 			if err := srv.Shutdown(ctx); err != nil {
 				n.log.Warn("http shutdown", zap.Error(err))
@@ -303,8 +322,9 @@ func (n *node) stop() {
 			done <- struct{}{}
 		}()
 	}
-	<-done
-	<-done
+	for range srvs {
+		<-done
+	}
 	if err := n.cluster.Leave(3 * time.Second); err != nil {
 		n.log.Warn("cluster leave", zap.Error(err))
 	}

@@ -63,6 +63,8 @@ type serveFlags struct {
 	originKeyFile, responseRemove string
 	redirectHTTP                  bool
 	redirectPort                  int
+
+	httpsFlags
 }
 
 func serveFlagSet() (*flag.FlagSet, *serveFlags) {
@@ -106,6 +108,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.geoCountryHeader, "geo-country-header", "X-Geo-Country-Code", "request header `name` the edge sets to the client's country for the origin")
 	fs.StringVar(&f.geoContinentHeader, "geo-continent-header", "X-Geo-Continent-Code", "request header `name` the edge sets to the client's continent for the origin")
 	fs.StringVar(&f.varyGeo, "vary-geo", "none", "make the edge add Vary on the client's `continent|country|none` (for origins that cannot)")
+	addHTTPSFlags(fs, &f.httpsFlags)
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: `console|json`")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: `debug|info|warn|error`")
 	fs.StringVar(&f.config, "config", "", "configuration `file` (YAML; see deploy/config.example.yaml): several sites, every setting; flags and MESHCDN_* variables override it; SIGHUP reloads it")
@@ -151,6 +154,7 @@ func nodeConfigFromFlags(f *serveFlags) (nodeConfig, error) {
 		bad(err)
 	}
 	c.Listen, c.Admin = f.listen, f.admin
+	bad(f.httpsConfig(&c))
 	if c.Origin, err = parseOrigin(f.origin); err != nil {
 		bad(err)
 	}

@@ -46,7 +46,7 @@ var Keys = []Key{
 	{"node.name", "node-name", Scalar},
 	{"node.region", "region", Scalar},
 	{"listen.http", "listen", Scalar},
-	{"listen.https", "https-listen", Scalar},
+	{"listen.https", "https", Scalar},
 	{"listen.admin", "admin", Scalar},
 	{"cluster.gossip", "gossip", Scalar},
 	{"cluster.advertise", "gossip-advertise", Scalar},
