@@ -1,11 +1,15 @@
 package store
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
 	"reflect"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -92,4 +96,82 @@ func FuzzPack(f *testing.F) {
 			t.Fatalf("packed %+v, counts %d %d %d", pk, n, strs, fields)
 		}
 	})
+}
+
+// Hits read packed objects (URL key, header views, body in the block)
+// while other goroutines insert (evicting: the budget is full), purge keys
+// tagging thousands of objects, and remove URLs: every object a hit gets
+// must be whole and its own. Run with -race.
+func TestHitsDuringPurgesAndEvictions(t *testing.T) {
+	s, clk := newTestStore(t, Config{MaxBytes: 2 << 20, MaxVariants: 4})
+	const urls = 3000
+	key := func(i int) string { return "x.example/o/" + strconv.Itoa(i) }
+	obj := func(i, gen int) *Object {
+		o := mk(clk, key(i), 64+i%200, "own/"+strconv.Itoa(i), "g/"+strconv.Itoa(i%3))
+		o.Header["Etag"] = []string{strconv.Itoa(i) + "." + strconv.Itoa(gen)}
+		for j := range o.Body {
+			o.Body[j] = byte(i)
+		}
+		return o
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	check := func(i int, o *Object) error {
+		etag, _, _ := strings.Cut(o.Header["Etag"][0], ".")
+		switch {
+		case o.Primary != key(i) || etag != strconv.Itoa(i) || o.Header["Content-Type"][0] != "text/plain":
+			return fmt.Errorf("lookup %q got %q etag %q", key(i), o.Primary, o.Header["Etag"])
+		case len(o.Body) != 64+i%200 || bytes.Count(o.Body, []byte{byte(i)}) != len(o.Body):
+			return fmt.Errorf("lookup %q: body of %d bytes not its own", key(i), len(o.Body))
+		case len(o.Keys) != 2 || o.Keys[0] != "own/"+strconv.Itoa(i):
+			return fmt.Errorf("lookup %q: keys %q", key(i), o.Keys)
+		}
+		return nil
+	}
+	errs := make(chan error, 2)
+	for r := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := r; ; n += 7 {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				i := n % urls
+				if o, _ := s.Lookup(key(i), noVary); o != nil {
+					if err := check(i, o); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	for gen := range 4 {
+		for i := range urls {
+			if err := s.Insert(obj(i, gen), s.Fence()); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case i%1000 == 999:
+				s.Purge(Purge{Keys: []string{"g/" + strconv.Itoa(i%3)}})
+			case i%97 == 0:
+				s.Remove(key(i / 2))
+			}
+		}
+		s.reapAll()
+	}
+	close(done)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	if st := s.Stats(); st.Evictions == 0 || st.Purged == 0 || st.Bytes > st.MaxBytes {
+		t.Fatalf("no eviction or purge happened, or over budget: %+v", st)
+	}
+	checkInvariants(t, s)
 }
