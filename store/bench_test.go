@@ -237,7 +237,7 @@ func heapObjectsLive() (objects, bytes uint64) {
 // bodies) cost the Go heap: heap objects and live bytes per stored object
 // (heap-objs/obj, heap-B/obj), the store's own count (store-B/obj), and one
 // full garbage collection with them stored (one op = one runtime.GC, the
-// mark work that grows with the store).
+// mark work that grows with the store; gc-cpu-ms/op is its CPU time).
 func BenchmarkHeapPerObject(b *testing.B) {
 	const n = 100000
 	s := newStore(Config{MaxBytes: 1 << 30}, nil)
@@ -249,10 +249,22 @@ func BenchmarkHeapPerObject(b *testing.B) {
 	}
 	s.reapAll()
 	o1, b1 := heapObjectsLive()
+	gcCPU := []metrics.Sample{{Name: "/cpu/classes/gc/mark/dedicated:cpu-seconds"}, {Name: "/cpu/classes/gc/mark/assist:cpu-seconds"},
+		{Name: "/cpu/classes/gc/mark/idle:cpu-seconds"}, {Name: "/cpu/classes/gc/pause:cpu-seconds"}}
+	sum := func() float64 {
+		metrics.Read(gcCPU)
+		t := 0.0
+		for _, m := range gcCPU {
+			t += m.Value.Float64()
+		}
+		return t
+	}
 	b.ResetTimer()
+	cpu0 := sum()
 	for b.Loop() {
 		runtime.GC()
 	}
+	b.ReportMetric((sum()-cpu0)*1e3/float64(b.N), "gc-cpu-ms/op") // mark and pause CPU: less noisy than wall time
 	b.ReportMetric(float64(o1-o0)/n, "heap-objs/obj")
 	b.ReportMetric(float64(b1-b0)/n, "heap-B/obj")
 	b.ReportMetric(float64(s.Stats().Bytes)/n, "store-B/obj")
