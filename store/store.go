@@ -43,6 +43,15 @@
 //     next key with its hash), so the index never pins a removed object's
 //     block.
 //
+// Measured (BenchmarkHeapPerObject, 100 000 edge-like objects): 25 heap
+// objects per object before packing, 7 after; the live bytes barely
+// moved, and neither did the CPU of one collection: marking costs in
+// proportion to the pointer-bearing words it scans, and those are mostly
+// still here (the Object struct, the header map's groups, the slab, the
+// variant lists, the key sets and the maps of pointers that index them).
+// Fewer heap objects make allocation, sweeping and the object count
+// smaller; a flat GC cost needs the steps below that remove the pointers.
+//
 // What the designs read for this do, and what was taken. VictoriaMetrics
 // fastcache and freecache keep entries as bytes in large chunks (fastcache:
 // 64 KiB chunks per bucket, allocated off the Go heap; freecache: a ring
