@@ -243,11 +243,26 @@ func expiresNanos(o *Object) int64 {
 // at the capacity of their block and slab.
 const (
 	objectOverhead      = int64(unsafe.Sizeof(Object{})) + 64 + 240
-	headerMapOverhead   = 400 // map header + first group of 8 slots
-	headerFieldOverhead = 96  // per field of a map larger than one group
+	headerMapOverhead   = 400 // map header + its one group of 8 slots
+	headerGroupBytes    = 352 // a group of 8 (string, []string) slots, rounded up to its size class
+	headerTableOverhead = 112 // map header, directory and table of a map larger than one group
 	stringOverhead      = 16  // string header in a slice
 	keyIndexOverhead    = 192 // keyLink + keyRef + keySet + its refs array + index map slot
 )
+
+// headerMapBytes is what pack's make(http.Header, fields) allocates: one
+// group up to 8 fields, else a table whose slots are the next power of two
+// that holds them at the maximum load of 7/8.
+func headerMapBytes(fields int) int64 {
+	if fields <= 8 {
+		return headerMapOverhead
+	}
+	slots := 16
+	for slots*7/8 < fields {
+		slots *= 2
+	}
+	return headerTableOverhead + int64(slots/8)*headerGroupBytes
+}
 
 // objectSize is what o costs once packed (pk), given its distinct
 // surrogate keys.
@@ -257,10 +272,7 @@ func objectSize(o *Object, keys []string, pk packed) int64 {
 		n += int64(cap(o.Body))
 	}
 	if o.Header != nil {
-		n += headerMapOverhead
-		if pk.fields > 8 {
-			n += int64(pk.fields) * headerFieldOverhead
-		}
+		n += headerMapBytes(pk.fields)
 	}
 	n += int64(len(keys)) * keyIndexOverhead
 	return n
