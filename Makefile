@@ -30,6 +30,7 @@ test:
 	$(GO) vet ./...
 	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then bash test/docker/e2e.sh && bash test/docker/compose-e2e.sh; \
 	else echo "no Docker engine answers: skipping the containerised end-to-end tests (make e2e-docker e2e-compose)" >&2; fi
+	bash test/ui/install-chromium.sh
 	$(GO) test $(RACE) -count=1 -timeout 14m ./...
 ifneq ($(RACE),)
 	$(GO) test -count=1 -run '$(NORACE_TESTS)' $(NORACE_PKGS)

@@ -57,6 +57,10 @@ type Config struct {
 	// from no member that has not left the cluster for longer than this
 	// (it may be missing purges); 0: off.
 	IsolationUnready time.Duration
+	// GatherTimeout bounds gathering the cluster's view from the members
+	// (/cluster/purges, /cluster/stats): those that have not answered by
+	// then are named as unreachable; default 2s.
+	GatherTimeout time.Duration
 }
 
 type handler struct {
@@ -65,6 +69,9 @@ type handler struct {
 	gate  *purgegate.Gate // nil: AllowNoToken without a token
 	mux   *http.ServeMux
 	local *purgegate.Local // purges when there is no cluster
+
+	client *http.Client // gathering from members (gather.go)
+	rates  *sampler     // counters sampled for /stats (rates.go)
 
 	purges   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -86,6 +93,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = DefaultWaitTimeout
+	}
+	if cfg.GatherTimeout <= 0 {
+		cfg.GatherTimeout = DefaultGatherTimeout
 	}
 	h := &handler{
 		cfg: cfg,
@@ -120,6 +130,8 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Cluster == nil {
 		h.local = purgegate.NewLocal(cfg.Store)
 	}
+	h.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}}
+	h.rates = newSampler(cfg.Gatherer)
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{h.purges, h.duration, h.denied, h.rejected} {
 			if err := cfg.Registerer.Register(c); err != nil {
@@ -147,6 +159,10 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.HandleFunc("GET /cluster/members", h.members)
 	mux.HandleFunc("GET /stats", h.stats)
+	mux.HandleFunc("GET /purges/local", h.purgesLocal)
+	mux.HandleFunc("GET /cluster/purges", h.clusterPurges)
+	mux.HandleFunc("GET /cluster/stats", h.clusterStats)
+	mux.HandleFunc("GET /ui", h.ui)
 	if cfg.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
 			ErrorLog:            zap.NewStdLog(cfg.Logger),
@@ -648,28 +664,6 @@ func (h *handler) members(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// Stats is the answer of GET /stats.
-type Stats struct {
-	Objects       int64 `json:"objects"`
-	Bytes         int64 `json:"bytes"`
-	MaxBytes      int64 `json:"max_bytes"`
-	Evictions     int64 `json:"evictions"`
-	Expired       int64 `json:"expired"`
-	Purged        int64 `json:"purged"`
-	Fenced        int64 `json:"fenced"`
-	TooLarge      int64 `json:"too_large"`
-	SurrogateKeys int64 `json:"surrogate_keys"`
-}
-
-func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
-	s := h.cfg.Store.Stats()
-	writeJSON(w, http.StatusOK, Stats{
-		Objects: s.Objects, Bytes: s.Bytes, MaxBytes: h.cfg.Store.Config().MaxBytes,
-		Evictions: s.Evictions, Expired: s.Expired, Purged: s.Purged, Fenced: s.Fenced,
-		TooLarge: s.TooLarge, SurrogateKeys: s.SurrogateKeys,
-	})
 }
 
 // ---------------------------------------------------------------- helpers

@@ -45,6 +45,33 @@ func newEnv(t *testing.T, cfg Config) *env {
 	return e
 }
 
+// handler is the env's admin handler.
+func (e *env) handler(t *testing.T) *handler {
+	t.Helper()
+	h, ok := e.srv.Config.Handler.(*handler)
+	if !ok {
+		t.Fatalf("handler is %T", e.srv.Config.Handler)
+	}
+	return h
+}
+
+// newEnvOn is newEnv serving on ln (an address known before the handler).
+func newEnvOn(t *testing.T, cfg Config, ln net.Listener) *env {
+	t.Helper()
+	e := &env{t: t, st: cfg.Store, reg: prometheus.NewRegistry()}
+	cfg.Registerer, cfg.Gatherer = e.reg, e.reg
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	e.srv = httptest.NewUnstartedServer(h)
+	e.srv.Listener.Close()
+	e.srv.Listener = ln
+	e.srv.Start()
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
 // put stores an object under primary key primary tagged with keys.
 func (e *env) put(primary string, keys ...string) {
 	e.t.Helper()

@@ -72,6 +72,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	c.n.m.ackLatency.Describe(ch)
+	c.n.hist.delay.Describe(ch)
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -104,4 +105,5 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descRetained, prometheus.GaugeValue, float64(st.Retained))
 	c.n.m.ackLatency.Collect(ch)
+	c.n.hist.delay.Collect(ch)
 }

@@ -83,6 +83,7 @@ type Node struct {
 	meta  atomic.Pointer[[]byte] // encoded nodeMeta
 	addr  string                 // our advertised gossip address
 	m     *metrics
+	hist  *history // wraps st: the purge history (history.go)
 	coll  prometheus.Collector
 	mlLim *limiter // memberlist's log lines
 
@@ -150,6 +151,8 @@ func Start(cfg Config, st Applier) (*Node, error) {
 		tcpq:    make(chan tcpJob, 64),
 		done:    make(chan struct{}),
 	}
+	n.hist = newHistory(st, n.name, n.epoch)
+	n.st = n.hist
 	n.rlog.maxCount, n.rlog.maxBytes = cfg.RetainLog, retainBytes
 	n.ownLog.maxCount, n.ownLog.maxBytes = cfg.RetainLog, retainBytes
 	n.ownLog.ackedTo = n.ackedByAllLocked

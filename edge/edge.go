@@ -283,6 +283,7 @@ type Config struct {
 
 	DebugHeader string // default "Meshcdn-Debug": a request with "<DebugHeader>: 1" keeps surrogate headers
 	NodeName    string // Via and Cache-Status name; default the host name
+	ViaVersion  string // "" (default): Via names the node only; else "1.1 <node> (meshcdn/<ViaVersion>)"
 
 	// StaleCutoff, if set, makes objects stored before the returned time
 	// stale (bounded staleness while the node may have missed purges).
@@ -326,7 +327,7 @@ type site struct {
 	continentKey string
 	varyGeo      []string
 	originPath   string // origin URL path without trailing slash ("" for "/")
-	reqs         [numResults]prometheus.Counter
+	m            siteMetrics
 	slots        *originSlots
 	remove       []string // canonical ResponseRemove
 }
@@ -341,6 +342,7 @@ type Proxy struct {
 	node     string
 	via      string   // "1.1 <node>"
 	viaVal   []string // {"1.1 <node>"}
+	viaNote  string   // " (meshcdn/<version>)" when Config.ViaVersion is set
 	debugKey string
 	m        *metrics
 	flights  flightTable
@@ -382,7 +384,13 @@ func New(cfg Config) (*Proxy, error) {
 	if strings.ContainsAny(p.node, " ,;\"\r\n\t") {
 		return nil, fmt.Errorf("edge: node name %q must be a single token", p.node)
 	}
-	p.via = "1.1 " + p.node
+	if v := cfg.ViaVersion; v != "" {
+		if len(v) > 64 || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()\\,;\"", r) }) {
+			return nil, fmt.Errorf("edge: ViaVersion %q: at most 64 visible ASCII characters without ( ) \\ , ; \"", v)
+		}
+		p.viaNote = " (meshcdn/" + v + ")"
+	}
+	p.via = "1.1 " + p.node + p.viaNote
 	p.viaVal = []string{p.via}
 	p.debugKey = http.CanonicalHeaderKey(cfg.DebugHeader)
 	if p.debugKey == "" {

@@ -225,7 +225,7 @@ func (p *Proxy) originHeader(r *http.Request, s *site) http.Header {
 	if r.Host != "" {
 		h["X-Forwarded-Host"] = []string{r.Host}
 	}
-	via := viaProto(r) + " " + p.node
+	via := viaProto(r) + " " + p.node + p.viaNote
 	if prior := r.Header["Via"]; len(prior) > 0 {
 		h["Via"] = []string{strings.Join(prior, ", ") + ", " + via}
 	} else {

@@ -363,7 +363,8 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 		// RFC 9111 §4.3.4: the 304's validator matches no stored response,
 		// so it must not update one: the representation changed under us.
 		// Fetch it in full, unconditionally.
-		p.m.fetches[fetchNotModified].Inc()
+		s.m.fetches[fetchNotModified].Inc()
+		s.m.originResponse(resp.StatusCode)
 		resp.Body.Close()
 		h := f.reqHeader.Clone()
 		delete(h, "If-None-Match")
@@ -376,13 +377,13 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 		resp, err = p.roundTrip(s, req)
 	}
 	respTime := time.Now()
-	p.m.fetchSeconds.Observe(respTime.Sub(reqTime).Seconds())
+	s.m.fetchSeconds.Observe(respTime.Sub(reqTime).Seconds())
 	if err != nil {
 		code, outcome := classify(err, it)
 		if errors.Is(err, errOriginBusy) {
 			code = http.StatusServiceUnavailable // not sent: no origin outcome to count
 		} else {
-			p.m.fetches[outcome].Inc()
+			s.m.fetches[outcome].Inc()
 		}
 		p.log.Warn("origin fetch failed", zapSite(s), zapURL(req), zapErr(err), zapStatus(code))
 		it.stop()
@@ -393,9 +394,10 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	httpcache.RemoveHopByHop(resp.Header)
 	resp.Body = &timedBody{rc: resp.Body, it: it}
 	status := resp.StatusCode
+	s.m.originResponse(status)
 
 	if f.stale != nil && status == http.StatusNotModified && !refetched {
-		p.m.fetches[fetchNotModified].Inc()
+		s.m.fetches[fetchNotModified].Inc()
 		resp.Body.Close()
 		it.stop()
 		cancel()
@@ -403,9 +405,9 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 		return
 	}
 	if status >= 500 {
-		p.m.fetches[fetchServerError].Inc()
+		s.m.fetches[fetchServerError].Inc()
 	} else {
-		p.m.fetches[fetchOK].Inc()
+		s.m.fetches[fetchOK].Inc()
 	}
 	// stale-if-error: a 5xx while a stale copy exists that may hide it.
 	if status >= 500 && f.stale != nil && p.staleIfErrorOK(f.stale, respTime) {

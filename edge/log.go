@@ -17,7 +17,8 @@ const statusClientClosed = 499
 // Info otherwise. Fields are built only when the level is enabled.
 func (p *Proxy) finish(rq *request) {
 	if rq.s != nil {
-		rq.s.reqs[rq.result].Inc()
+		rq.s.m.reqs[rq.result].Inc()
+		rq.s.m.latency[rq.result].observe(time.Since(rq.start))
 	} else {
 		p.m.noSite.Inc()
 	}

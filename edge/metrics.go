@@ -46,9 +46,11 @@ const (
 
 type metrics struct {
 	requests     *prometheus.CounterVec
+	latency      *latencyCollector // by site and result (latency.go)
 	continents   [len(continentCodes)]prometheus.Counter
-	fetches      map[string]prometheus.Counter
-	fetchSeconds prometheus.Histogram
+	fetches      *prometheus.CounterVec   // by site and outcome
+	fetchSeconds *prometheus.HistogramVec // by site
+	responses    *prometheus.CounterVec   // by site and status class
 	collapsed    prometheus.Counter
 	fenced       prometheus.Counter
 	keysDropped  prometheus.Counter
@@ -65,11 +67,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "meshcdn_edge_requests_total",
 			Help: "Requests by site and cache result (hit, miss, pass, stale, synth).",
 		}, []string{"site", "result"}),
-		fetchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+		latency: newLatencyCollector(),
+		fetchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "meshcdn_edge_origin_fetch_duration_seconds",
-			Help:    "Time from sending an origin request to its response headers.",
+			Help:    "Time from sending an origin request to its response headers (or failure), by site.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}),
+		}, []string{"site"}),
+		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshcdn_edge_origin_fetches_total",
+			Help: "Origin requests by site and outcome (ok, not_modified, server_error, error, timeout).",
+		}, []string{"site", "outcome"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshcdn_edge_origin_responses_total",
+			Help: "Origin responses by site and status class (1xx … 5xx); failures without a response are outcomes of meshcdn_edge_origin_fetches_total.",
+		}, []string{"site", "class"}),
 		collapsed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meshcdn_edge_collapsed_total",
 			Help: "Requests answered by another request's origin fetch (request collapsing).",
@@ -94,7 +105,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "meshcdn_edge_origin_busy_total",
 			Help: "Requests answered 503 because the origin's connection limit and queue were full (never sent to the origin).",
 		}),
-		fetches:     map[string]prometheus.Counter{},
 		storeFailed: map[string]prometheus.Counter{},
 	}
 	m.noSite = m.requests.WithLabelValues("", resultNames[resSynth])
@@ -104,13 +114,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}, []string{"continent"})
 	for i, c := range continentCodes {
 		m.continents[i] = byContinent.WithLabelValues(c)
-	}
-	fetches := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "meshcdn_edge_origin_fetches_total",
-		Help: "Origin requests by outcome (ok, not_modified, server_error, error, timeout).",
-	}, []string{"outcome"})
-	for _, o := range []string{fetchOK, fetchNotModified, fetchServerError, fetchError, fetchTimeout} {
-		m.fetches[o] = fetches.WithLabelValues(o)
 	}
 	storeFailed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meshcdn_edge_store_failures_total",
@@ -125,7 +128,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, byContinent, fetches, m.fetchSeconds,
+	for _, c := range []prometheus.Collector{m.requests, m.latency, byContinent, m.fetches, m.fetchSeconds, m.responses,
 		m.collapsed, m.fenced, m.keysDropped, m.purgeDenied, m.hitForMiss, m.originBusy, storeFailed} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
@@ -136,4 +139,39 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// fetchOutcomes: the label values of meshcdn_edge_origin_fetches_total.
+var fetchOutcomes = [...]string{fetchOK, fetchNotModified, fetchServerError, fetchError, fetchTimeout}
+
+// siteMetrics are one site's series, bound once (the label set is the
+// configured sites times fixed values: bounded).
+type siteMetrics struct {
+	reqs         [numResults]prometheus.Counter
+	latency      *[numResults]latencyHist
+	fetches      map[string]prometheus.Counter // by outcome
+	fetchSeconds prometheus.Observer
+	classes      [5]prometheus.Counter // 1xx … 5xx
+}
+
+func (m *metrics) forSite(name string) siteMetrics {
+	sm := siteMetrics{fetches: make(map[string]prometheus.Counter, len(fetchOutcomes)),
+		fetchSeconds: m.fetchSeconds.WithLabelValues(name), latency: m.latency.forSite(name)}
+	for r := range numResults {
+		sm.reqs[r] = m.requests.WithLabelValues(name, resultNames[r])
+	}
+	for _, o := range fetchOutcomes {
+		sm.fetches[o] = m.fetches.WithLabelValues(name, o)
+	}
+	for i := range sm.classes {
+		sm.classes[i] = m.responses.WithLabelValues(name, string(rune('1'+i))+"xx")
+	}
+	return sm
+}
+
+// originResponse counts an origin response by its status class.
+func (sm *siteMetrics) originResponse(code int) {
+	if c := code / 100; c >= 1 && c <= 5 {
+		sm.classes[c-1].Inc()
+	}
 }

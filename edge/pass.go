@@ -80,21 +80,22 @@ func (p *Proxy) pass(w http.ResponseWriter, rq *request, fwd string) {
 			rq.result = resPass
 			return
 		}
-		p.m.fetchSeconds.Observe(time.Since(t0).Seconds())
+		s.m.fetchSeconds.Observe(time.Since(t0).Seconds())
 		code, outcome := classify(err, it)
-		p.m.fetches[outcome].Inc()
+		s.m.fetches[outcome].Inc()
 		p.synth(w, rq, code, originErrorText(code), xcachePass,
 			p.status.format(httpcache.CacheStatus{Fwd: fwd, Detail: originErrorDetail(code)}))
 		rq.result = resPass
 		return
 	}
-	p.m.fetchSeconds.Observe(time.Since(t0).Seconds())
+	s.m.fetchSeconds.Observe(time.Since(t0).Seconds())
+	s.m.originResponse(resp.StatusCode)
 	defer resp.Body.Close()
 	resp.Body = &timedBody{rc: resp.Body, it: it}
 	if resp.StatusCode >= 500 {
-		p.m.fetches[fetchServerError].Inc()
+		s.m.fetches[fetchServerError].Inc()
 	} else {
-		p.m.fetches[fetchOK].Inc()
+		s.m.fetches[fetchOK].Inc()
 	}
 	httpcache.RemoveHopByHop(resp.Header)
 	p.addVia(resp.Header)

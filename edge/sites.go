@@ -39,9 +39,7 @@ func (p *Proxy) newSiteTable(sites []*Site, storeMax int64) (*siteTable, error) 
 		}
 		names[s.name] = true
 		if p.m != nil { // nil: CheckSites
-			for r := range numResults {
-				s.reqs[r] = p.m.requests.WithLabelValues(s.name, resultNames[r])
-			}
+			s.m = p.m.forSite(s.name)
 		}
 		if len(s.Hosts) == 0 || s.Default {
 			if t.def != nil {

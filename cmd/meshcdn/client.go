@@ -23,8 +23,9 @@ by URL (--url, repeatable), or everything (--all). The node applies the purge
 and sends it to every live member; --wait waits until all have acknowledged.
 
 exit status: 0 done (with --wait: every member that has not left the cluster
-confirmed it), 1 failed or refused, 2 bad flags, 3 (--wait) applied but not
-confirmed by every member: the output names the pending and unreachable ones.
+confirmed it), 1 failed or refused, 2 bad flags, 3 not authorised (token),
+4 the node did not answer, 5 (--wait) applied but not confirmed by every
+member: the output names the pending and unreachable ones.
 
 examples:
   meshcdn purge --admin http://127.0.0.1:9081 user/42
@@ -108,7 +109,7 @@ func runPurge(args []string, stdout io.Writer) error {
 		return err
 	}
 	if status != http.StatusOK && status != http.StatusAccepted {
-		return fmt.Errorf("purge refused by %s: HTTP %d: %s", base, status, apiError(b))
+		return refused("purge refused by "+base, status, b)
 	}
 	var res api.PurgeResponse
 	if err := json.Unmarshal(b, &res); err != nil {
@@ -140,10 +141,6 @@ func runPurge(args []string, stdout io.Writer) error {
 	}
 	return nil
 }
-
-// exitIncomplete: purge --wait was applied, but not confirmed by every
-// member that has not left the cluster.
-const exitIncomplete = 5
 
 const membersUsage = `usage: meshcdn members [flags]
 
@@ -177,7 +174,7 @@ func runMembers(args []string, stdout io.Writer) error {
 		return err
 	}
 	if status != http.StatusOK {
-		return fmt.Errorf("%s/cluster/members: HTTP %d: %s", base, status, apiError(b))
+		return refused(base+"/cluster/members", status, b)
 	}
 	if *asJSON {
 		_, _ = stdout.Write(b)
@@ -221,7 +218,7 @@ func dash(s string) string {
 func do(req *http.Request, timeout time.Duration) (int, []byte, error) {
 	resp, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("cannot reach the admin API: %v", err)
+		return 0, nil, unreachable("cannot reach the admin API: %v", err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

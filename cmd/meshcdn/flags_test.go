@@ -147,8 +147,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"members", "--admin", "::"}, 2},
 		{[]string{"demo", "--host", "localhost"}, 2},
 		{[]string{"origin", "--purge-url", "nope"}, 2},
-		// Nothing listens on port 1: a runtime failure, not a usage error.
-		{[]string{"purge", "--admin", "http://127.0.0.1:1", "k"}, 1},
+		// Nothing listens on port 1: the node is unreachable (exit_test.go).
+		{[]string{"purge", "--admin", "http://127.0.0.1:1", "k"}, exitUnreachable},
 	} {
 		if got := run(c.args); got != c.want {
 			t.Errorf("meshcdn %v: exit %d, want %d", c.args, got, c.want)
@@ -167,5 +167,18 @@ func TestServeRefusesOpenAdminWithoutToken(t *testing.T) {
 	var ue *usageError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--purge-token") {
 		t.Fatalf("startNode with 0.0.0.0 admin and no token: %v", err)
+	}
+}
+
+// --via-version opts in to the version in Via; without it Via names the
+// node only.
+func TestViaVersionFlag(t *testing.T) {
+	c, err := parseServe(t, nil, "--origin", "http://o")
+	if err != nil || c.ViaVersion || viaVersion(c.ViaVersion) != "" {
+		t.Fatalf("default: %v %v", c.ViaVersion, err)
+	}
+	c, err = parseServe(t, nil, "--origin", "http://o", "--via-version")
+	if err != nil || !c.ViaVersion || viaVersion(c.ViaVersion) != version {
+		t.Fatalf("--via-version: %v %v", c.ViaVersion, err)
 	}
 }

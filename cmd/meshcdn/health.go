@@ -47,7 +47,8 @@ func runHealth(args []string, stdout io.Writer) error {
 	}
 	status, b, err := do(req, *timeout)
 	if err != nil {
-		return err
+		// Health checks know 0 and 1 only (Docker reserves 2).
+		return &exitErr{code: exitError, err: err}
 	}
 	var ready struct {
 		Ready  bool   `json:"ready"`

@@ -8,6 +8,7 @@
 //	meshcdn purge [flags] KEY...         purge through a node's admin API
 //	meshcdn members [flags]              list the cluster's members
 //	meshcdn health [flags]               exit 0 when a node is ready for traffic
+//	meshcdn status [flags]               the cluster on one screen
 //	meshcdn version
 package main
 
@@ -34,6 +35,7 @@ commands:
   purge     purge by surrogate key, URL or everything through a node's admin API
   members   list the cluster's members as a node sees them
   health    exit 0 when a node is ready for traffic (container health checks)
+  status    the cluster on one screen: members, hit ratio, objects, purges, propagation
   version   print the version
 
 "meshcdn <command> --help" lists a command's flags.
@@ -43,12 +45,13 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-// run executes a command and returns the exit status: 0 ok, 1 failure,
-// 2 bad flags or configuration.
+// run executes a command and returns the exit status (exit.go): 0 ok,
+// 1 failure, 2 bad flags or configuration, 3 not authorised, 4 a node
+// unreachable, 5 a purge not confirmed by every member.
 func run(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
-		return 2
+		return exitUsage
 	}
 	var err error
 	switch cmd, rest := args[0], args[1:]; cmd {
@@ -64,13 +67,15 @@ func run(args []string) int {
 		err = runMembers(rest, os.Stdout)
 	case "health":
 		err = runHealth(rest, os.Stdout)
+	case "status":
+		err = runStatus(rest, os.Stdout)
 	case "version", "--version", "-version":
 		fmt.Println(versionString())
 	case "help", "-h", "--help", "-help":
 		fmt.Print(usage)
 	default:
 		fmt.Fprintf(os.Stderr, "meshcdn: unknown command %q\n\n%s", cmd, usage)
-		return 2
+		return exitUsage
 	}
 	return exitCode(err)
 }
@@ -78,17 +83,21 @@ func run(args []string) int {
 func exitCode(err error) int {
 	var ue *usageError
 	var fe *failure
+	var ee *exitErr
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(os.Stderr, "meshcdn: %v\n", err)
-		return 2
+		return exitUsage
 	case errors.As(err, &fe):
 		return fe.code // already reported
+	case errors.As(err, &ee):
+		fmt.Fprintf(os.Stderr, "meshcdn: %v\n", err)
+		return ee.code
 	default:
 		fmt.Fprintf(os.Stderr, "meshcdn: %v\n", err)
-		return 1
+		return exitError
 	}
 }
 

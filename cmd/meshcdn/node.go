@@ -46,8 +46,9 @@ type nodeConfig struct {
 	DefaultSWR, DefaultSIE   time.Duration // stale windows when the origin gives none
 	HonorClientCacheControl  bool
 	StoreCloseDelimited      bool
-	OriginMaxConns           int // 0 = edge.DefaultMaxOriginConns
-	OriginQueue              int // 0 = edge.DefaultOriginQueue
+	ViaVersion               bool // Via carries the version (--via-version)
+	OriginMaxConns           int  // 0 = edge.DefaultMaxOriginConns
+	OriginQueue              int  // 0 = edge.DefaultOriginQueue
 	ClientBodyDeadline       time.Duration
 	ClientBodyMinRate        int64  // bytes/s; 0 = the edge's default
 	ClientBodyBuffer         int64  // 0 = the edge's default
@@ -243,6 +244,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 			return edge.PurgeResult{ID: res.ID, Purged: res.Local}, err
 		},
 		PurgeToken: cfg.PurgeToken, PurgeAllow: cfg.PurgeAllow, NodeName: cfg.Name,
+		ViaVersion:  viaVersion(cfg.ViaVersion),
 		StaleCutoff: c.StaleCutoff,
 	})
 	if err != nil {
@@ -417,4 +419,13 @@ func mustStdLog(log *zap.Logger) *stdlog.Logger {
 		return zap.NewStdLog(log)
 	}
 	return l
+}
+
+// viaVersion is the version Via carries: none unless asked (--via-version);
+// `meshcdn version` and meshcdn_build_info tell it to operators.
+func viaVersion(on bool) string {
+	if !on {
+		return ""
+	}
+	return version
 }

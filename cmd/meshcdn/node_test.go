@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +190,48 @@ func TestNodesEndToEnd(t *testing.T) {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	// Every metric the Grafana dashboard asks for exists on some node
+	// (message errors only once there are some).
+	for _, n := range nodes[1:] {
+		resp, err := http.Get("http://" + n.admAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		more, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		b = append(b, more...)
+	}
+	dash, err := os.ReadFile("../../deploy/grafana/meshcdn-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range regexp.MustCompile(`meshcdn_[a-z0-9_]+`).FindAllString(string(dash), -1) {
+		name = strings.TrimSuffix(name, "_bucket")
+		if name == "meshcdn_cluster_message_errors_total" {
+			continue
+		}
+		if !bytes.Contains(b, []byte("# TYPE "+name+" ")) {
+			t.Errorf("the dashboard asks for %s, which /metrics lacks", name)
+		}
+	}
+
+	// meshcdn status: the three members with their traffic, the purges
+	// made above and the slowest propagation among them.
+	out.Reset()
+	if err := runStatus([]string{"--admin", "http://" + nodes[0].admAddr}, &out); err != nil {
+		t.Fatalf("status: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"n1 *", "n2", "n3", "eu-west", "us-east", "ap-southeast", "3 member(s), 3 answered", "hit ratio", "slowest recent purge propagation: n", "wall clocks"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("status lacks %q:\n%s", want, out.String())
+		}
+	}
+	// A member whose admin API does not answer is named; status exits 4.
+	nodes[2].adminSrv.Close()
+	out.Reset()
+	err = runStatus([]string{"--admin", "http://" + nodes[0].admAddr}, &out)
+	if code := exitCode(err); code != exitUnreachable || !strings.Contains(out.String(), "unreachable: n3") || !strings.Contains(out.String(), "3 member(s), 2 answered") {
+		t.Fatalf("status with n3's admin API down: exit %d (%v):\n%s", code, err, out.String())
 	}
 }

@@ -54,6 +54,7 @@ type serveFlags struct {
 	region, gossipKey, geoipDB, trusted  string
 	proxyHeader                          string
 	varyGeo, logFormat, logLevel         string
+	viaVersion                           bool
 
 	config, defaultSite           string
 	check                         bool
@@ -108,6 +109,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.geoCountryHeader, "geo-country-header", "X-Geo-Country-Code", "request header `name` the edge sets to the client's country for the origin")
 	fs.StringVar(&f.geoContinentHeader, "geo-continent-header", "X-Geo-Continent-Code", "request header `name` the edge sets to the client's continent for the origin")
 	fs.StringVar(&f.varyGeo, "vary-geo", "none", "make the edge add Vary on the client's `continent|country|none` (for origins that cannot)")
+	fs.BoolVar(&f.viaVersion, "via-version", false, "Via carries the meshcdn version (\"1.1 <node> (meshcdn/<version>)\"); off: the node name only")
 	addHTTPSFlags(fs, &f.httpsFlags)
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: `console|json`")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: `debug|info|warn|error`")
@@ -179,6 +181,7 @@ func nodeConfigFromFlags(f *serveFlags) (nodeConfig, error) {
 	c.DefaultSWR, c.DefaultSIE = f.defaultSWR, f.defaultSIE
 	c.HonorClientCacheControl = f.honorClientCC
 	c.StoreCloseDelimited = f.storeCloseDelimited
+	c.ViaVersion = f.viaVersion
 	if f.originMaxConns < 1 || f.originMaxConns > 1<<16 {
 		bad(usagef("--origin-max-conns must be between 1 and 65536"))
 	}

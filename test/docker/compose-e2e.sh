@@ -12,7 +12,11 @@
 # (docker-compose restart: SIGTERM, so it drains: /readyz 503 while it still
 # serves, then in-flight requests finish) and must be ready again before the
 # next. Pass: 0 failed requests, every node served some, the cluster whole
-# again and a wait=all purge complete at the end. Host ports are free ports
+# again. Then, on the same cluster: a wait=all purge sent to one node empties
+# every node; a node cut off the network misses a purge, says so on its
+# health check (isolation: /readyz 503) and catches up within seconds of
+# reconnecting; an intruder with the purge token but a wrong gossip key can
+# neither join nor purge the others. Host ports are free ports
 # on the host's addresses; requests go to 127.0.0.1 only. Everything started
 # is removed at the end.
 set -euo pipefail
@@ -34,7 +38,7 @@ export MESHCDN_PURGE_TOKEN=e2e-$RANDOM$RANDOM
 export MESHCDN_GOSSIP_KEY=$(head -c 32 /dev/urandom | base64)
 tmp=$(mktemp -d)
 export MESHCDN_TLS_DIR=$tmp/tls
-dc() { "${DC[@]}" -f deploy/docker-compose.yml "$@"; }
+dc() { "${DC[@]}" -f deploy/docker-compose.yml -f test/docker/compose.test.yml "$@"; }
 loadpid=
 cleanup() {
 	[ -n "$loadpid" ] && kill "$loadpid" 2>/dev/null || true
@@ -59,6 +63,13 @@ for n in EU US AP; do
 	H[$n]=$(freeport); S[$n]=$(freeport); A[$n]=$(freeport)
 	export MESHCDN_${n}_HTTP=${H[$n]} MESHCDN_${n}_HTTPS=${S[$n]} MESHCDN_${n}_ADMIN=${A[$n]}
 done
+
+# A subnet Docker itself considers free, for the network's own configuration.
+probe=$COMPOSE_PROJECT_NAME-probe
+docker network create "$probe" >/dev/null
+export MESHCDN_TEST_SUBNET=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' "$probe")
+docker network rm "$probe" >/dev/null
+[ -n "$MESHCDN_TEST_SUBNET" ] || fail "no subnet for the test network"
 
 log "docker-compose up"
 dc up -d >/dev/null 2>&1 || fail "docker-compose up"
@@ -114,7 +125,80 @@ assert all(v > 0 for v in d["served"].values()), "a node served nothing: %s" % d
 assert all(d["checks_failed"].get(n, 0) >= 1 for n in ("node-eu", "node-us", "node-ap")), "a restart was not seen by the health checks: %s" % d["checks_failed"]
 PY
 wait_whole
-out=$(admin "${A[US]}" '/purge?wait=all' -X POST -d '{"keys":["company/3"]}') || fail "purge"
+log "rolling restart: 0 failed requests; cluster whole again"
+
+# A purge sent to one node empties every node.
+U='/v1/users/5?company=9'
+xcache() { curl -s -m 10 -o /dev/null -D - -H 'Host: localhost' "http://127.0.0.1:${H[$1]}$U" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-cache"{print $2}'; }
+version() { curl -s -m 10 -H 'Host: localhost' "http://127.0.0.1:${H[$1]}$U" | python3 -c 'import json,sys;print(json.load(sys.stdin)["version"])'; }
+for n in EU US AP; do xcache $n >/dev/null; [ "$(xcache $n)" = HIT ] || fail "node-${n,,}: not a HIT"; done
+out=$(admin "${A[US]}" '/purge?wait=all' -X POST -d '{"keys":["company/9"]}') || fail "purge"
 grep -q '"complete": *true' <<<"$out" || fail "purge after the restarts not complete: $out"
-log "rolling restart: 0 failed requests; cluster whole, wait=all purge complete"
-echo "e2e-compose: 3 passed, 0 failed"
+for n in EU US AP; do [ "$(xcache $n)" = MISS ] || fail "node-${n,,} kept company/9 after a wait=all purge via node-us"; done
+log "a wait=all purge via node-us emptied all three"
+
+# Partition: node-ap loses the network. It misses the purge of an event;
+# the isolation rule: within --isolation-unready (5s) its /readyz says 503
+# (health checks take it out of rotation) while it keeps its objects; after
+# reconnecting it catches up within HEAL_BOUND seconds.
+HEAL_BOUND=${HEAL_BOUND:-10}
+NET=${COMPOSE_PROJECT_NAME}_default
+ap=$(dc ps -q node-ap)
+ap_ip=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "$ap")
+objects() { curl -sf -m 2 "http://127.0.0.1:${A[$1]}/stats" | grep -o '"objects": *[0-9]*' | grep -o '[0-9]*$'; }
+for n in EU US AP; do xcache $n >/dev/null; done
+[ "$(xcache AP)" = HIT ] || fail "node-ap not warm"
+v_before=$(version AP)
+held=$(objects AP)
+docker network disconnect "$NET" "$ap"
+curl -sf -m 10 -X POST "http://127.0.0.1:$MESHCDN_ORIGIN_PORT/v1/users/5/events" >/dev/null || fail "event"
+for n in EU US; do [ "$(xcache $n)" = MISS ] || fail "node-${n,,} kept user/5 after the event"; done
+unready=0
+for _ in $(seq 150); do
+	# The image's own health command, inside the cut-off container.
+	if ! docker exec "$ap" /usr/local/bin/meshcdn health --quiet --admin http://127.0.0.1:9080; then unready=1; break; fi
+	sleep 0.1
+done
+[ $unready = 1 ] || fail "node-ap still ready 15s after losing every peer"
+why=$(docker exec "$ap" /usr/local/bin/meshcdn health --admin http://127.0.0.1:9080 || true)
+log "node-ap cut off: missed the event's purge; its health check says: $why"
+docker network connect --ip "$ap_ip" --alias node-ap "$NET" "$ap"
+t0=$(date +%s.%N)
+ok=0
+for _ in $(seq $((HEAL_BOUND * 10))); do
+	# The event's purge removes user/5 and nothing else node-ap holds.
+	if [ "$(objects AP)" = $((held - 1)) ]; then ok=1; break; fi
+	sleep 0.1
+done
+[ $ok = 1 ] || fail "node-ap still holds user/5 ${HEAL_BOUND}s after reconnecting"
+heal=$(python3 -c "import time;print(round(time.time()-$t0,2))")
+v_after=$(version AP)
+[ "$v_after" -gt "$v_before" ] || fail "node-ap serves version $v_after after the heal (before: $v_before)"
+for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -m 2 "http://127.0.0.1:${A[AP]}/readyz")" = 200 ] && break; sleep 0.1; done
+[ "$(curl -s -o /dev/null -w '%{http_code}' -m 2 "http://127.0.0.1:${A[AP]}/readyz")" = 200 ] || fail "node-ap not ready after reconnecting"
+log "node-ap reconnected: got the missed purge after ${heal}s (bound ${HEAL_BOUND}s), serves version $v_after, ready again"
+
+# An intruder with the purge token but a wrong gossip key can neither join
+# nor purge the others.
+for n in EU US AP; do xcache $n >/dev/null; [ "$(xcache $n)" = HIT ] || fail "node-${n,,} not warm"; done
+docker run -d --name "$COMPOSE_PROJECT_NAME-intruder" --network "$NET" \
+	-e MESHCDN_PURGE_TOKEN="$MESHCDN_PURGE_TOKEN" -e MESHCDN_GOSSIP_KEY="$(head -c 32 /dev/urandom | base64)" \
+	"$MESHCDN_IMAGE" serve --origin=http://origin:8070 --admin=127.0.0.1:9080 --node-name=intruder \
+	--gossip=0.0.0.0:7946 --join=node-eu:7946 >/dev/null
+intruder_cleanup() { docker rm -f "$COMPOSE_PROJECT_NAME-intruder" >/dev/null 2>&1 || true; }
+trap 'intruder_cleanup; cleanup' EXIT
+for _ in $(seq 100); do
+	ilog=$(docker logs "$COMPOSE_PROJECT_NAME-intruder" 2>&1)
+	grep -q 'gossip key mismatch' <<<"$ilog" && break
+	sleep 0.1
+done
+grep -q 'gossip key mismatch' <<<"$ilog" || fail "the intruder does not say why it cannot join"
+docker exec "$COMPOSE_PROJECT_NAME-intruder" /usr/local/bin/meshcdn purge --admin http://127.0.0.1:9080 \
+	--token "$MESHCDN_PURGE_TOKEN" company/9 >/dev/null 2>&1 || true
+sleep 1
+for n in EU US AP; do
+	[ "$(alive "${A[$n]}")" = 3 ] || fail "node-${n,,} counts the intruder"
+	[ "$(xcache $n)" = HIT ] || fail "the intruder's purge reached node-${n,,}"
+done
+log "the intruder with a wrong gossip key neither joined nor purged"
+echo "e2e-compose: 6 passed, 0 failed"

@@ -53,6 +53,8 @@ def main():
         while not done.is_set():
             with lock:
                 ready = [k for k, n in nodes.items() if n["ready"]]
+            for key in [k for k in conns if k[0] not in ready]:
+                conns.pop(key).close()  # out of rotation: drop its pool, as a balancer does
             if not ready:
                 time.sleep(0.05)
                 continue
@@ -60,33 +62,52 @@ def main():
             n = nodes[name]
             tls = rnd.random() < 0.8
             key = (name, tls)
-            try:
+            err = None
+            # A request sent on a kept-alive connection that the server had
+            # already closed (idle) is retried once on a new one, as HTTP
+            # clients do for idempotent requests (RFC 9112 §9.3.1); nothing
+            # else is retried.
+            for attempt in (0, 1):
                 c = conns.get(key)
-                if c is None:
-                    if tls:
-                        c = http.client.HTTPSConnection("127.0.0.1", n["https"], timeout=10, context=ctx)
-                    else:
-                        c = http.client.HTTPConnection("127.0.0.1", n["http"], timeout=10)
-                    conns[key] = c
-                c.request("GET", a.path, headers={"Host": "localhost"})
-                r = c.getresponse()
-                body = r.read()
-                if r.getheader("Connection", "").lower() == "close":
-                    c.close()
+                reused = c is not None
+                try:
+                    if c is None:
+                        if tls:
+                            c = http.client.HTTPSConnection("127.0.0.1", n["https"], timeout=10, context=ctx)
+                        else:
+                            c = http.client.HTTPConnection("127.0.0.1", n["http"], timeout=10)
+                        conns[key] = c
+                    c.request("GET", a.path, headers={"Host": "localhost"})
+                    r = c.getresponse()
+                    body = r.read()
+                    if r.getheader("Connection", "").lower() == "close":
+                        c.close()
+                        conns.pop(key, None)
+                    doc = json.loads(body)
+                    if r.status != 200 or "version" not in doc:
+                        raise ValueError("HTTP %d %r" % (r.status, body[:100]))
+                    err = None
+                    break
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
                     conns.pop(key, None)
-                doc = json.loads(body)
-                if r.status != 200 or "version" not in doc:
-                    raise ValueError("HTTP %d %r" % (r.status, body[:100]))
-                with lock:
-                    stats["requests"] += 1
+                    err = e
+                    if reused and attempt == 0:
+                        with lock:
+                            stats["retried_idle"] = stats.get("retried_idle", 0) + 1
+                        continue
+                    break
+                except Exception as e:  # a failed request, whatever the cause
+                    conns.pop(key, None)
+                    err = e
+                    break
+            with lock:
+                stats["requests"] += 1
+                if err is None:
                     n["served"] += 1
-            except Exception as e:  # a failed request, whatever the cause
-                conns.pop(key, None)
-                with lock:
-                    stats["requests"] += 1
+                else:
                     stats["failures"] += 1
                     if len(stats["errors"]) < 5:
-                        stats["errors"].append("%s %s: %s" % (name, "https" if tls else "http", e))
+                        stats["errors"].append("%s %s: %s" % (name, "https" if tls else "http", err))
             time.sleep(0.005)
 
     threads = [threading.Thread(target=health, daemon=True)]

@@ -45,6 +45,7 @@ type Key struct {
 var Keys = []Key{
 	{"node.name", "node-name", Scalar},
 	{"node.region", "region", Scalar},
+	{"node.via_version", "via-version", Scalar},
 	{"listen.http", "listen", Scalar},
 	{"listen.https", "https", Scalar},
 	{"listen.admin", "admin", Scalar},
