@@ -335,7 +335,7 @@ type site struct {
 // Proxy is the caching reverse proxy; it is an http.Handler.
 type Proxy struct {
 	cfg      Config
-	store    *store.Store
+	store    Cache // cfg.Store
 	log      *zap.Logger
 	geo      GeoResolver
 	table    atomic.Pointer[siteTable] // swapped whole by SetSites

@@ -644,7 +644,7 @@ func TestForwardedRangePartialNotStored(t *testing.T) {
 		t.Fatalf("range: %d %q %s", r.StatusCode, r.body, r.Header.Get("Cache-Status"))
 	}
 	e.settle()
-	if st := e.proxy.store.Stats(); st.Objects != 0 {
+	if st := e.store.Stats(); st.Objects != 0 {
 		t.Fatalf("the 206 was stored: %+v", st)
 	}
 	r = e.get("/r")

@@ -154,7 +154,7 @@ func TestFetchBufferBudget(t *testing.T) {
 		c.Store = store.New(store.Config{MaxBytes: 2 << 20, MaxObjectBytes: 512 << 10}) // budget: 512 KiB
 		t.Cleanup(c.Store.Close)
 	})
-	e.store = e.proxy.store
+	e.store = e.proxy.cfg.Store
 	if e.proxy.fetchBudget.max != 512<<10 {
 		t.Fatalf("budget %d", e.proxy.fetchBudget.max)
 	}

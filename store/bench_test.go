@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,5 +202,142 @@ func BenchmarkKeyFor(b *testing.B) {
 				_ = KeyFor("api.example.com", "/v1/users/9", c.q)
 			}
 		})
+	}
+}
+
+// edgeLikeObject is an object as the edge builds one from a parsed
+// response: every header value and key its own string (net/textproto
+// allocates each), ~200 B of headers, two surrogate keys (its own and
+// one shared by group).
+func edgeLikeObject(i, group int, now time.Time, body []byte) *Object {
+	is := strconv.Itoa(i)
+	own, shared := "o/"+is, "o/g"+strconv.Itoa(group)
+	hdr := http.Header{
+		"Content-Type":   {strings.Clone("application/octet-stream")},
+		"Cache-Control":  {strings.Clone("public, max-age=86400")},
+		"Etag":           {`"o-` + is + `"`},
+		"Last-Modified":  {strings.Clone("Thu, 01 Jan 2026 00:00:00 GMT")},
+		"Date":           {strings.Clone("Fri, 04 Dec 2026 16:00:00 GMT")},
+		"Surrogate-Key":  {own + " " + shared},
+		"Content-Length": {strconv.Itoa(len(body))},
+	}
+	return &Object{Primary: "bench.example/o/" + is + "?size=100", Status: 200, Header: hdr,
+		Body: append([]byte(nil), body...), Keys: []string{strings.Clone(own), strings.Clone(shared)},
+		RequestTime: now, ResponseTime: now, Lifetime: time.Hour}
+}
+
+func heapObjectsLive() (objects, bytes uint64) {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/heap/objects:objects"}, {Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64(), s[1].Value.Uint64()
+}
+
+// BenchmarkHeapPerObject: what 100 000 stored edge-like objects (100 B
+// bodies) cost the Go heap: heap objects and live bytes per stored object
+// (heap-objs/obj, heap-B/obj), the store's own count (store-B/obj), and one
+// full garbage collection with them stored (one op = one runtime.GC, the
+// mark work that grows with the store; gc-cpu-ms/op is its CPU time).
+func BenchmarkHeapPerObject(b *testing.B) {
+	const n = 100000
+	s := newStore(Config{MaxBytes: 1 << 30}, nil)
+	now := time.Now()
+	body := make([]byte, 100)
+	o0, b0 := heapObjectsLive()
+	for i := range n {
+		mustInsert(b, s, edgeLikeObject(i, i/1000, now, body))
+	}
+	s.reapAll()
+	o1, b1 := heapObjectsLive()
+	gcCPU := []metrics.Sample{{Name: "/cpu/classes/gc/mark/dedicated:cpu-seconds"}, {Name: "/cpu/classes/gc/mark/assist:cpu-seconds"},
+		{Name: "/cpu/classes/gc/mark/idle:cpu-seconds"}, {Name: "/cpu/classes/gc/pause:cpu-seconds"}}
+	sum := func() float64 {
+		metrics.Read(gcCPU)
+		t := 0.0
+		for _, m := range gcCPU {
+			t += m.Value.Float64()
+		}
+		return t
+	}
+	b.ResetTimer()
+	cpu0 := sum()
+	for b.Loop() {
+		runtime.GC()
+	}
+	b.ReportMetric((sum()-cpu0)*1e3/float64(b.N), "gc-cpu-ms/op") // mark and pause CPU: less noisy than wall time
+	b.ReportMetric(float64(o1-o0)/n, "heap-objs/obj")
+	b.ReportMetric(float64(b1-b0)/n, "heap-B/obj")
+	b.ReportMetric(float64(s.Stats().Bytes)/n, "store-B/obj")
+	runtime.KeepAlive(s)
+}
+
+// BenchmarkPurgeKey: one purge of a key tagging 1, 1000 or 100 000
+// edge-like objects among 100 000 others, through the background reap
+// (purge+reap: the whole work). One op = one Purge call and reapAll.
+func BenchmarkPurgeKey(b *testing.B) {
+	for _, k := range []int{1, 1000, 100000} {
+		b.Run("objects="+strconv.Itoa(k), func(b *testing.B) {
+			s := newStore(Config{MaxBytes: 2 << 30}, nil)
+			now := time.Now()
+			body := make([]byte, 100)
+			for i := range 100000 {
+				mustInsert(b, s, edgeLikeObject(i, 1+i/1000, now, body))
+			}
+			next := 100000
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				for range k {
+					mustInsert(b, s, edgeLikeObject(next, 0, now, body)) // group 0: the purged key
+					next++
+				}
+				s.reapAll()
+				if k > 1000 {
+					runtime.GC() // the setup's garbage is not the purge's cost
+				}
+				b.StartTimer()
+				if got := s.Purge(Purge{Keys: []string{"o/g0"}}); got != k {
+					b.Fatalf("purged %d, want %d", got, k)
+				}
+				s.reapAll()
+			}
+		})
+	}
+}
+
+// BenchmarkEvict: edge-like objects into a store whose budget is full, so
+// every insert evicts one object (S3-FIFO over a 64 MiB budget). One op =
+// one Insert and its eviction.
+func BenchmarkEvict(b *testing.B) {
+	s := newStore(Config{MaxBytes: 64 << 20}, nil)
+	now := time.Now()
+	body := make([]byte, 100)
+	i := 0
+	for s.Stats().Evictions == 0 {
+		mustInsert(b, s, edgeLikeObject(i, i/1000, now, body))
+		i++
+	}
+	objs := make([]*Object, 0, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if len(objs) == 0 {
+			b.StopTimer()
+			for range cap(objs) {
+				objs = append(objs, edgeLikeObject(i, i/1000, now, body))
+				i++
+			}
+			b.StartTimer()
+		}
+		o := objs[len(objs)-1]
+		objs = objs[:len(objs)-1]
+		if err := s.Insert(o, s.Fence()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if st := s.Stats(); st.Bytes > st.MaxBytes || st.Evictions == 0 {
+		b.Fatalf("budget: %+v", st)
 	}
 }

@@ -221,6 +221,13 @@ func TestBudgetCountsRealMemory(t *testing.T) {
 			return &Object{Primary: fmt.Sprint("example.com/m/", i), ResponseTime: epoch, Lifetime: 1 << 62,
 				Header: h, Keys: keys}
 		}},
+		{"wide-header", func(i int) *Object {
+			h := http.Header{}
+			for j := range 9 + i%40 { // 9 to 48 fields: tables of 16 to 64 slots
+				h.Set(fmt.Sprint("X-Wide-", j), fmt.Sprint(i))
+			}
+			return &Object{Primary: fmt.Sprint("example.com/w/", i), ResponseTime: epoch, Lifetime: 1 << 62, Header: h}
+		}},
 		{"variants", func(i int) *Object {
 			return &Object{Primary: fmt.Sprint("example.com/v/", i/4), Secondary: fmt.Sprint("gzip|", i%4),
 				Vary: []string{"Accept-Encoding", "X-Geo-Country-Code"}, ResponseTime: epoch, Lifetime: 1 << 62,

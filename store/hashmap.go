@@ -1,6 +1,9 @@
 package store
 
-import "iter"
+import (
+	"iter"
+	"strings"
+)
 
 // The primary-key maps and the surrogate-key index are keyed by the 64-bit
 // maphash of the string (computed once per operation; the low byte picks
@@ -97,17 +100,23 @@ type keyIndex struct {
 
 // get returns the set of k (possibly empty), or nil.
 func (ki *keyIndex) get(h uint64, k string) *keySet {
-	if set := ki.m[h]; set != nil && set.key == k {
+	set := ki.m[h]
+	if set != nil && len(set.refs) > 0 && set.name() == k {
 		return set
 	}
 	if ki.over != nil {
-		return ki.over[k]
+		if o := ki.over[k]; o != nil {
+			return o
+		}
+	}
+	if set != nil && len(set.refs) == 0 {
+		return set // empty: whichever key comes with its hash takes it
 	}
 	return nil
 }
 
-// add stores a new set (its key is not indexed yet).
-func (ki *keyIndex) add(set *keySet) {
+// add stores a new set for k (not indexed yet).
+func (ki *keyIndex) add(set *keySet, k string) {
 	if ki.m[set.hash] == nil {
 		ki.m[set.hash] = set
 		return
@@ -115,6 +124,7 @@ func (ki *keyIndex) add(set *keySet) {
 	if ki.over == nil {
 		ki.over = map[string]*keySet{}
 	}
+	set.key = strings.Clone(k) // its own copy: k may be a view into an object's block
 	ki.over[set.key] = set
 }
 

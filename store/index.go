@@ -9,10 +9,11 @@ package store
 // key walks one slice. All under Store.mu.
 
 type keySet struct {
-	key     string
+	key     string // only in sets of the overflow map (see name)
 	hash    uint64
 	refs    []keyRef
-	pending bool // queued for the reaper
+	one     [1]keyRef // refs of a key tagging one object (most keys): no second allocation
+	pending bool      // queued for the reaper
 }
 
 type keyRef struct {
@@ -23,6 +24,20 @@ type keyRef struct {
 type keyLink struct {
 	set *keySet
 	pos int32 // index into set.refs
+	k   int32 // index into the object's Keys
+}
+
+// name is the set's key. A set in the hash-keyed map holds no string of
+// its own (that would be one more heap object per key, or pin the packed
+// block of the object that brought the key): its key is its first
+// object's. An empty set of that map has no name, and is taken over by
+// the next key with its hash.
+func (set *keySet) name() string {
+	if len(set.refs) == 0 {
+		return set.key
+	}
+	r := set.refs[0]
+	return r.o.Keys[r.o.links[r.i].k]
 }
 
 func (s *Store) indexLocked(o *Object, keys []string) {
@@ -30,18 +45,37 @@ func (s *Store) indexLocked(o *Object, keys []string) {
 		o.links = nil
 		return
 	}
-	o.links = make([]keyLink, len(keys))
+	if len(keys) <= len(o.linkBuf) {
+		o.links = o.linkBuf[:len(keys)]
+	} else {
+		o.links = make([]keyLink, len(keys))
+	}
+	var at map[string]int32 // index in o.Keys, when keys is not o.Keys
+	if len(keys) != len(o.Keys) {
+		at = make(map[string]int32, len(keys))
+		for j := len(o.Keys) - 1; j >= 0; j-- {
+			at[o.Keys[j]] = int32(j)
+		}
+	}
 	for i, k := range keys {
 		h := s.hash(k)
 		set := s.index.get(h, k)
 		if set == nil {
-			set = &keySet{key: k, hash: h}
-			s.index.add(set)
+			set = &keySet{hash: h}
+			set.refs = set.one[:0]
+			s.index.add(set, k)
 		} else if len(set.refs) == 0 {
 			s.index.empty-- // revived before the reaper got to it
 		}
-		o.links[i] = keyLink{set: set, pos: int32(len(set.refs))}
+		ki := int32(i)
+		if at != nil {
+			ki = at[k]
+		}
+		o.links[i] = keyLink{set: set, pos: int32(len(set.refs)), k: ki}
 		set.refs = append(set.refs, keyRef{o: o, i: int32(i)})
+		if len(set.refs) == 2 && &set.refs[0] != &set.one[0] {
+			set.one[0] = keyRef{} // moved out: keep no object alive
+		}
 	}
 	s.keys.Store(int64(s.index.len()))
 }
@@ -72,5 +106,6 @@ func (s *Store) unindexLocked(o *Object) {
 		}
 	}
 	o.links = nil
+	o.linkBuf = [2]keyLink{}
 	s.keys.Store(int64(s.index.len()))
 }

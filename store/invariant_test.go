@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -128,14 +129,14 @@ func (s *Store) invariantErr() error {
 				}
 				for j, k := range keys {
 					l := o.links[j]
-					if s.index.get(s.hash(k), k) != l.set || l.set.key != k {
+					if s.index.get(s.hash(k), k) != l.set || l.set.name() != k || o.Keys[l.k] != k {
 						return fmt.Errorf("object %q key %q: link to wrong set", p, k)
 					}
 					if int(l.pos) >= len(l.set.refs) || l.set.refs[l.pos] != (keyRef{o: o, i: int32(j)}) {
 						return fmt.Errorf("object %q key %q: set position %d wrong", p, k, l.pos)
 					}
 				}
-				if want := objectSize(o, keys); o.size != want {
+				if want := objectSize(o, keys, packedOf(o)); o.size != want {
 					return fmt.Errorf("object %q size %d, computes %d", p, o.size, want)
 				}
 				links += len(keys)
@@ -146,8 +147,8 @@ func (s *Store) invariantErr() error {
 
 	refs := 0
 	for h, set := range s.index.m {
-		if set.hash != h || s.hash(set.key) != h {
-			return fmt.Errorf("index key %q under hash %x", set.key, h)
+		if set.hash != h || (len(set.refs) > 0 && s.hash(set.name()) != h) || set.key != "" {
+			return fmt.Errorf("index key %q under hash %x", set.name(), h)
 		}
 	}
 	for k, set := range s.index.over {
@@ -161,14 +162,14 @@ func (s *Store) invariantErr() error {
 	reapS := map[*keySet]bool{}
 	for _, set := range s.reap.sets {
 		if reapS[set] || !set.pending {
-			return fmt.Errorf("reaper queue: set %q twice or not marked pending", set.key)
+			return fmt.Errorf("reaper queue: set %q twice or not marked pending", set.name())
 		}
 		reapS[set] = true
 	}
 	empty := 0
 	for set := range s.index.all() {
-		k := set.key
-		if s.index.get(set.hash, k) != set {
+		k := set.name()
+		if (len(set.refs) > 0 || set.key != "") && s.index.get(set.hash, k) != set {
 			return fmt.Errorf("index key %q: not found by get", k)
 		}
 		if set.pending != reapS[set] {
@@ -332,4 +333,10 @@ func noVary([]string) string { return "" }
 func has(s *Store, primary string) bool {
 	o, _ := s.Lookup(primary, noVary)
 	return o != nil
+}
+
+// packedOf is what pack allocates for o (its strings, packed or not).
+func packedOf(o *Object) packed {
+	n, strs, fields := packCounts(o)
+	return packed{block: cap(slices.Grow([]byte(nil), n)), slab: cap(slices.Grow([]string(nil), strs)), fields: fields, body: packsBody(o)}
 }

@@ -171,7 +171,7 @@ func (m *model) step(op int) {
 		f := m.randomFence()
 		var want error
 		switch {
-		case int64(len(o.Body)) > s.cfg.MaxObjectBytes || objectSize(o, distinct(o.Keys)) > s.cfg.MaxBytes:
+		case int64(len(o.Body)) > s.cfg.MaxObjectBytes || objectSize(o, distinct(o.Keys), packedOf(o)) > s.cfg.MaxBytes:
 			want = ErrTooLarge
 		case expiresNanos(o) <= m.clk.Load():
 			want = ErrExpired
