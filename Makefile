@@ -61,7 +61,7 @@ bench-purge:
 # 100 and 300 real cluster nodes in one process over a simulated network of
 # six regions (cluster/README.md, "Simulated wide-area cluster"): purge
 # latency against the physical floor and the sender's bytes per purge
-# (about 4 minutes on two cores). SIM_FLAGS, e.g. -nodes 100 -loss 0.
+# (2–3 minutes on two cores). SIM_FLAGS, e.g. -nodes 100 -loss 0.
 sim:
 	$(GO) run ./cluster/sim $(SIM_FLAGS)
 
