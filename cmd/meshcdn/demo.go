@@ -252,7 +252,11 @@ Try, in another terminal (X-Cache tells MISS or HIT; "version" the data):
 
   # The cluster as node-1 sees it, and node-1's metrics
   %[9]s members --admin http://%[6]s:9081
+  %[9]s status --admin http://%[6]s:9081
   curl -s http://%[6]s:9081/metrics | grep ^meshcdn_
+
+  # The status page (members, rates, purge waterfalls), in a browser:
+  #   http://%[6]s:9081/ui
 
 Ctrl-C stops the demo.
 `, e1, e2, e3, origin, user, h, a2, auth, selfCommand(), cert.fingerprint, cert.pair.Cert, cert.pin)
