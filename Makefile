@@ -1,4 +1,4 @@
-# meshcdn: make build | test | demo | bench | bench-https | bench-purge | bench-store | docker | e2e-docker | e2e-compose | compose-certs | fmt | vet
+# meshcdn: make build | test | demo | bench | bench-https | bench-purge | bench-store | sim | docker | e2e-docker | e2e-compose | compose-certs | fmt | vet
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 GO      ?= go
@@ -9,7 +9,7 @@ BIN     := bin/meshcdn
 # The race detector needs cgo and a C compiler; without them tests run without it.
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 
-.PHONY: all build test test-short demo bench bench-https bench-purge bench-store docker e2e-docker e2e-compose compose-certs fmt vet clean
+.PHONY: all build test test-short demo bench bench-https bench-purge bench-store sim docker e2e-docker e2e-compose compose-certs fmt vet clean
 
 all: build
 
@@ -57,6 +57,13 @@ bench-https: build
 bench-purge:
 	$(GO) test -run='^$$' -bench='Propagation|Throughput' ./cluster/
 	$(GO) test -run='^$$' -bench='PartitionHeal' -benchtime=5x ./cluster/
+
+# 100 and 300 real cluster nodes in one process over a simulated network of
+# six regions (cluster/README.md, "Simulated wide-area cluster"): purge
+# latency against the physical floor and the sender's bytes per purge
+# (2–3 minutes on two cores). SIM_FLAGS, e.g. -nodes 100 -loss 0.
+sim:
+	$(GO) run ./cluster/sim $(SIM_FLAGS)
 
 # What the store's size costs a node (test/benchstore): fill a real edge
 # through HTTP to each N, then RSS and store bytes per object, Go heap

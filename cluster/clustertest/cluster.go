@@ -142,7 +142,7 @@ func (c *Cluster) start(inst *Instance, port int) error {
 		n, err = cluster.Start(cfg, app)
 		if err != nil {
 			if cfg.Transport != nil {
-				_ = inst.Trans.Shutdown()
+				_ = cfg.Transport.Shutdown()
 			}
 			time.Sleep(50 * time.Millisecond) // the port may still be held by the previous run
 			continue

@@ -1,0 +1,252 @@
+package clustertest
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// ErrSimUnreachable is returned for a stream dial to an address no
+// simulated node holds (or a node that shut down).
+var ErrSimUnreachable = errors.New("clustertest: simulated address unreachable")
+
+// Link is the simulated path between two regions (both directions).
+type Link struct {
+	RTT    time.Duration // round trip; each packet gets RTT/2 one way
+	Jitter time.Duration // uniform extra delay in [0, Jitter] per packet or stream chunk
+	Loss   float64       // fraction (0…1) of packets dropped; streams are not lossy (TCP repairs)
+}
+
+// SimNet is an in-memory network between memberlist transports of one
+// process: no sockets. Every node is in a region; a packet from region a
+// to region b is delivered after Links[a][b].RTT/2 plus jitter, or
+// dropped with probability Links[a][b].Loss. Stream (TCP) dials take one
+// RTT (the handshake) and every chunk written on a stream arrives one way
+// later. Bandwidth is not limited. Safe for concurrent use.
+type SimNet struct {
+	mu    sync.RWMutex
+	links [][]Link
+	nodes map[string]*SimTransport // "ip:port" → transport
+	next  int
+}
+
+// NewSimNet returns a network whose links[a][b] describe region a → b
+// (a square matrix; index = region number).
+func NewSimNet(links [][]Link) (*SimNet, error) {
+	for i, row := range links {
+		if len(row) != len(links) {
+			return nil, fmt.Errorf("clustertest: link matrix row %d has %d entries, want %d", i, len(row), len(links))
+		}
+		for j, l := range row {
+			if l.RTT < 0 || l.Jitter < 0 || l.Loss < 0 || l.Loss > 1 {
+				return nil, fmt.Errorf("clustertest: link %d→%d out of range: %+v", i, j, l)
+			}
+		}
+	}
+	return &SimNet{links: links, nodes: map[string]*SimTransport{}}, nil
+}
+
+// SetLink replaces the link a → b (one direction).
+func (s *SimNet) SetLink(a, b int, l Link) {
+	s.mu.Lock()
+	s.links[a][b] = l
+	s.mu.Unlock()
+}
+
+// Link returns the link a → b.
+func (s *SimNet) Link(a, b int) Link {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.links[a][b]
+}
+
+// Regions is the number of regions.
+func (s *SimNet) Regions() int { return len(s.links) }
+
+// Transport returns a new transport for a node in region (0-based) at a
+// fresh simulated address 10.<region>.x.y:7946.
+func (s *SimNet) Transport(region int) (*SimTransport, error) {
+	if region < 0 || region >= len(s.links) || region > 255 {
+		return nil, fmt.Errorf("clustertest: region %d out of range [0,%d)", region, len(s.links))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next++
+	if s.next >= 1<<16 {
+		return nil, errors.New("clustertest: simulated address space exhausted")
+	}
+	ip := net.IPv4(10, byte(region), byte(s.next>>8), byte(s.next)).To4()
+	t := &SimTransport{net: s, region: region, ip: ip, port: 7946,
+		packetCh: make(chan *memberlist.Packet, 256), streamCh: make(chan net.Conn), done: make(chan struct{})}
+	t.addr = net.JoinHostPort(ip.String(), strconv.Itoa(t.port))
+	s.nodes[t.addr] = t
+	return t, nil
+}
+
+func (s *SimNet) lookup(addr string) *SimTransport {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.nodes[addr]
+}
+
+// oneWay draws the delay of one packet a → b, or drop.
+func (s *SimNet) oneWay(a, b int, lossy bool) (d time.Duration, drop bool) {
+	l := s.Link(a, b)
+	if lossy && l.Loss > 0 && rand.Float64() < l.Loss {
+		return 0, true
+	}
+	d = l.RTT / 2
+	if l.Jitter > 0 {
+		d += time.Duration(rand.Int64N(int64(l.Jitter) + 1))
+	}
+	return d, false
+}
+
+// SimTransport is one node's memberlist transport on a SimNet.
+type SimTransport struct {
+	net    *SimNet
+	region int
+	ip     net.IP
+	port   int
+	addr   string
+
+	packetCh chan *memberlist.Packet
+	streamCh chan net.Conn
+	done     chan struct{}
+	closed   atomic.Bool
+
+	sentBytes, sentPackets, dropped atomic.Uint64
+}
+
+var _ memberlist.NodeAwareTransport = (*SimTransport)(nil)
+
+// Addr is the simulated "ip:port".
+func (t *SimTransport) Addr() string { return t.addr }
+
+// IP and Port are the simulated address's parts.
+func (t *SimTransport) IP() string { return t.ip.String() }
+
+// Port is the simulated port.
+func (t *SimTransport) Port() int { return t.port }
+
+// Region is the node's region number.
+func (t *SimTransport) Region() int { return t.region }
+
+// SentBytes counts the bytes this node sent: packets (dropped ones
+// included) and stream data.
+func (t *SimTransport) SentBytes() uint64 { return t.sentBytes.Load() }
+
+// SentPackets counts the packets this node sent (dropped ones included).
+func (t *SimTransport) SentPackets() uint64 { return t.sentPackets.Load() }
+
+// Dropped counts this node's packets the network dropped.
+func (t *SimTransport) Dropped() uint64 { return t.dropped.Load() }
+
+// FinalAdvertiseAddr implements memberlist.Transport: the simulated address.
+func (t *SimTransport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
+	return t.ip, t.port, nil
+}
+
+// WriteTo implements memberlist.Transport.
+func (t *SimTransport) WriteTo(b []byte, addr string) (time.Time, error) {
+	return t.WriteToAddress(b, memberlist.Address{Addr: addr})
+}
+
+// WriteToAddress implements memberlist.NodeAwareTransport: the packet
+// reaches the destination's PacketCh after the link's one-way delay
+// unless the link drops it (a packet to an unknown address vanishes, as
+// over UDP).
+func (t *SimTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	now := time.Now()
+	if t.closed.Load() {
+		return now, errors.New("clustertest: transport shut down")
+	}
+	t.sentPackets.Add(1)
+	t.sentBytes.Add(uint64(len(b)))
+	dst := t.net.lookup(a.Addr)
+	if dst == nil {
+		t.dropped.Add(1)
+		return now, nil
+	}
+	d, drop := t.net.oneWay(t.region, dst.region, true)
+	if drop {
+		t.dropped.Add(1)
+		return now, nil
+	}
+	buf := append([]byte(nil), b...)
+	from := &net.UDPAddr{IP: t.ip, Port: t.port}
+	time.AfterFunc(d, func() { dst.deliver(&memberlist.Packet{Buf: buf, From: from, Timestamp: time.Now()}) })
+	return now, nil
+}
+
+func (t *SimTransport) deliver(p *memberlist.Packet) {
+	if t.closed.Load() {
+		return
+	}
+	select {
+	case t.packetCh <- p:
+	case <-t.done:
+	}
+}
+
+// PacketCh implements memberlist.Transport.
+func (t *SimTransport) PacketCh() <-chan *memberlist.Packet { return t.packetCh }
+
+// DialTimeout implements memberlist.Transport.
+func (t *SimTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
+}
+
+// DialAddressTimeout implements memberlist.NodeAwareTransport: after one
+// round trip (the handshake) the far end's StreamCh receives its side.
+func (t *SimTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	dst := t.net.lookup(a.Addr)
+	if dst == nil || dst.closed.Load() || t.closed.Load() {
+		return nil, fmt.Errorf("dial %s: %w", a.Addr, ErrSimUnreachable)
+	}
+	there, _ := t.net.oneWay(t.region, dst.region, false)
+	back, _ := t.net.oneWay(dst.region, t.region, false)
+	if there+back > timeout {
+		time.Sleep(timeout)
+		return nil, fmt.Errorf("dial %s: simulated handshake %v exceeds timeout %v", a.Addr, there+back, timeout)
+	}
+	time.Sleep(there + back)
+	client, server := delayedPipe(
+		func() time.Duration { d, _ := t.net.oneWay(t.region, dst.region, false); return d },
+		func() time.Duration { d, _ := t.net.oneWay(dst.region, t.region, false); return d },
+		&t.sentBytes, &dst.sentBytes)
+	select {
+	case dst.streamCh <- server:
+		return client, nil
+	case <-dst.done:
+	case <-t.done:
+	case <-time.After(timeout):
+	}
+	_ = client.Close()
+	_ = server.Close()
+	return nil, fmt.Errorf("dial %s: %w", a.Addr, ErrSimUnreachable)
+}
+
+// StreamCh implements memberlist.Transport.
+func (t *SimTransport) StreamCh() <-chan net.Conn { return t.streamCh }
+
+// Shutdown implements memberlist.Transport: the address leaves the network.
+func (t *SimTransport) Shutdown() error {
+	if t.closed.Swap(true) {
+		return nil
+	}
+	close(t.done)
+	t.net.mu.Lock()
+	if t.net.nodes[t.addr] == t {
+		delete(t.net.nodes, t.addr)
+	}
+	t.net.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,207 @@
+// Command sim runs N real meshcdn cluster nodes (memberlist and the purge
+// path) in one process over clustertest.SimNet, six regions with
+// published inter-region round trips, and reports how long a purge takes
+// to be applied on every node against the physical floor, and what it
+// costs its sender. Real time: latencies are the real ones; memberlist
+// and anti-entropy timers are lengthened (see timing) so hundreds of
+// nodes fit on two cores.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meshcdn/meshcdn/cluster"
+	"github.com/meshcdn/meshcdn/cluster/clustertest"
+	"github.com/meshcdn/meshcdn/store"
+)
+
+func main() {
+	sizes := flag.String("nodes", "100,300", "cluster sizes to run, comma-separated (each 6..1000)")
+	purges := flag.Int("purges", 30, "purges per cluster size, one at a time, accepting nodes rotating over the regions (1..1000)")
+	loss := flag.Float64("loss", 0.01, "packet loss on every link (0..0.5)")
+	budget := flag.Duration("budget", 240*time.Second, "time allowed per cluster size (start, purges)")
+	flag.Parse()
+	if *purges < 1 || *purges > 1000 || *loss < 0 || *loss > 0.5 {
+		fmt.Fprintln(os.Stderr, "sim: -purges must be 1..1000 and -loss 0..0.5")
+		os.Exit(2)
+	}
+	fmt.Printf("sim: %d regions %v, loss %.1f %%, jitter 1 ms + 5 %% of RTT, GOMAXPROCS %d, load average %s\n",
+		len(regionNames), regionNames, *loss*100, runtime.GOMAXPROCS(0), loadavg())
+	fmt.Println("latencies in ms: purge accepted → applied on every node, and the floor (largest one-way latency from the accepting node)")
+	fmt.Printf("%5s %6s %9s | %-23s | %-23s | %-23s | %9s %9s | %s\n", "nodes", "purges", "converge",
+		"all applied p50/p99/max", "minus floor p50/p99/max", "each node p50/p99/max", "B/purge", "pkts/purg", "cpu, load, not alive")
+	failed := false
+	for _, f := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 6 || n > 1000 {
+			fmt.Fprintf(os.Stderr, "sim: bad cluster size %q\n", f)
+			os.Exit(2)
+		}
+		if err := run(n, *purges, *loss, *budget); err != nil {
+			fmt.Printf("%5d  failed: %v\n", n, err)
+			failed = true
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+// timing: the product's defaults lengthened for wide-area round trips
+// (probe timeout above the largest RTT) and for hundreds of nodes on two
+// cores (membership gossip, push-pull and the anti-entropy digest less
+// often).
+func timing() cluster.Timing {
+	return cluster.Timing{
+		ProbeInterval: 2 * time.Second, ProbeTimeout: time.Second,
+		GossipInterval: 200 * time.Millisecond, PushPullInterval: 60 * time.Second,
+		StreamTimeout: 10 * time.Second, DigestInterval: 2 * time.Second, ReplayAfter: 2 * time.Second,
+	}
+}
+
+// tracker records when each node applied each purge (by key).
+type tracker struct {
+	mu   sync.Mutex
+	seen map[string][]time.Time // key → apply times
+	done map[string]chan struct{}
+	n    int
+}
+
+func (t *tracker) observe(_ int, p store.Purge) {
+	now := time.Now()
+	if len(p.Keys) != 1 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := p.Keys[0]
+	t.seen[k] = append(t.seen[k], now)
+	if len(t.seen[k]) == t.n {
+		if ch, ok := t.done[k]; ok {
+			close(ch)
+		}
+	}
+}
+
+func (t *tracker) expect(k string) <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ch := make(chan struct{})
+	t.done[k] = ch
+	return ch
+}
+
+func (t *tracker) times(k string) []time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]time.Time(nil), t.seen[k]...)
+}
+
+func run(n, purges int, loss float64, budget time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	net, err := clustertest.NewSimNet(links(loss))
+	if err != nil {
+		return err
+	}
+	sim := &clustertest.SimNodes{Net: net, RegionOf: func(i int) int { return i % len(regionNames) }, Names: regionNames}
+	tr := &tracker{seen: map[string][]time.Time{}, done: map[string]chan struct{}{}, n: n}
+	start := time.Now()
+	c, err := clustertest.Start(ctx, clustertest.Options{Nodes: n, Timing: timing(), Region: sim.Region,
+		Configure: sim.Configure, Observe: tr.observe})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	converge := time.Since(start)
+
+	// Background traffic (probes, gossip, digests) per node and second.
+	time.Sleep(2 * time.Second)
+	b0, p0, t0 := totalBytes(sim, n), totalPackets(sim, n), time.Now()
+	time.Sleep(4 * time.Second)
+	bgSecs := time.Since(t0).Seconds() * float64(n)
+	bgRate, bgPkts := float64(totalBytes(sim, n)-b0)/bgSecs, float64(totalPackets(sim, n)-p0)/bgSecs
+
+	var all, excess, each []time.Duration
+	var bytesPer, pktsPer float64
+	cpu0, wall0, done := cpuTime(), time.Now(), 0
+	for k := 0; k < purges && ctx.Err() == nil; k++ {
+		origin := (k*7 + k/len(regionNames)) % n
+		key := fmt.Sprintf("sim-%d-%d", n, k)
+		ch := tr.expect(key)
+		st := sim.Trans(origin)
+		sb, sp, at := st.SentBytes(), st.SentPackets(), time.Now()
+		if _, err := c.Node(origin).Purge(ctx, store.Purge{Keys: []string{key}}, false); err != nil {
+			return fmt.Errorf("purge %d: %w", k, err)
+		}
+		select {
+		case <-ch:
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("purge %d from %s: applied on %d of %d nodes after 30 s", k, c.Instance(origin).Name, len(tr.times(key)), n)
+		case <-ctx.Done():
+			return fmt.Errorf("purge %d: %w (raise -budget)", k, ctx.Err())
+		}
+		ts := tr.times(key)
+		last := ts[0]
+		for _, x := range ts {
+			each = append(each, x.Sub(at))
+			last = later(last, x)
+		}
+		all = append(all, last.Sub(at))
+		excess = append(excess, last.Sub(at)-floor(sim.RegionOf(origin)))
+		time.Sleep(time.Second) // acknowledgements, retransmissions
+		win := time.Since(at).Seconds()
+		bytesPer += float64(st.SentBytes()-sb) - bgRate*win
+		pktsPer += float64(st.SentPackets()-sp) - bgPkts*win
+		done++
+	}
+	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+	notAlive := 0
+	for _, i := range c.Running() {
+		for _, m := range c.Node(i).Members() {
+			if m.State != "alive" {
+				notAlive++
+			}
+		}
+	}
+	fmt.Printf("%5d %6d %8.1fs | %s | %s | %s | %9.0f %9.0f | %.0f%% of a core, load %s, %d\n", n, done, converge.Seconds(),
+		dist(all), dist(excess), dist(each), bytesPer/float64(done), pktsPer/float64(done),
+		100*cpu.Seconds()/wall.Seconds(), loadavg(), notAlive)
+	fmt.Printf("      background traffic: %.0f B/s, %.1f packets/s per node (probes, gossip, digests), subtracted from the sender's bytes and packets per purge\n", bgRate, bgPkts)
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func totalPackets(sim *clustertest.SimNodes, n int) uint64 {
+	var s uint64
+	for i := range n {
+		if t := sim.Trans(i); t != nil {
+			s += t.SentPackets()
+		}
+	}
+	return s
+}
+
+func totalBytes(sim *clustertest.SimNodes, n int) uint64 {
+	var s uint64
+	for i := range n {
+		if t := sim.Trans(i); t != nil {
+			s += t.SentBytes()
+		}
+	}
+	return s
+}
