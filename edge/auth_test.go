@@ -126,8 +126,7 @@ func TestAuthorizationReusesOnlySharedObjects(t *testing.T) {
 // to the origin by itself.
 func TestAuthorizationNotCollapsedOntoAnonymousFetch(t *testing.T) {
 	gate := newGate()
-	var once sync.Once
-	release := func() { once.Do(gate.release) }
+	release := gate.release
 	t.Cleanup(release)
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")

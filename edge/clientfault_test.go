@@ -248,8 +248,7 @@ func TestClientBodyDeadlineAndMinRate(t *testing.T) {
 // with Retry-After, on the miss and the pass path alike.
 func TestOriginConnectionCap(t *testing.T) {
 	g := newGate()
-	var once sync.Once
-	release := func() { once.Do(g.release) }
+	release := g.release
 	t.Cleanup(release)
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)

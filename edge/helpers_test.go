@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,10 +173,12 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// gate blocks origin handlers until released.
+// gate blocks origin handlers until released (release may be called more
+// than once: a test's cleanup can always release it).
 type gate struct {
 	ch      chan struct{}
 	entered chan struct{}
+	once    sync.Once
 }
 
 func newGate() *gate { return &gate{ch: make(chan struct{}), entered: make(chan struct{}, 1024)} }
@@ -191,7 +194,7 @@ func (g *gate) wait(ctx context.Context) {
 	}
 }
 
-func (g *gate) release() { close(g.ch) }
+func (g *gate) release() { g.once.Do(func() { close(g.ch) }) }
 
 // freePort returns a 127.0.0.1 address nobody listens on.
 func freePort(t testing.TB) string {

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -178,8 +177,7 @@ func TestCacheStatusStoredWhenStored(t *testing.T) {
 // stored, and its Cache-Status does not say it was.
 func TestRevalidationFencedNotSaidStored(t *testing.T) {
 	g := newGate()
-	var once sync.Once
-	release := func() { once.Do(g.release) }
+	release := g.release
 	t.Cleanup(release)
 	var n atomic.Int64
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {

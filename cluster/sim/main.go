@@ -187,20 +187,19 @@ func later(a, b time.Time) time.Time {
 }
 
 func totalPackets(sim *clustertest.SimNodes, n int) uint64 {
-	var s uint64
-	for i := range n {
-		if t := sim.Trans(i); t != nil {
-			s += t.SentPackets()
-		}
-	}
-	return s
+	return total(sim, n, (*clustertest.SimTransport).SentPackets)
 }
 
 func totalBytes(sim *clustertest.SimNodes, n int) uint64 {
+	return total(sim, n, (*clustertest.SimTransport).SentBytes)
+}
+
+// total adds up one counter over the first n nodes' transports.
+func total(sim *clustertest.SimNodes, n int, count func(*clustertest.SimTransport) uint64) uint64 {
 	var s uint64
 	for i := range n {
 		if t := sim.Trans(i); t != nil {
-			s += t.SentBytes()
+			s += count(t)
 		}
 	}
 	return s
