@@ -338,5 +338,5 @@ func has(s *Store, primary string) bool {
 // packedOf is what pack allocates for o (its strings, packed or not).
 func packedOf(o *Object) packed {
 	n, strs, fields := packCounts(o)
-	return packed{block: cap(slices.Grow([]byte(nil), n)), slab: cap(slices.Grow([]string(nil), strs)), fields: fields, body: packsBody(o)}
+	return packed{block: cap(slices.Grow([]byte(nil), n)), slab: cap(slices.Grow([]string(nil), strs)), fields: fields}
 }

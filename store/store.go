@@ -268,9 +268,7 @@ func headerMapBytes(fields int) int64 {
 // surrogate keys.
 func objectSize(o *Object, keys []string, pk packed) int64 {
 	n := objectOverhead + int64(pk.block) + int64(pk.slab)*stringOverhead
-	if !pk.body {
-		n += int64(cap(o.Body))
-	}
+	n += int64(cap(o.Body))
 	if o.Header != nil {
 		n += headerMapBytes(pk.fields)
 	}
