@@ -172,7 +172,8 @@ type Object struct {
 	phash      uint64 // maphash of Primary; its low byte is the shard
 	seq        uint64 // purge sequence when inserted: purges with a higher sequence do not touch it
 	ghost      uint64 // identity hash of primary+variant for the ghost queue
-	prev, next *Object
+	slot       uint32 // index in Store.slots while stored (0: none)
+	prev, next uint32 // eviction queue neighbours (slot ids)
 	links      []keyLink  // one per distinct surrogate key
 	linkBuf    [2]keyLink // links of an object with at most two keys
 	vs         *variants  // the published variant list that holds it
@@ -236,18 +237,20 @@ func expiresNanos(o *Object) int64 {
 // Bookkeeping costs counted against the budget. They are upper bounds of
 // what the Go runtime allocates for one object on amd64 (checked by
 // TestBudgetCountsRealMemory): the Object struct, its slot in the primary
-// map and variant list, its ghost-queue slot, the packed header map (a
-// small Go map allocates a whole group of 8 slots; a larger one up to
-// twice its entries), and per surrogate key the index entry, as if every
-// key were indexed by this object alone. The packed strings (pack.go) count
-// at the capacity of their block and slab.
+// map and variant list, its ghost-queue slot, its slot-table entry (a
+// pointer and a free id, twice for the table's growth), the packed header
+// map (a small Go map allocates a whole group of 8 slots; a larger one up
+// to twice its entries), and per surrogate key the index entry, as if every
+// key were indexed by this object alone (keySet, map slot, key link,
+// index.go). The packed strings (pack.go) count at the capacity of their
+// block and slab.
 const (
-	objectOverhead      = int64(unsafe.Sizeof(Object{})) + 64 + 240
+	objectOverhead      = int64(unsafe.Sizeof(Object{})) + 64 + 240 + 24
 	headerMapOverhead   = 400 // map header + its one group of 8 slots
 	headerGroupBytes    = 352 // a group of 8 (string, []string) slots, rounded up to its size class
 	headerTableOverhead = 112 // map header, directory and table of a map larger than one group
 	stringOverhead      = 16  // string header in a slice
-	keyIndexOverhead    = 192 // keyLink + keyRef + keySet + its refs array + index map slot
+	keyIndexOverhead    = 128 // keySet (32, twice for growth) + map[uint64]uint32 slot (with growth) + keyLink + posting entry
 )
 
 // headerMapBytes is what pack's make(http.Header, fields) allocates: one
@@ -365,6 +368,8 @@ type Store struct {
 
 	mu      sync.Mutex // the writer lock; see the package comment
 	index   keyIndex
+	slots   []*Object // by slot id; slots[0] is unused (see index.go)
+	free    []uint32  // free slot ids
 	ev      evictor
 	plog    purgeLog
 	reap    reaper
@@ -418,7 +423,6 @@ func newStore(cfg Config, fake *atomic.Int64) *Store {
 		seed:        maphash.MakeSeed(),
 		hashMask:    ^uint64(0),
 		fake:        fake,
-		index:       keyIndex{m: map[uint64]*keySet{}},
 		reclaim:     make(chan *Object, 256),
 		reapWake:    make(chan struct{}, 1),
 		stop:        make(chan struct{}),
@@ -426,6 +430,8 @@ func newStore(cfg Config, fake *atomic.Int64) *Store {
 		sweepEvery:  250 * time.Millisecond,
 		sweepShards: 8,
 	}
+	s.index.init()
+	s.slots = make([]*Object, 1)
 	s.base = time.Now()
 	s.baseWall = s.base.UnixNano()
 	for i := range s.shards {
@@ -583,13 +589,39 @@ func (s *Store) insert(o *Object, f uint64) error {
 	}
 	s.publishLocked(newVariants(ph, o.Primary, vary, objs, o))
 
+	s.takeSlotLocked(o)
 	s.indexLocked(o, keys)
-	s.ev.push(o)
+	s.ev.push(s.slots, o)
 	o.seq = s.seq.Load()
 	o.state = stateStored
 	s.objects.Add(1)
 	s.bytes.Add(size)
 	return nil
+}
+
+// takeSlotLocked gives o a slot id.
+func (s *Store) takeSlotLocked(o *Object) {
+	if n := len(s.free); n > 0 {
+		o.slot = s.free[n-1]
+		s.free = s.free[:n-1]
+		s.slots[o.slot] = o
+		return
+	}
+	if len(s.slots) == math.MaxUint32 {
+		panic("store: more than 2^32-1 objects")
+	}
+	o.slot = uint32(len(s.slots))
+	s.slots = append(s.slots, o)
+}
+
+// freeSlotLocked releases o's slot id for the next insert.
+func (s *Store) freeSlotLocked(o *Object) {
+	if o.slot == 0 {
+		return
+	}
+	s.slots[o.slot] = nil
+	s.free = append(s.free, o.slot)
+	o.slot = 0
 }
 
 // insertReap is how many deferred map deletions each Insert performs.
@@ -675,7 +707,8 @@ func (s *Store) removeVariantsLocked(h uint64, primary string, why reason) int {
 // the eviction queues and the counts.
 func (s *Store) unlinkLocked(o *Object, why reason) {
 	s.unindexLocked(o)
-	s.ev.remove(o)
+	s.ev.remove(s.slots, o)
+	s.freeSlotLocked(o)
 	o.state = stateRemoved
 	o.vs = nil
 	s.objects.Add(-1)
