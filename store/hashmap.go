@@ -128,7 +128,7 @@ func (s *Store) reapLocked(n int) int {
 		if cap(s.reap.variants) > 1024 {
 			s.reap.variants = nil
 		}
-		if cap(s.reap.sets) > 1024 {
+		if cap(s.reap.sets) > 4096 {
 			s.reap.sets = nil
 		}
 	}

@@ -31,46 +31,44 @@
 // BenchmarkHeapPerObject and `make bench-store`):
 //
 //   - Insert packs the object's strings (primary, variant key, Vary, header
-//     names and values, surrogate keys) and a body of up to 16 KiB into one
-//     byte block, and their []string backings into one slab (pack.go): the
-//     header map the edge reads on a hit is unchanged in shape, its strings
-//     are views into the block.
-//   - A variant list of one variant, a key's set of one object and an
-//     object's first two key links are held inline, not in slices of their
-//     own.
-//   - The surrogate-key sets in the hash-keyed index carry no key string:
-//     a set's key is its first object's (an emptied set is taken over by the
-//     next key with its hash), so the index never pins a removed object's
-//     block.
-//
-// Measured (BenchmarkHeapPerObject, 100 000 edge-like objects): 25 heap
-// objects per object before packing, 7 after; the live bytes barely
-// moved, and neither did the CPU of one collection: marking costs in
-// proportion to the pointer-bearing words it scans, and those are mostly
-// still here (the Object struct, the header map's groups, the slab, the
-// variant lists, the key sets and the maps of pointers that index them).
-// Fewer heap objects make allocation, sweeping and the object count
-// smaller; a flat GC cost needs the steps below that remove the pointers.
+//     names and values, surrogate keys) into one byte block, and their
+//     []string backings into one slab (pack.go): the header map the edge
+//     reads on a hit is unchanged in shape, its strings are views into the
+//     block. The body keeps its own buffer: it holds no pointers, so the
+//     collector never scans it, and copying it would cost every insert.
+//   - The store's own structures name objects by slot id (uint32) in one
+//     slot table, not by pointer: the surrogate-key index (keys interned to
+//     ids in a map[uint64]uint32, pointer-free sets, posting lists of slot
+//     ids; index.go) and the S3-FIFO queue links (evict.go). The table is
+//     the one pointer per object the store holds besides its variant list.
+//   - A variant list of one variant and an object's first two key links
+//     are held inline, not in slices of their own.
 //
 // What the designs read for this do, and what was taken. VictoriaMetrics
-// fastcache and freecache keep entries as bytes in large chunks (fastcache:
-// 64 KiB chunks per bucket, allocated off the Go heap; freecache: a ring
-// buffer per segment) indexed by pointer-free structures (map[uint64]uint64,
-// sorted slot arrays), so a collection has nothing to scan; bigcache does
-// the same with map[uint64]uint32 offsets into a byte queue, relying on Go
-// not scanning maps whose keys and values hold no pointers. All three give
-// up what this store must keep: in-place delivery without copying (they
-// copy a value out on every get), variants, a secondary index, and an exact
-// budget with per-object eviction (they evict whole chunks or overwrite the
-// ring). Varnish's xkey hashes each key (SHA-256) into a tree of key heads,
-// each listing the objects it tags, and each object lists its key heads,
-// so purging a key walks one list: the shape of the index here (a set of
-// (object, link) refs per key, a link back per object, swap-remove). Taken
-// so far: one block per object instead of many (the fastcache idea at
-// object scale, without copying on a hit) and xkey's two-way lists with
-// their one-object case inline. Not yet: slot ids instead of pointers in
-// the key sets and the primary map, so that the index itself is
-// pointer-free; and delivering the header block as bytes.
+// fastcache splits the cache into 512 buckets, each a map[uint64]uint64
+// from key hash to a position in its ring of 64 KiB chunks (allocated off
+// the Go heap with mmap); freecache keeps entries in a ring buffer per
+// segment indexed by sorted slot arrays of plain integers; bigcache keeps
+// map[uint64]uint32 offsets into a byte queue per shard. All three rely on
+// the collector not scanning maps and slices whose elements hold no
+// pointers, so a cache of any size costs a collection almost nothing. They
+// also give up what this store must keep: they copy a value out on every
+// get (this store hands the edge its stored header and body without a
+// copy), they have no variants and no secondary index, and they evict by
+// overwriting a whole ring or chunk, not per object within an exact byte
+// budget. Varnish's xkey hashes each key (SHA-256) into a tree of key
+// heads, each listing the objects it tags, while each object lists its
+// heads, so purging a key walks one list. Taken: xkey's two-way lists, in
+// the integers-only form of bigcache's index (interned key ids, slot ids,
+// posting lists of uint32, hash maps without pointers), and fastcache's
+// one-block-per-entry at object scale (pack.go). Not taken, and why: byte
+// rings with copy-out on get (a hit here writes stored bytes, a copy per
+// hit of a 64 KiB body would cost more than the collector saves), and
+// memory outside the Go heap (the body handed to the edge must stay valid
+// while a slow client reads it; Go's collector guarantees that for heap
+// memory). Still pointer-bearing per object, and the next step: the Object
+// struct, its header map and slab (a header block delivered as bytes would
+// remove both), and the variant list in the shard map.
 //
 // # Budget
 //
@@ -167,13 +165,13 @@ type Object struct {
 	skey    string // effective variant key ("" when Vary is empty)
 
 	// Guarded by Store.mu.
-	state      uint8  // stateNew, stateStored, stateRemoved
-	queue      uint8  // qSmall, qMain
-	phash      uint64 // maphash of Primary; its low byte is the shard
-	seq        uint64 // purge sequence when inserted: purges with a higher sequence do not touch it
-	ghost      uint64 // identity hash of primary+variant for the ghost queue
-	slot       uint32 // index in Store.slots while stored (0: none)
-	prev, next uint32 // eviction queue neighbours (slot ids)
+	phash      uint64     // maphash of Primary; its low byte is the shard
+	seq        uint64     // purge sequence when inserted: purges with a higher sequence do not touch it
+	ghost      uint64     // identity hash of primary+variant for the ghost queue
+	slot       uint32     // index in Store.slots while stored (0: none)
+	prev, next uint32     // eviction queue neighbours (slot ids)
+	state      uint8      // stateNew, stateStored, stateRemoved
+	queue      uint8      // qSmall, qMain
 	links      []keyLink  // one per distinct surrogate key
 	linkBuf    [2]keyLink // links of an object with at most two keys
 	vs         *variants  // the published variant list that holds it
