@@ -19,6 +19,7 @@ import (
 //	DIGEST  flags (1 response, 2 full), floor time, count, count × (origin str, epoch, contig)
 //	REPLAY  origin str, epoch, from, to, floor time, lost time, nmissing,
 //	        nmissing × (gap from previous end, length), count, count × (entry length, entry)
+//	APP     kind byte, body length, body (app.go)
 //
 // entry = origin str | epoch | seq | time | flags (1 all, 2 soft, 4 before) |
 // [before time] | nkeys | nkeys × str | nurls | nurls × str
@@ -35,6 +36,7 @@ const (
 	msgAck    = 2
 	msgDigest = 3
 	msgReplay = 4
+	msgApp    = 5
 
 	flagAll    = 1
 	flagSoft   = 2
@@ -135,6 +137,8 @@ type message struct {
 	Ack     ackMsg
 	Digest  digestMsg
 	Replay  replayMsg
+	AppKind byte   // msgApp
+	AppBody []byte // msgApp
 }
 
 func nanos(t time.Time) int64 {
@@ -572,6 +576,8 @@ func decodeMessage(b []byte) (message, error) {
 				r.fail(errField)
 			}
 		}
+	case msgApp:
+		m.AppKind, m.AppBody = r.app()
 	default:
 		return m, errType
 	}
