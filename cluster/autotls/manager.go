@@ -42,8 +42,13 @@ type Manager struct {
 
 	mu       sync.Mutex
 	alive    map[string]bool // members alive at the last look
+	changed  time.Time       // when that set last changed
 	accounts map[string]*account
 }
+
+// testHookChallenge, if set, runs when a challenge response from another
+// member has been installed (tests: kill the orderer mid-order).
+var testHookChallenge func(*Manager)
 
 // siteState is one site and what this node knows of its certificate.
 type siteState struct {
@@ -201,7 +206,11 @@ func (m *Manager) Lookup(serverName string) *tls.Certificate {
 // nil, nil when there is none.
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if wantsALPN(hello) {
-		return m.chal.alpnCert(hello.ServerName)
+		c, err := m.chal.alpnCert(hello.ServerName)
+		if err == nil {
+			m.m.validations.WithLabelValues(TLSALPN01).Inc()
+		}
+		return c, err
 	}
 	return m.Lookup(hello.ServerName), nil
 }
@@ -246,6 +255,9 @@ func (m *Manager) greet(alive []string) {
 			fresh = append(fresh, n)
 		}
 	}
+	if len(next) != len(m.alive) || len(fresh) > 0 {
+		m.changed = m.now()
+	}
 	m.alive = next
 	m.mu.Unlock()
 	for _, n := range fresh {
@@ -277,8 +289,10 @@ func (m *Manager) consider(ctx context.Context, st *siteState, alive []string, n
 	if st.ordering || now.Before(st.nextTry) {
 		return
 	}
-	if c == nil && now.Sub(m.start) < m.t.Settle && len(alive) > 1 {
-		return // the members' certificates may be on their way
+	if now.Sub(m.start) < m.t.Settle || now.Sub(m.changed) < m.t.Settle {
+		// Just started, or members came or went: their certificates may
+		// be on their way, and every member should rank the same set.
+		return
 	}
 	rank := cluster.Ranked("acme:"+st.id, alive, len(alive))
 	pos := slices.IndexFunc(rank, func(i int) bool { return alive[i] == m.self })
@@ -454,6 +468,9 @@ func (m *Manager) handle(in inMsg) error {
 			exp = max
 		}
 		m.chal.add(msg.Domain, msg.Token, msg.KeyAuth, exp)
+		if testHookChallenge != nil {
+			testHookChallenge(m)
+		}
 		m.send(in.from, &wireMsg{Type: msgChallengeAck, Token: msg.Token})
 	case msgCert:
 		st := m.byID[msg.ID]

@@ -124,7 +124,11 @@ func (m *Manager) order(ctx context.Context, st *siteState) (*issued, error) {
 		if err != nil {
 			return nil, err
 		}
-		if missing := m.distribute(ctx, st, z.Identifier.Value, ch.Token, keyAuth); len(missing) > 0 {
+		missing := m.distribute(ctx, st, z.Identifier.Value, ch.Token, keyAuth)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if len(missing) > 0 {
 			m.log.Warn("members did not confirm the challenge response in time; validating anyway (a validation that reaches them fails)",
 				zap.String("site", st.Name), zap.String("name", z.Identifier.Value), zap.Strings("members", missing))
 		}
@@ -135,7 +139,8 @@ func (m *Manager) order(ctx context.Context, st *siteState) (*issued, error) {
 			return nil, fmt.Errorf("%s: %s validation: %w", z.Identifier.Value, ch.Type, err)
 		}
 	}
-	if o, err = cl.WaitOrder(ctx, o.URI); err != nil {
+	orderURI := o.URI // a POST-as-GET answer carries no Location: keep it
+	if o, err = cl.WaitOrder(ctx, orderURI); err != nil {
 		return nil, fmt.Errorf("order: %w", err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -146,9 +151,9 @@ func (m *Manager) order(ctx context.Context, st *siteState) (*issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	ders, _, err := cl.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
+	ders, err := finalize(ctx, cl, orderURI, o.FinalizeURL, csr)
 	if err != nil {
-		return nil, fmt.Errorf("finalize: %w", err)
+		return nil, err
 	}
 	var chain []byte
 	for _, d := range ders {
@@ -170,4 +175,32 @@ func pickChallenge(offered []*acme.Challenge, prefs []string) *acme.Challenge {
 		}
 	}
 	return nil
+}
+
+// finalize sends the CSR and fetches the certificate chain. A CA that
+// issues asynchronously may answer the finalisation without the order's
+// Location (CreateOrderCert then cannot wait for it): the order is then
+// polled by its known URL and the certificate fetched.
+func finalize(ctx context.Context, cl *acme.Client, orderURI, finalizeURL string, csr []byte) ([][]byte, error) {
+	ders, _, err := cl.CreateOrderCert(ctx, finalizeURL, csr, true)
+	if err == nil {
+		return ders, nil
+	}
+	var ae *acme.Error
+	var oe *acme.OrderError
+	if errors.As(err, &ae) || errors.As(err, &oe) || ctx.Err() != nil {
+		return nil, fmt.Errorf("finalize: %w", err) // the CA refused: no point polling
+	}
+	o, werr := cl.WaitOrder(ctx, orderURI)
+	if werr != nil {
+		return nil, fmt.Errorf("finalize: %v; waiting for the order: %w", err, werr)
+	}
+	if o.Status != acme.StatusValid || o.CertURL == "" {
+		return nil, fmt.Errorf("finalize: order %s is %s", orderURI, o.Status)
+	}
+	ders, err = cl.FetchCert(ctx, o.CertURL, true)
+	if err != nil {
+		return nil, fmt.Errorf("fetch certificate: %w", err)
+	}
+	return ders, nil
 }
