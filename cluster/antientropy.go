@@ -95,6 +95,8 @@ func (n *Node) handle(b []byte) {
 		n.handleReplay(m.Sender, m.Epoch, &m.Replay)
 	case msgApp:
 		n.handleApp(m.Sender, m.AppKind, m.AppBody)
+	case msgLeave:
+		n.handleLeave(m.Sender, &m.Leave)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 //	REPLAY  origin str, epoch, from, to, floor time, lost time, nmissing,
 //	        nmissing × (gap from previous end, length), count, count × (entry length, entry)
 //	APP     kind byte, body length, body (app.go)
+//	LEAVE   member str, member epoch   (an operator's force-leave of a failed member)
 //
 // entry = origin str | epoch | seq | time | flags (1 all, 2 soft, 4 before) |
 // [before time] | nkeys | nkeys × str | nurls | nurls × str
@@ -36,7 +37,8 @@ const (
 	msgAck    = 2
 	msgDigest = 3
 	msgReplay = 4
-	msgApp    = 5
+	msgLeave  = 5
+	msgApp    = 6
 
 	flagAll    = 1
 	flagSoft   = 2
@@ -139,6 +141,13 @@ type message struct {
 	Replay  replayMsg
 	AppKind byte   // msgApp
 	AppBody []byte // msgApp
+	Leave   leaveMsg
+}
+
+// leaveMsg: the operator declared member Name (boot Epoch) gone for good.
+type leaveMsg struct {
+	Name  string
+	Epoch uint64
 }
 
 func nanos(t time.Time) int64 {
@@ -578,6 +587,12 @@ func decodeMessage(b []byte) (message, error) {
 		}
 	case msgApp:
 		m.AppKind, m.AppBody = r.app()
+	case msgLeave:
+		m.Leave.Name = r.str(maxNameLen)
+		m.Leave.Epoch = r.uvarint()
+		if r.err == nil && m.Leave.Name == "" {
+			r.fail(errField)
+		}
 	default:
 		return m, errType
 	}
