@@ -35,9 +35,9 @@ type Manager struct {
 	m      *metrics
 	start  time.Time
 
-	inbox chan inMsg   // received messages, handled by one worker
-	outq  chan outMsg  // messages to send, by one sender
-	acks  sync.Map     // token → *ackWait
+	inbox chan inMsg                         // received messages, handled by one worker
+	outq  chan outMsg                        // messages to send, by one sender
+	acks  sync.Map                           // token → *ackWait
 	certs atomic.Pointer[map[string]*issued] // by host name
 
 	mu       sync.Mutex

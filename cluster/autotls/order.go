@@ -19,8 +19,8 @@ import (
 	"slices"
 	"time"
 
-	"golang.org/x/crypto/acme"
 	"go.uber.org/zap"
+	"golang.org/x/crypto/acme"
 )
 
 // account is this node's ACME account at one CA.
