@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,8 +21,15 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/meshcdn/meshcdn/cluster"
+	"github.com/meshcdn/meshcdn/cluster/autotls/pebbletest"
 	"github.com/meshcdn/meshcdn/store"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pebbletest.Cleanup()
+	os.Exit(code)
+}
 
 type nopApplier struct{}
 
@@ -61,7 +69,7 @@ type nodeOpts struct {
 	noCluster         bool // the manager runs without a cluster (a node before it rejoins)
 }
 
-func startNode(t *testing.T, p *pebble, o nodeOpts) *tnode {
+func startNode(t *testing.T, p *pebbletest.Pebble, o nodeOpts) *tnode {
 	t.Helper()
 	n := &tnode{name: o.name, ip: o.ip, dataDir: o.dataDir, reg: prometheus.NewRegistry(), done: make(chan struct{})}
 	cfg := Config{Sites: o.sites, DataDir: o.dataDir, Timing: testTiming(), Logger: zaptest.NewLogger(t).Named(o.name), Registerer: n.reg}
@@ -79,8 +87,8 @@ func startNode(t *testing.T, p *pebble, o nodeOpts) *tnode {
 	}
 	n.m = m
 	plain := http.NotFoundHandler()
-	httpLn := listenRetry(t, net.JoinHostPort(o.ip, strconv.Itoa(p.httpPort)))
-	tlsLn := listenRetry(t, net.JoinHostPort(o.ip, strconv.Itoa(p.tlsPort)))
+	httpLn := listenRetry(t, net.JoinHostPort(o.ip, strconv.Itoa(p.HTTPPort)))
+	tlsLn := listenRetry(t, net.JoinHostPort(o.ip, strconv.Itoa(p.TLSPort)))
 	hs := &http.Server{Handler: m.Handler(plain)}
 	ts := &http.Server{Handler: plain, TLSConfig: &tls.Config{
 		NextProtos: []string{"h2", "http/1.1", ALPNProto},
@@ -138,10 +146,10 @@ func listenRetry(t *testing.T, addr string) net.Listener {
 
 // served is the leaf a TLS client verifying against roots gets from the
 // node for name.
-func served(t *testing.T, p *pebble, n *tnode, name string, roots *x509.CertPool) (*x509.Certificate, error) {
+func served(t *testing.T, p *pebbletest.Pebble, n *tnode, name string, roots *x509.CertPool) (*x509.Certificate, error) {
 	t.Helper()
 	d := &net.Dialer{Timeout: 2 * time.Second}
-	conn, err := tls.DialWithDialer(d, "tcp", net.JoinHostPort(n.ip, strconv.Itoa(p.tlsPort)), &tls.Config{ServerName: name, RootCAs: roots})
+	conn, err := tls.DialWithDialer(d, "tcp", net.JoinHostPort(n.ip, strconv.Itoa(p.TLSPort)), &tls.Config{ServerName: name, RootCAs: roots})
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +181,7 @@ func rankOf(names []string, nodes ...*tnode) []*tnode {
 }
 
 // threeNodes starts a 3-node encrypted cluster on 127.0.0.11-13.
-func threeNodes(t *testing.T, p *pebble, sites []Site) []*tnode {
+func threeNodes(t *testing.T, p *pebbletest.Pebble, sites []Site) []*tnode {
 	t.Helper()
 	var nodes []*tnode
 	for i := range 3 {
@@ -183,7 +191,7 @@ func threeNodes(t *testing.T, p *pebble, sites []Site) []*tnode {
 		}
 		nodes = append(nodes, startNode(t, p, o))
 	}
-	waitFor(t, 10*time.Second, "three alive members", func() bool {
+	pebbletest.WaitFor(t, 10*time.Second, "three alive members", func() bool {
 		for _, n := range nodes {
 			if len(cluster.AliveNames(n.cl.Members(), "")) != 3 {
 				return false
@@ -194,10 +202,10 @@ func threeNodes(t *testing.T, p *pebble, sites []Site) []*tnode {
 	return nodes
 }
 
-func sameCertEverywhere(t *testing.T, p *pebble, nodes []*tnode, name string, roots *x509.CertPool, not *x509.Certificate) *x509.Certificate {
+func sameCertEverywhere(t *testing.T, p *pebbletest.Pebble, nodes []*tnode, name string, roots *x509.CertPool, not *x509.Certificate) *x509.Certificate {
 	t.Helper()
 	var first *x509.Certificate
-	waitFor(t, 40*time.Second, "every node to serve one certificate for "+name, func() bool {
+	pebbletest.WaitFor(t, 40*time.Second, "every node to serve one certificate for "+name, func() bool {
 		first = nil
 		for _, n := range nodes {
 			c, err := served(t, p, n, name, roots)
@@ -218,11 +226,11 @@ func sameCertEverywhere(t *testing.T, p *pebble, nodes []*tnode, name string, ro
 // restarted node serves it from disk before it rejoins, and the
 // short-lived certificates are renewed.
 func TestClusterOrdersOnceServesEverywhere(t *testing.T) {
-	p := startPebble(t, pebbleOpts{validity: 24})
+	p := pebbletest.Start(t, pebbletest.Options{Validity: 24})
 	httpName, alpnName := "www.meshcdn.test", "api.meshcdn.test"
 	sites := []Site{
-		{Name: "www", Hosts: []string{httpName}, Directory: p.directory, CARoots: p.roots, Challenges: []string{HTTP01}, Email: "ops@meshcdn.test"},
-		{Name: "api", Hosts: []string{alpnName}, Directory: p.directory, CARoots: p.roots, Challenges: []string{TLSALPN01}},
+		{Name: "www", Hosts: []string{httpName}, Directory: p.Directory, CARoots: p.Roots, Challenges: []string{HTTP01}, Email: "ops@meshcdn.test"},
+		{Name: "api", Hosts: []string{alpnName}, Directory: p.Directory, CARoots: p.Roots, Challenges: []string{TLSALPN01}},
 	}
 	// Register the DNS answers before the nodes start: the validator of
 	// each name reaches the node ranked last, never the orderer.
@@ -233,11 +241,11 @@ func TestClusterOrdersOnceServesEverywhere(t *testing.T) {
 	}
 	for _, n := range []string{httpName, alpnName} {
 		r := rankOf([]string{n}, fake...)
-		p.pointDNS(t, n, r[2].ip)
+		p.PointDNS(t, n, r[2].ip)
 		t.Logf("%s: orderer %s, validations to %s", n, r[0].name, r[2].name)
 	}
 	nodes := threeNodes(t, p, sites)
-	roots := p.issuerRoots(t)
+	roots := p.IssuerRoots(t)
 
 	byName := map[string]*tnode{}
 	for _, n := range nodes {
@@ -299,12 +307,12 @@ func TestClusterOrdersOnceServesEverywhere(t *testing.T) {
 // responses and before the certificate exists; the next member in
 // rendezvous order takes over and every survivor serves the certificate.
 func TestOrdererKilledMidOrder(t *testing.T) {
-	p := startPebble(t, pebbleOpts{})
+	p := pebbletest.Start(t, pebbletest.Options{})
 	name := "shop.meshcdn.test"
-	sites := []Site{{Name: "shop", Hosts: []string{name}, Directory: p.directory, CARoots: p.roots, Challenges: []string{HTTP01}}}
+	sites := []Site{{Name: "shop", Hosts: []string{name}, Directory: p.Directory, CARoots: p.Roots, Challenges: []string{HTTP01}}}
 	fake := []*tnode{{name: "node-1", ip: "127.0.0.11"}, {name: "node-2", ip: "127.0.0.12"}, {name: "node-3", ip: "127.0.0.13"}}
 	r := rankOf([]string{name}, fake...)
-	p.pointDNS(t, name, r[2].ip)
+	p.PointDNS(t, name, r[2].ip)
 
 	var victim atomic.Pointer[tnode]
 	var killed atomic.Bool
@@ -333,7 +341,7 @@ func TestOrdererKilledMidOrder(t *testing.T) {
 			survivors = append(survivors, n)
 		}
 	}
-	roots := p.issuerRoots(t)
+	roots := p.IssuerRoots(t)
 	sameCertEverywhere(t, p, survivors, name, roots, nil)
 	if !killed.Load() {
 		t.Fatal("the orderer was never killed: no challenge response reached another node")

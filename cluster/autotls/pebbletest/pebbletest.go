@@ -1,9 +1,11 @@
-package autotls
-
-// Test harness: Pebble (Let's Encrypt's test CA) and pebble-challtestsrv
-// (its DNS server), built from their module through the module proxy and
-// started on loopback. Pebble's validations are aimed at the nodes by DNS
-// A records (challtestsrv) and fixed ports (Pebble's httpPort/tlsPort).
+// Package pebbletest runs Pebble, Let's Encrypt's test CA, and
+// pebble-challtestsrv (its DNS server) on loopback for tests: both built
+// from their module through the module proxy (go install PKG@VERSION into a
+// temporary directory; the build cache makes later runs fast), without
+// touching this module's go.mod. Pebble's validations are aimed at the
+// nodes under test by DNS A records (PointDNS) and fixed ports (HTTPPort,
+// TLSPort), so a test chooses which node the CA's validators reach.
+package pebbletest
 
 import (
 	"bytes"
@@ -24,7 +26,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -39,19 +40,17 @@ var (
 	pebbleErr  error
 )
 
-// TestMain removes the built Pebble binaries afterwards.
-func TestMain(m *testing.M) {
-	code := m.Run()
+// Cleanup removes the built binaries (call it from TestMain after m.Run).
+func Cleanup() {
 	if pebbleBin != "" {
 		os.RemoveAll(pebbleBin)
 	}
-	os.Exit(code)
 }
 
 // buildPebble installs pebble and pebble-challtestsrv into a temporary
 // directory (go install PKG@VERSION: the module proxy on a fresh machine,
 // the build cache afterwards). It does not touch this module's go.mod.
-func buildPebble(t *testing.T) string {
+func build(t *testing.T) string {
 	t.Helper()
 	pebbleOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "meshcdn-pebble-")
@@ -79,21 +78,21 @@ func buildPebble(t *testing.T) string {
 }
 
 // pebble is a running Pebble with its DNS server.
-type pebble struct {
+type Pebble struct {
 	dir       string
-	roots     *x509.CertPool // trusts Pebble's HTTPS listener (a test CA made here)
-	directory string         // the ACME directory URL
+	Roots     *x509.CertPool // trusts Pebble's HTTPS listener (a test CA made here)
+	Directory string         // the ACME directory URL
 	mgmt      string         // Pebble's management URL
 	dnsMgmt   string         // challtestsrv's management URL
-	httpPort  int            // where Pebble sends HTTP-01 validations
-	tlsPort   int            // and TLS-ALPN-01 validations
+	HTTPPort  int            // where Pebble sends HTTP-01 validations
+	TLSPort   int            // and TLS-ALPN-01 validations
 }
 
-type pebbleOpts struct {
-	validity int // certificate lifetime in seconds (0: 90 days)
+type Options struct {
+	Validity int // certificate lifetime in seconds (0: 90 days)
 }
 
-func freePort(t *testing.T) int {
+func FreePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -103,13 +102,13 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startPebble(t *testing.T, o pebbleOpts) *pebble {
+func Start(t *testing.T, o Options) *Pebble {
 	t.Helper()
-	bin := buildPebble(t)
-	p := &pebble{dir: t.TempDir()}
+	bin := build(t)
+	p := &Pebble{dir: t.TempDir()}
 	caPEM, certPEM, keyPEM := testCA(t, "127.0.0.1")
-	p.roots = x509.NewCertPool()
-	p.roots.AppendCertsFromPEM(caPEM)
+	p.Roots = x509.NewCertPool()
+	p.Roots.AppendCertsFromPEM(caPEM)
 	write := func(name string, b []byte) string {
 		path := filepath.Join(p.dir, name)
 		if err := os.WriteFile(path, b, 0o600); err != nil {
@@ -117,9 +116,9 @@ func startPebble(t *testing.T, o pebbleOpts) *pebble {
 		}
 		return path
 	}
-	acmePort, mgmtPort, dnsPort, dnsMgmtPort := freePort(t), freePort(t), freePort(t), freePort(t)
-	p.httpPort, p.tlsPort = freePort(t), freePort(t)
-	validity := o.validity
+	acmePort, mgmtPort, dnsPort, dnsMgmtPort := FreePort(t), FreePort(t), FreePort(t), FreePort(t)
+	p.HTTPPort, p.TLSPort = FreePort(t), FreePort(t)
+	validity := o.Validity
 	if validity == 0 {
 		validity = 90 * 24 * 3600
 	}
@@ -128,8 +127,8 @@ func startPebble(t *testing.T, o pebbleOpts) *pebble {
 		"managementListenAddress": fmt.Sprintf("127.0.0.1:%d", mgmtPort),
 		"certificate":             write("pebble.crt", certPEM),
 		"privateKey":              write("pebble.key", keyPEM),
-		"httpPort":                p.httpPort,
-		"tlsPort":                 p.tlsPort,
+		"httpPort":                p.HTTPPort,
+		"tlsPort":                 p.TLSPort,
 		"keyAlgorithm":            "ecdsa",
 		"retryAfter":              map[string]int{"authz": 1, "order": 1},
 		"profiles":                map[string]any{"default": map[string]any{"description": "test", "validityPeriod": validity}},
@@ -148,12 +147,12 @@ func startPebble(t *testing.T, o pebbleOpts) *pebble {
 	pb.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
 	startProc(t, pb, "pebble")
 
-	p.directory = fmt.Sprintf("https://127.0.0.1:%d/dir", acmePort)
+	p.Directory = fmt.Sprintf("https://127.0.0.1:%d/dir", acmePort)
 	p.mgmt = fmt.Sprintf("https://127.0.0.1:%d", mgmtPort)
 	p.dnsMgmt = fmt.Sprintf("http://127.0.0.1:%d", dnsMgmtPort)
-	cl := p.client()
-	waitFor(t, 20*time.Second, "pebble and challtestsrv to answer", func() bool {
-		r, err := cl.Get(p.directory)
+	cl := p.Client()
+	WaitFor(t, 20*time.Second, "pebble and challtestsrv to answer", func() bool {
+		r, err := cl.Get(p.Directory)
 		if err != nil {
 			return false
 		}
@@ -184,12 +183,12 @@ func startProc(t *testing.T, cmd *exec.Cmd, name string) {
 	})
 }
 
-func (p *pebble) client() *http.Client {
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.roots}}}
+func (p *Pebble) Client() *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Roots}}}
 }
 
 // pointDNS makes name resolve to ip (A record; no AAAA).
-func (p *pebble) pointDNS(t *testing.T, name, ip string) {
+func (p *Pebble) PointDNS(t *testing.T, name, ip string) {
 	t.Helper()
 	b, _ := json.Marshal(map[string]any{"host": name + ".", "addresses": []string{ip}})
 	r, err := http.Post(p.dnsMgmt+"/add-a", "application/json", bytes.NewReader(b))
@@ -204,9 +203,9 @@ func (p *pebble) pointDNS(t *testing.T, name, ip string) {
 
 // issuerRoots are the roots of the certificates Pebble issues (made anew
 // at each start), from its management interface.
-func (p *pebble) issuerRoots(t *testing.T) *x509.CertPool {
+func (p *Pebble) IssuerRoots(t *testing.T) *x509.CertPool {
 	t.Helper()
-	r, err := p.client().Get(p.mgmt + "/roots/0")
+	r, err := p.Client().Get(p.mgmt + "/roots/0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +244,7 @@ func testCA(t *testing.T, host string) (caPEM, certPEM, keyPEM []byte) {
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+func WaitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !ok() {
@@ -256,4 +255,3 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	}
 }
 
-var _ = strconv.Itoa
