@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,8 +26,28 @@ import (
 
 // account is this node's ACME account at one CA.
 type account struct {
-	client     *acme.Client
+	client *acme.Client
+
+	mu         sync.Mutex // serialises registration (sites share an account)
 	registered bool
+}
+
+// register makes sure the account exists at the CA.
+func (a *account) register(ctx context.Context, email, dir string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.registered {
+		return nil
+	}
+	acct := &acme.Account{}
+	if email != "" {
+		acct.Contact = []string{"mailto:" + email}
+	}
+	if _, err := a.client.Register(ctx, acct, acme.AcceptTOS); err != nil && !errors.Is(err, acme.ErrAccountAlreadyExists) {
+		return fmt.Errorf("account at %s: %w", dir, err)
+	}
+	a.registered = true
+	return nil
 }
 
 // accountFor returns (creating or loading its key) this node's account at
@@ -94,15 +115,8 @@ func (m *Manager) order(ctx context.Context, st *siteState) (*issued, error) {
 		return nil, err
 	}
 	cl := a.client
-	if !a.registered {
-		acct := &acme.Account{}
-		if st.Email != "" {
-			acct.Contact = []string{"mailto:" + st.Email}
-		}
-		if _, err := cl.Register(ctx, acct, acme.AcceptTOS); err != nil && !errors.Is(err, acme.ErrAccountAlreadyExists) {
-			return nil, fmt.Errorf("account at %s: %w", st.Directory, err)
-		}
-		a.registered = true
+	if err := a.register(ctx, st.Email, st.Directory); err != nil {
+		return nil, err
 	}
 	o, err := cl.AuthorizeOrder(ctx, acme.DomainIDs(st.names...))
 	if err != nil {

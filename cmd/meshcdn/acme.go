@@ -115,7 +115,7 @@ func (n *node) startACME(ctx context.Context) error {
 	}
 	m, err := autotls.New(autotls.Config{
 		Sites: n.cfg.ACMESites, DataDir: filepath.Join(n.cfg.DataDir, "acme"), Cluster: n.cluster,
-		Logger: n.log.Named("acme"), Registerer: n.registry,
+		Logger: n.log.Named("acme"), Registerer: n.registry, Timing: n.cfg.acmeTiming,
 	})
 	if err != nil {
 		return usagef("--tls acme: %v", err)

@@ -43,6 +43,7 @@ type nodeConfig struct {
 	TLSCerts    []certPair     // HTTPS certificates, chosen by SNI; the first is the default
 	DataDir     string         // --data-dir: state kept across restarts ("" = none)
 	ACMESites   []autotls.Site // sites whose certificates come from ACME (acme.go)
+	acmeTiming  autotls.Timing // zero: the defaults (tests shorten them)
 
 	CacheSize, MaxObjectSize int64
 	DefaultTTL               time.Duration
