@@ -171,3 +171,16 @@ func (n *node) acmeStatus() any {
 	}
 	return n.acme.Status()
 }
+
+// acmeChanged reports whether two sets of ACME sites differ in what the
+// certificate manager was started with (a reload cannot change them).
+func acmeChanged(a, b []autotls.Site) bool {
+	key := func(ss []autotls.Site) string {
+		var k strings.Builder
+		for _, s := range ss {
+			fmt.Fprintf(&k, "%s|%v|%s|%s|%v|%t;", s.Name, s.Hosts, s.Email, s.Directory, s.Challenges, s.CARoots != nil)
+		}
+		return k.String()
+	}
+	return key(a) != key(b)
+}
