@@ -203,9 +203,13 @@ func threeNodes(t *testing.T, p *pebbletest.Pebble, sites []Site) []*tnode {
 }
 
 func sameCertEverywhere(t *testing.T, p *pebbletest.Pebble, nodes []*tnode, name string, roots *x509.CertPool, not *x509.Certificate) *x509.Certificate {
+	return sameCertWithin(t, 40*time.Second, p, nodes, name, roots, not)
+}
+
+func sameCertWithin(t *testing.T, d time.Duration, p *pebbletest.Pebble, nodes []*tnode, name string, roots *x509.CertPool, not *x509.Certificate) *x509.Certificate {
 	t.Helper()
 	var first *x509.Certificate
-	pebbletest.WaitFor(t, 40*time.Second, "every node to serve one certificate for "+name, func() bool {
+	pebbletest.WaitFor(t, d, "every node to serve one certificate for "+name, func() bool {
 		first = nil
 		for _, n := range nodes {
 			c, err := served(t, p, n, name, roots)
@@ -295,10 +299,27 @@ func TestClusterOrdersOnceServesEverywhere(t *testing.T) {
 
 	// 24 s certificates are due for renewal after about 16 s: every node
 	// then serves a newer one, ordered once more by the owner.
+	renewed := map[string]*x509.Certificate{}
 	for _, name := range []string{httpName, alpnName} {
 		c := sameCertEverywhere(t, p, nodes, name, roots, first[name])
 		if !c.NotBefore.After(first[name].NotBefore) && !c.NotAfter.After(first[name].NotAfter) {
 			t.Errorf("%s: the renewed certificate is not newer", name)
+		}
+		renewed[name] = c
+	}
+
+	// A new node with nothing on disk gets the current certificates from
+	// the members, and orders nothing (even where it is now the owner).
+	n4 := startNode(t, p, nodeOpts{name: "node-4", ip: "127.0.0.14", dataDir: t.TempDir(), sites: sites, keys: [][]byte{testKey}, join: []string{nodes[0].cl.Addr()}})
+	for _, name := range []string{httpName, alpnName} {
+		pebbletest.WaitFor(t, 5*time.Second, "the new node to serve the current certificate of "+name, func() bool {
+			c, err := served(t, p, n4, name, roots)
+			return err == nil && c.Equal(renewed[name])
+		})
+	}
+	for _, site := range []string{"www", "api"} {
+		if got := orders(n4, site, "ok") + orders(n4, site, "error"); got != 0 {
+			t.Errorf("the new node placed %v orders for %s", got, site)
 		}
 	}
 }
@@ -342,7 +363,9 @@ func TestOrdererKilledMidOrder(t *testing.T) {
 		}
 	}
 	roots := p.IssuerRoots(t)
-	sameCertEverywhere(t, p, survivors, name, roots, nil)
+	// Well before OrderTimeout (30 s): the takeover follows the failure
+	// detection, not the timeout for a live but stuck orderer.
+	sameCertWithin(t, 15*time.Second, p, survivors, name, roots, nil)
 	if !killed.Load() {
 		t.Fatal("the orderer was never killed: no challenge response reached another node")
 	}

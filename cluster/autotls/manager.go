@@ -103,7 +103,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg: cfg, t: cfg.Timing, log: cfg.Logger, now: cfg.Now,
 		byID: map[string]*siteState{}, byHost: map[string]*siteState{},
 		chal:  newChallenges(cfg.Now),
-		inbox: make(chan inMsg, 256), outq: make(chan outMsg, 1024),
+		inbox: make(chan inMsg, 64), outq: make(chan outMsg, 1024),
 		alive: map[string]bool{}, accounts: map[string]*account{},
 	}
 	m.self = "local"
