@@ -75,6 +75,15 @@ func TestServeACME(t *testing.T) {
 			t.Errorf("/readyz: %+v", s)
 		}
 	}
+	resp, err = http.Get("http://" + n.admAddr + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready.TLS = nil
+	if err := json.NewDecoder(resp.Body).Decode(&ready); err != nil || len(ready.TLS) != 2 || ready.TLS[0].NotAfter == nil {
+		t.Errorf("/stats tls: %v %+v", err, ready.TLS)
+	}
+	resp.Body.Close()
 	resp, err = http.Get("http://" + n.admAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
