@@ -41,10 +41,16 @@ type Manager struct {
 	certs atomic.Pointer[map[string]*issued] // by host name
 
 	mu       sync.Mutex
-	alive    map[string]bool // members alive at the last look
-	changed  time.Time       // when that set last changed
+	alive    map[string]bool      // members alive at the last look
+	changed  time.Time            // when that set last changed
+	synced   map[string]time.Time // last SYNC answered, per member (one per syncEvery)
 	accounts map[string]*account
 }
+
+// syncEvery: a member's SYNC (send me every certificate) is answered at
+// most this often, so a member cannot make this node send its certificates
+// in a loop.
+const syncEvery = 10 * time.Second
 
 // testHookChallenge, if set, runs when a challenge response from another
 // member has been installed (tests: kill the orderer mid-order).
@@ -104,7 +110,7 @@ func New(cfg Config) (*Manager, error) {
 		byID: map[string]*siteState{}, byHost: map[string]*siteState{},
 		chal:  newChallenges(cfg.Now),
 		inbox: make(chan inMsg, 64), outq: make(chan outMsg, 1024),
-		alive: map[string]bool{}, accounts: map[string]*account{},
+		alive: map[string]bool{}, accounts: map[string]*account{}, synced: map[string]time.Time{},
 	}
 	m.self = "local"
 	if c := cfg.Cluster; c != nil {
@@ -257,6 +263,11 @@ func (m *Manager) greet(alive []string) {
 	}
 	if len(next) != len(m.alive) || len(fresh) > 0 {
 		m.changed = m.now()
+	}
+	for n := range m.synced {
+		if !next[n] {
+			delete(m.synced, n) // bounded by the members
+		}
 	}
 	m.alive = next
 	m.mu.Unlock()
@@ -483,6 +494,17 @@ func (m *Manager) handle(in inMsg) error {
 		}
 		return m.install(c, in.from)
 	case msgSync:
+		now := m.now()
+		m.mu.Lock()
+		last, seen := m.synced[in.from]
+		fresh := !seen || now.Sub(last) >= syncEvery
+		if fresh {
+			m.synced[in.from] = now
+		}
+		m.mu.Unlock()
+		if !fresh {
+			return errors.New("SYNC again within " + syncEvery.String() + ": ignored")
+		}
 		m.pushAll(in.from)
 	}
 	return nil

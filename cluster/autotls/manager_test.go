@@ -172,6 +172,19 @@ func TestHostileMessages(t *testing.T) {
 	default:
 		t.Error("the challenge was not acknowledged")
 	}
+	// SYNC is answered once per syncEvery and member.
+	for i, want := range []bool{true, false} {
+		for len(m.outq) > 0 {
+			<-m.outq
+		}
+		err := m.handle(inMsg{from: "peer", msg: wireMsg{Type: msgSync}})
+		if got := len(m.outq) == 1 && err == nil; got != want {
+			t.Errorf("SYNC %d: answered %v (queued %d, %v), want %v", i+1, got, len(m.outq), err, want)
+		}
+	}
+	for len(m.outq) > 0 {
+		<-m.outq
+	}
 }
 
 func mustLeaf(t *testing.T, chain []byte) []byte {
