@@ -68,6 +68,7 @@ type siteState struct {
 	nextTry   time.Time
 	lastErr   string
 	lastOrder time.Time // last successful order by this node
+	lastPull  time.Time // last SYNC sent to the owner while waiting for it
 }
 
 type inMsg struct {
@@ -311,7 +312,14 @@ func (m *Manager) consider(ctx context.Context, st *siteState, alive []string, n
 		return // not an alive member (yet)
 	}
 	if now.Sub(st.needSince) < time.Duration(pos)*m.t.OrderTimeout {
-		return // a member ranked higher orders first
+		// A member ranked higher orders first. Ask the owner for what it
+		// has now and then: its certificate may have been issued while a
+		// message to this node was lost.
+		if owner := alive[rank[0]]; m.share && now.Sub(st.lastPull) >= syncEvery {
+			st.lastPull = now
+			m.send(owner, &wireMsg{Type: msgSync})
+		}
+		return
 	}
 	st.ordering = true
 	why := "no certificate"

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +25,7 @@ import (
 // fakeCluster is a member alone, recording what is sent and registered.
 type fakeCluster struct {
 	encrypted bool
+	peer      string // the other member's name ("" = "peer")
 	mu        sync.Mutex
 	sent      []string // "to type"
 	handlers  map[byte]cluster.AppHandler
@@ -31,7 +33,11 @@ type fakeCluster struct {
 
 func (f *fakeCluster) Name() string { return "me" }
 func (f *fakeCluster) Members() []cluster.Member {
-	return []cluster.Member{{Name: "me", State: "alive"}, {Name: "peer", State: "alive"}}
+	peer := f.peer
+	if peer == "" {
+		peer = "peer"
+	}
+	return []cluster.Member{{Name: "me", State: "alive"}, {Name: peer, State: "alive"}}
 }
 func (f *fakeCluster) Encrypted() bool { return f.encrypted }
 func (f *fakeCluster) Handle(kind byte, h cluster.AppHandler) {
@@ -275,4 +281,36 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("%x: decoded %+v, round trip %+v (%v)", b, m, m2, err)
 		}
 	})
+}
+
+// TestWaitingMemberPullsFromOwner: a member that lacks a certificate while
+// the owner is to order it asks the owner for its certificates (a CERT
+// message to it may have been lost), at most once per syncEvery.
+func TestWaitingMemberPullsFromOwner(t *testing.T) {
+	fc := &fakeCluster{encrypted: true}
+	for i := 0; ; i++ {
+		fc.peer = fmt.Sprintf("peer-%d", i)
+		if alive := []string{"me", fc.peer}; alive[cluster.Ranked("acme:"+siteID, alive, 2)[0]] == fc.peer {
+			break
+		}
+	}
+	m := newTestManager(t, fc, t.TempDir(), nil)
+	now := time.Now()
+	m.start = now.Add(-time.Hour)
+	alive := []string{"me", fc.peer}
+	for i, want := range []int{1, 0} {
+		m.consider(context.Background(), m.sites[0], alive, now)
+		if got := len(m.outq); got != want {
+			t.Fatalf("round %d: %d messages queued, want %d", i+1, got, want)
+		}
+		if want == 1 {
+			o := <-m.outq
+			if msg, _ := decode(o.body); o.to != fc.peer || msg.Type != msgSync {
+				t.Errorf("sent %+v to %s, want SYNC to the owner %s", msg, o.to, fc.peer)
+			}
+		}
+	}
+	if st := m.Status()[0]; st.Ordering {
+		t.Error("a member ranked second ordered at once")
+	}
 }
