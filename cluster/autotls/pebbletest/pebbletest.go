@@ -35,16 +35,21 @@ const pebbleModule = "github.com/letsencrypt/pebble/v2"
 const pebbleVersion = "v2.10.3"
 
 var (
+	pebbleMu   sync.Mutex // guards the three below against Cleanup
 	pebbleOnce sync.Once
 	pebbleBin  string
 	pebbleErr  error
 )
 
-// Cleanup removes the built binaries (call it from TestMain after m.Run).
+// Cleanup removes the built binaries (from TestMain after m.Run, or
+// deferred in a test); a later Start builds them again.
 func Cleanup() {
+	pebbleMu.Lock()
+	defer pebbleMu.Unlock()
 	if pebbleBin != "" {
 		os.RemoveAll(pebbleBin)
 	}
+	pebbleOnce, pebbleBin, pebbleErr = sync.Once{}, "", nil
 }
 
 // buildPebble installs pebble and pebble-challtestsrv into a temporary
@@ -52,6 +57,8 @@ func Cleanup() {
 // the build cache afterwards). It does not touch this module's go.mod.
 func build(t *testing.T) string {
 	t.Helper()
+	pebbleMu.Lock()
+	defer pebbleMu.Unlock()
 	pebbleOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "meshcdn-pebble-")
 		if err != nil {
