@@ -66,6 +66,7 @@ type serveFlags struct {
 	redirectPort                  int
 
 	httpsFlags
+	acmeFlags
 }
 
 func serveFlagSet() (*flag.FlagSet, *serveFlags) {
@@ -112,6 +113,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.varyGeo, "vary-geo", "none", "make the edge add Vary on the client's `continent|country|none` (for origins that cannot)")
 	fs.BoolVar(&f.viaVersion, "via-version", false, "Via carries the meshcdn version (\"1.1 <node> (meshcdn/<version>)\"); off: the node name only")
 	addHTTPSFlags(fs, &f.httpsFlags)
+	addACMEFlags(fs, &f.acmeFlags)
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: `console|json`")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: `debug|info|warn|error`")
 	fs.StringVar(&f.config, "config", "", "configuration `file` (YAML; see deploy/config.example.yaml): several sites, every setting; flags and MESHCDN_* variables override it; SIGHUP reloads it")
@@ -157,6 +159,7 @@ func nodeConfigFromFlags(f *serveFlags) (nodeConfig, error) {
 		bad(err)
 	}
 	c.Listen, c.Admin = f.listen, f.admin
+	f.certsElsewhere = f.tls == "acme" || f.acmeElsewhere
 	bad(f.httpsConfig(&c))
 	if c.Origin, err = parseOrigin(f.origin); err != nil {
 		bad(err)
@@ -303,6 +306,7 @@ func nodeConfigFromFlags(f *serveFlags) (nodeConfig, error) {
 		bad(usagef("--vary-geo: %q is not one of continent, country, none", f.varyGeo))
 	}
 	f.siteConfig(&c, bad)
+	f.acmeConfig(&c, bad)
 	return c, joinUsage(errs)
 }
 
