@@ -37,6 +37,19 @@ type request struct {
 	store   string // a fetch for the cache: what became of the response (stored, or why not)
 }
 
+// lookup is the lookup stage, the one place the store is asked for a
+// request's variant: primary key, and the variant the stored Vary selects
+// for the request header h.
+func (p *Proxy) lookup(primary string, h http.Header) lookup {
+	lk := lookup{primary: primary}
+	lk.obj, lk.found = p.store.Lookup(primary, func(v []string) string {
+		lk.vary = v
+		lk.sec = secondaryKey(v, h)
+		return lk.sec
+	})
+	return lk
+}
+
 // lookup is the outcome of the lookup stage.
 type lookup struct {
 	primary string
@@ -128,14 +141,7 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 		rq.cc = parseClientCC(r.Header)
 	}
 
-	// lookup
-	h := r.Header
-	lk := lookup{primary: store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery)}
-	lk.obj, lk.found = p.store.Lookup(lk.primary, func(v []string) string {
-		lk.vary = v
-		lk.sec = secondaryKey(v, h)
-		return lk.sec
-	})
+	lk := p.lookup(store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery), r.Header)
 
 	fwd := "uri-miss"
 	if o := lk.obj; o != nil && !reusable(rq, o) {
@@ -403,13 +409,7 @@ func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string)
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			// Re-queued: the world changed; look again.
-			h := r.Header
-			nlk := lookup{primary: lk.primary}
-			nlk.obj, nlk.found = p.store.Lookup(nlk.primary, func(v []string) string {
-				nlk.vary = v
-				nlk.sec = secondaryKey(v, h)
-				return nlk.sec
-			})
+			nlk := p.lookup(lk.primary, r.Header)
 			if o := nlk.obj; o != nil && !reusable(rq, o) {
 				nlk.obj, private, fwd = nil, true, "request"
 			}
