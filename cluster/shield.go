@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"time"
 )
 
 // Owner returns the member that owns key among the alive members
@@ -49,3 +51,51 @@ func DerivePeerSecrets(keys [][]byte) [][]byte {
 	}
 	return out
 }
+
+// ShieldView is a node as the edge's shielding sees it (edge.Shield): the
+// owner of a key with the address of its peer-fetch endpoint (its admin
+// address), this node's purge progress, and the peer-fetch secrets.
+type ShieldView struct {
+	n       *Node
+	secrets [][]byte
+}
+
+// ShieldView returns the node's ShieldView. secret, if set, is the
+// peer-fetch secret (it signs and verifies, before those derived from the
+// gossip keys); without it and without gossip keys there is no secret and
+// peer fetches are refused.
+func (n *Node) ShieldView(secret []byte) *ShieldView {
+	v := &ShieldView{n: n}
+	if len(secret) > 0 {
+		v.secrets = append(v.secrets, secret)
+	}
+	v.secrets = append(v.secrets, n.PeerSecrets()...)
+	return v
+}
+
+// Owner: see edge.Shield.
+func (v *ShieldView) Owner(key, region string) (name, addr string, self, ok bool) {
+	m, ok := v.n.Owner(key, region)
+	if !ok {
+		return "", "", false, false
+	}
+	return m.Name, m.AdminAddr, m.Name == v.n.name, true
+}
+
+// Region is the node's region.
+func (v *ShieldView) Region() string { return v.n.cfg.Region }
+
+// Applied is the node's Applied vector, encoded.
+func (v *ShieldView) Applied() string { return v.n.Applied().String() }
+
+// WaitApplied decodes s and waits until the node covers it.
+func (v *ShieldView) WaitApplied(ctx context.Context, s string, timeout time.Duration) (bool, error) {
+	a, err := ParseApplied(s)
+	if err != nil {
+		return false, err
+	}
+	return v.n.WaitApplied(ctx, a, timeout), nil
+}
+
+// Secrets: the first signs, any verifies.
+func (v *ShieldView) Secrets() [][]byte { return v.secrets }

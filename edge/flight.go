@@ -28,9 +28,10 @@ type flight struct {
 	sec       string      // the leader's secondary key under vary
 	reqHeader http.Header // the origin request's header (to recompute sec)
 	stale     *store.Object
-	private   bool   // not in the table: a hit-for-miss or overflow fetch nobody joins
-	ranged    bool   // a hit-for-miss fetch that forwards the client's Range and If-Range
-	src       source // where the fetch goes (nil: the origin)
+	private   bool        // not in the table: a hit-for-miss or overflow fetch nobody joins
+	ranged    bool        // a hit-for-miss fetch that forwards the client's Range and If-Range
+	src       source      // where the fetch goes (nil: the origin)
+	fence     store.Fence // taken when the flight was created, before its request: a purge after it fences the response
 	body      *streamBody
 	ready     chan struct{} // closed once res is set
 	res       flightResult
@@ -176,11 +177,16 @@ func (t *flightTable) removeLocked(f *flight) {
 	}
 }
 
-// findLocked returns the joinable flight for a request with header h.
-func (t *flightTable) findLocked(primary string, h http.Header) *flight {
+// findLocked returns the joinable flight for a request with header h. A
+// peer fetch joins only flights begun after it waited for the child's
+// purges (shield.go).
+func (t *flightTable) findLocked(primary string, h http.Header, peer *peerInfo) *flight {
 	for _, f := range t.groups[primary] {
 		if f.published && !f.lateOK {
 			continue // stale on arrival or no-cache: only for the requests that waited
+		}
+		if peer != nil && f.fence < peer.minFence {
+			continue
 		}
 		if secondaryKey(f.vary, h) == f.sec && f.body.joinable() {
 			return f
@@ -214,7 +220,7 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 			t.mu.Unlock()
 			return nil, nil, false, nil, joinHitForMiss, nil
 		}
-		if f = t.findLocked(lk.primary, r.Header); f != nil {
+		if f = t.findLocked(lk.primary, r.Header, rq.peer); f != nil {
 			if rd = f.body.attach(); rd != nil {
 				out = joinWait
 				if f.published {
@@ -225,7 +231,7 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 			}
 		}
 		// A flight may have finished between the lookup and now: look again.
-		if allowFresh {
+		if allowFresh && (rq.peer == nil || rq.peer.covered) {
 			o := p.lookup(lk.primary, r.Header).obj
 			if o != nil && o != lk.obj && o.TTL(time.Now()) > 0 && !o.NoCache && !p.beforeCutoff(o) {
 				t.mu.Unlock()
@@ -253,14 +259,14 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 			}
 		}
 	}
-	f = &flight{primary: lk.primary, vary: vary, sec: sec, stale: lk.obj, private: private, ranged: ranged,
+	f = &flight{primary: lk.primary, vary: vary, sec: sec, stale: lk.obj, private: private, ranged: ranged, fence: p.store.Fence(),
 		body: newStreamBody(s.maxObject, &p.fetchBudget), ready: make(chan struct{})}
 	rd = f.body.attach()
 	if !private {
 		t.groups[lk.primary] = append(t.groups[lk.primary], f)
 	}
 	t.mu.Unlock()
-	p.startFlight(f, s, r)
+	p.startFlight(f, rq)
 	return f, rd, true, nil, joinWait, nil
 }
 
@@ -280,17 +286,21 @@ func (p *Proxy) refresh(rq *request, lk *lookup) {
 		t.mu.Unlock()
 		return
 	}
-	f := &flight{primary: lk.primary, vary: lk.vary, sec: lk.sec, stale: lk.obj,
+	f := &flight{primary: lk.primary, vary: lk.vary, sec: lk.sec, stale: lk.obj, fence: p.store.Fence(),
 		body: newStreamBody(rq.s.maxObject, &p.fetchBudget), ready: make(chan struct{}), leaderGone: true}
 	t.groups[lk.primary] = append(t.groups[lk.primary], f)
 	t.mu.Unlock()
-	p.startFlight(f, rq.s, r)
+	p.startFlight(f, rq)
 }
 
 // startFlight sends the origin request in its own goroutine, detached from
 // any one client: the fetch completes (and is stored) even if the client
 // that started it goes away.
-func (p *Proxy) startFlight(f *flight, s *site, r *http.Request) {
+func (p *Proxy) startFlight(f *flight, rq *request) {
+	s, r := rq.s, rq.r
+	if src := p.sourceFor(rq, f); src != nil {
+		f.src = src
+	}
 	f.reqHeader = p.fetchHeader(r, s, f.stale) // before the goroutine: read by it only
 	if f.ranged {
 		for _, k := range [...]string{"Range", "If-Range"} {
@@ -356,7 +366,7 @@ func (p *Proxy) leave(f *flight) {
 func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Context, cancel context.CancelFunc, it *idleTimer) {
 	defer p.wg.Done()
 	defer p.fetching.Add(-1)
-	fence := p.store.Fence() // before the request: a purge after this point fences the response
+	fence := f.fence
 	fr, err := p.fetch(f, s, req, ctx)
 	if err != nil {
 		code, _ := classify(err, it)

@@ -35,6 +35,8 @@ type request struct {
 	err     error
 	aborted error  // the body broke off after the headers were sent
 	store   string // a fetch for the cache: what became of the response (stored, or why not)
+
+	peer *peerInfo // an authenticated peer fetch (shield.go); nil for clients
 }
 
 // lookup is the lookup stage, the one place the store is asked for a
@@ -118,7 +120,7 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 		w = &removeWriter{ResponseWriter: w, names: s.remove}
 	}
 	rq.facts = p.scan(r.Header, s)
-	rq.debug = rq.facts&hasDebug != 0
+	rq.debug = rq.facts&hasDebug != 0 || rq.peer != nil // a peer stores the surrogate headers too
 	p.recvHost(rq)
 	if r.Method == "PURGE" {
 		p.servePurge(w, rq)
@@ -127,7 +129,9 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 	if p.redirectHTTPS(w, rq, s) {
 		return
 	}
-	p.recvGeo(rq)
+	if rq.peer == nil { // a peer states the original client's (authenticated)
+		p.recvGeo(rq)
+	}
 	if r.Method == http.MethodConnect {
 		p.synth(w, rq, http.StatusMethodNotAllowed, "CONNECT is not supported by a reverse proxy", nil, nil)
 		return
@@ -142,6 +146,11 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 	}
 
 	lk := p.lookup(store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery), r.Header)
+	if rq.peer != nil && !rq.peer.covered {
+		// This node may still hold what a purge the child applied
+		// removed: the cache must not answer (shield.go).
+		lk = lookup{primary: lk.primary}
+	}
 
 	fwd := "uri-miss"
 	if o := lk.obj; o != nil && !reusable(rq, o) {
@@ -410,6 +419,9 @@ func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string)
 		if attempt > 0 {
 			// Re-queued: the world changed; look again.
 			nlk := p.lookup(lk.primary, r.Header)
+			if rq.peer != nil && !rq.peer.covered {
+				nlk = lookup{primary: lk.primary}
+			}
 			if o := nlk.obj; o != nil && !reusable(rq, o) {
 				nlk.obj, private, fwd = nil, true, "request"
 			}
