@@ -104,6 +104,12 @@ func parseShield(v string) (shieldMode, string, error) {
 	return 0, "", fmt.Errorf("shield %q: want off, cluster, region or region:<name>", v)
 }
 
+// CheckShield validates a Site.Shield value.
+func CheckShield(v string) error {
+	_, _, err := parseShield(v)
+	return err
+}
+
 // peerInfo is what an authenticated peer fetch carries into the stages
 // (request context): the original client's address and scheme, which the
 // edge believes only from a peer.

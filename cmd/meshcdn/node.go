@@ -89,6 +89,9 @@ type nodeConfig struct {
 	ShutdownTimeout time.Duration // then the longest wait for requests in flight (--drain-timeout)
 
 	IsolationUnready time.Duration // /readyz 503 after hearing from no peer this long (0 = off)
+
+	ShieldSecret  []byte        // --shield-secret; nil: derived from the gossip keys
+	ShieldTimeout time.Duration // 0 = edge.DefaultShieldTimeout
 }
 
 // node is one running meshcdn node: store, geo resolver, cluster member,
@@ -236,6 +239,12 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 		sites = []*edge.Site{edgeSite(cfg)}
 	}
 	c := n.cluster
+	var shield edge.Shield
+	if sv := c.ShieldView(cfg.ShieldSecret); len(sv.Secrets()) > 0 {
+		shield = sv
+	} else if shielding(sites) {
+		return nil, usagef("--shield needs a secret for peer fetches: --gossip-key or --shield-secret")
+	}
 	n.proxy, err = edge.New(edge.Config{
 		Sites: sites, Store: n.store, Geo: resolver,
 		Logger: log.Named("edge"), Registerer: n.registry,
@@ -246,6 +255,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 		PurgeToken: cfg.PurgeToken, PurgeAllow: cfg.PurgeAllow, NodeName: cfg.Name,
 		ViaVersion:  viaVersion(cfg.ViaVersion),
 		StaleCutoff: c.StaleCutoff,
+		Shield:      shield, ShieldTimeout: cfg.ShieldTimeout,
 	})
 	if err != nil {
 		return nil, usagef("edge: %v", err)
@@ -268,7 +278,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	errLog := mustStdLog(log.Named("http"))
 	n.edgeSrv = newEdgeServer(n.proxy, errLog)
 	n.adminSrv = &http.Server{
-		Handler:           adminHandler,
+		Handler:           withPeerFetch(adminHandler, n.proxy),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.PurgeWait + 30*time.Second,

@@ -23,6 +23,7 @@ type siteSettings struct {
 	RedirectHTTP   bool
 	RedirectPort   int
 	ResponseRemove []string
+	Shield         string // edge.Site.Shield
 }
 
 // Bounds of the per-site settings.
@@ -56,6 +57,10 @@ func (f *serveFlags) siteConfig(c *nodeConfig, bad func(error)) {
 		bad(usagef("--redirect-port must be between 0 (the default, 443) and 65535"))
 	}
 	c.RedirectHTTP, c.RedirectPort = f.redirectHTTP, f.redirectPort
+	if err := edge.CheckShield(f.shield); err != nil {
+		bad(usagef("--shield: %v", err))
+	}
+	c.Shield = f.shield
 	c.ResponseRemove = splitList(f.responseRemove)
 	if len(c.ResponseRemove) > maxRemoved {
 		bad(usagef("--response-remove: at most %d header names", maxRemoved))
@@ -166,6 +171,7 @@ func edgeSite(c nodeConfig) *edge.Site {
 		RedirectHTTP:            c.RedirectHTTP,
 		RedirectPort:            c.RedirectPort,
 		ResponseRemove:          c.ResponseRemove,
+		Shield:                  c.Shield,
 		DefaultTTL:              c.DefaultTTL,
 		DefaultSWR:              c.DefaultSWR,
 		DefaultSIE:              c.DefaultSIE,

@@ -55,6 +55,7 @@ var Keys = []Key{
 	{"cluster.key_file", "gossip-key-file", Scalar},
 	{"cluster.isolation_bound", "isolation-bound", Scalar},
 	{"cluster.isolation_unready", "isolation-unready", Scalar},
+	{"cluster.shield_timeout", "shield-timeout", Scalar},
 	{"cache.size", "cache-size", Scalar},
 	{"cache.max_object_size", "max-object-size", Scalar},
 	{"cache.max_variants", "max-variants", Scalar},
@@ -98,6 +99,7 @@ var SiteKeys = []Key{
 	{"https.redirect_http", "redirect-http", Scalar},
 	{"https.redirect_port", "redirect-port", Scalar},
 	{"headers.response_remove", "response-remove", List},
+	{"shield", "shield", Scalar},
 }
 
 // Value is one setting read from the file.
