@@ -93,6 +93,8 @@ func (n *Node) handle(b []byte) {
 		n.handleDigest(m.Sender, m.Epoch, &m.Digest)
 	case msgReplay:
 		n.handleReplay(m.Sender, m.Epoch, &m.Replay)
+	case msgLeave:
+		n.handleLeave(m.Sender, &m.Leave)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 //	DIGEST  flags (1 response, 2 full), floor time, count, count × (origin str, epoch, contig)
 //	REPLAY  origin str, epoch, from, to, floor time, lost time, nmissing,
 //	        nmissing × (gap from previous end, length), count, count × (entry length, entry)
+//	LEAVE   member str, member epoch   (an operator's force-leave of a failed member)
 //
 // entry = origin str | epoch | seq | time | flags (1 all, 2 soft, 4 before) |
 // [before time] | nkeys | nkeys × str | nurls | nurls × str
@@ -35,6 +36,7 @@ const (
 	msgAck    = 2
 	msgDigest = 3
 	msgReplay = 4
+	msgLeave  = 5
 
 	flagAll    = 1
 	flagSoft   = 2
@@ -135,6 +137,13 @@ type message struct {
 	Ack     ackMsg
 	Digest  digestMsg
 	Replay  replayMsg
+	Leave   leaveMsg
+}
+
+// leaveMsg: the operator declared member Name (boot Epoch) gone for good.
+type leaveMsg struct {
+	Name  string
+	Epoch uint64
 }
 
 func nanos(t time.Time) int64 {
@@ -571,6 +580,12 @@ func decodeMessage(b []byte) (message, error) {
 			if r.err == nil && (e.Origin != rp.Origin || e.Epoch != rp.Epoch || e.Seq <= rp.From || e.Seq > rp.To) {
 				r.fail(errField)
 			}
+		}
+	case msgLeave:
+		m.Leave.Name = r.str(maxNameLen)
+		m.Leave.Epoch = r.uvarint()
+		if r.err == nil && m.Leave.Name == "" {
+			r.fail(errField)
 		}
 	default:
 		return m, errType

@@ -50,6 +50,7 @@ type nodeConfig struct {
 	OriginMaxConns           int  // 0 = edge.DefaultMaxOriginConns
 	OriginQueue              int  // 0 = edge.DefaultOriginQueue
 	ClientBodyDeadline       time.Duration
+	ClientBodyTimeout        time.Duration
 	ClientBodyMinRate        int64  // bytes/s; 0 = the edge's default
 	ClientBodyBuffer         int64  // 0 = the edge's default
 	MaxVariants              int    // per URL; 0 = the store's default

@@ -188,6 +188,7 @@ func edgeSite(c nodeConfig) *edge.Site {
 		MaxOriginConns:          c.OriginMaxConns,
 		OriginQueue:             c.OriginQueue,
 		ClientBodyDeadline:      c.ClientBodyDeadline,
+		ClientBodyTimeout:       c.ClientBodyTimeout,
 		ClientBodyMinRate:       c.ClientBodyMinRate,
 		ClientBodyBuffer:        c.ClientBodyBuffer,
 	}

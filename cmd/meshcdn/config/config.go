@@ -94,6 +94,7 @@ var SiteKeys = []Key{
 	{"geo.country_header", "geo-country-header", Scalar},
 	{"geo.continent_header", "geo-continent-header", Scalar},
 	{"client_body.deadline", "client-body-deadline", Scalar},
+	{"client_body.timeout", "client-body-timeout", Scalar},
 	{"client_body.min_rate", "client-body-min-rate", Scalar},
 	{"client_body.buffer", "client-body-buffer", Scalar},
 	{"https.redirect_http", "redirect-http", Scalar},
