@@ -1,0 +1,224 @@
+package test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meshcdn/meshcdn/cluster"
+	"github.com/meshcdn/meshcdn/cluster/clustertest"
+	"github.com/meshcdn/meshcdn/edge"
+	"github.com/meshcdn/meshcdn/store"
+)
+
+// BenchmarkShield: N in-process nodes (a real memberlist cluster, real
+// edge proxies on loopback sockets) in front of one origin. Every proxy
+// has two sites with the same origin: off.example (shield off) and
+// on.example (shield: cluster), so both modes run on the same cluster.
+//
+//   - refill: an object cached on every node is purged (wait=all), then
+//     4 clients per node request it at once; origin-fetches/purge is the
+//     figure (shield off: one per node; cluster: 1).
+//   - miss: purge, then one request on a node that does not own the
+//     object: its latency (p50, p99) with and without the hop to the owner.
+//   - hit: a fresh object requested again on one node (ns/op): the hit
+//     path does not change with shielding.
+//
+// make bench-shield runs it; README.md ("Shielding") has the figures.
+func BenchmarkShield(b *testing.B) {
+	for _, n := range []int{3, 10, 30} {
+		b.Run("nodes="+strconv.Itoa(n), func(b *testing.B) {
+			env := startShieldBench(b, n)
+			defer env.close()
+			for _, mode := range []string{"off", "cluster"} {
+				b.Run("refill/shield="+mode, func(b *testing.B) { env.refill(b, mode) })
+			}
+			for _, mode := range []string{"off", "cluster"} {
+				b.Run("miss/shield="+mode, func(b *testing.B) { env.miss(b, mode) })
+			}
+			for _, mode := range []string{"off", "cluster"} {
+				b.Run("hit/shield="+mode, func(b *testing.B) { env.hit(b, mode) })
+			}
+		})
+	}
+}
+
+type shieldBench struct {
+	c       *clustertest.Cluster
+	proxies []*edge.Proxy
+	edges   []*httptest.Server
+	peers   []*httptest.Server
+	org     *versionedOrigin
+	osrv    *httptest.Server
+	hc      *http.Client
+	objects atomic.Int64
+}
+
+func startShieldBench(b *testing.B, n int) *shieldBench {
+	b.Helper()
+	env := &shieldBench{org: &versionedOrigin{versions: map[string]uint64{}}}
+	env.osrv = httptest.NewServer(env.org)
+	ou, _ := url.Parse(env.osrv.URL)
+	cur := make([]atomic.Pointer[edge.Proxy], n)
+	for i := range n {
+		env.peers = append(env.peers, httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p := cur[i].Load(); p != nil {
+				p.ServePeer(w, r)
+				return
+			}
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		})))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := clustertest.Start(ctx, clustertest.Options{Nodes: n,
+		Configure: func(i int, cfg *cluster.Config) { cfg.AdminAddr = strings.TrimPrefix(env.peers[i].URL, "http://") }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	env.c = c
+	for i := range n {
+		node := c.Node(i)
+		p, err := edge.New(edge.Config{
+			Sites: []*edge.Site{
+				{Name: "off", Hosts: []string{"off.example"}, Origin: ou},
+				{Name: "on", Hosts: []string{"on.example"}, Origin: ou, Shield: "cluster"},
+			},
+			Store: c.Store(i), NodeName: node.Name(), Shield: node.ShieldView(shieldSecret),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cur[i].Store(p)
+		env.proxies = append(env.proxies, p)
+		env.edges = append(env.edges, httptest.NewServer(p))
+	}
+	env.hc = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
+	return env
+}
+
+func (env *shieldBench) close() {
+	for _, s := range env.edges {
+		s.Close()
+	}
+	for _, p := range env.proxies {
+		p.Close()
+	}
+	for _, s := range env.peers {
+		s.Close()
+	}
+	env.c.Close()
+	env.osrv.Close()
+}
+
+func hostOf(mode string) string {
+	if mode == "off" {
+		return "off.example"
+	}
+	return "on.example"
+}
+
+func (env *shieldBench) get(b *testing.B, i int, host, path string) time.Duration {
+	req, _ := http.NewRequest("GET", env.edges[i].URL+path, nil)
+	req.Host = host
+	t0 := time.Now()
+	resp, err := env.hc.Do(req)
+	if err != nil {
+		b.Error(err)
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	d := time.Since(t0)
+	if resp.StatusCode != 200 {
+		b.Errorf("GET %s%s on node %d: %d", host, path, i, resp.StatusCode)
+	}
+	return d
+}
+
+// purge bumps the object's version and purges it on every node (wait=all).
+func (env *shieldBench) purge(b *testing.B, k string) {
+	env.org.bump(k)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := env.c.Node(0).Purge(ctx, store.Purge{Keys: []string{"obj/" + k}}, true)
+	if err != nil || !res.Complete {
+		b.Fatalf("purge: %+v %v", res, err)
+	}
+}
+
+func (env *shieldBench) newObject() string {
+	return "bench-" + strconv.FormatInt(env.objects.Add(1), 10)
+}
+
+func (env *shieldBench) refill(b *testing.B, mode string) {
+	const clients = 4
+	host, k := hostOf(mode), env.newObject()
+	path := "/obj/" + k
+	for i := range env.edges { // cached everywhere
+		env.get(b, i, host, path)
+	}
+	var fetches int64
+	b.ResetTimer()
+	for range b.N {
+		env.purge(b, k)
+		before := env.org.fetches.Load()
+		var wg sync.WaitGroup
+		for i := range env.edges {
+			for range clients {
+				wg.Add(1)
+				go func() { defer wg.Done(); env.get(b, i, host, path) }()
+			}
+		}
+		wg.Wait()
+		fetches += env.org.fetches.Load() - before
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(fetches)/float64(b.N), "origin-fetches/purge")
+}
+
+func (env *shieldBench) miss(b *testing.B, mode string) {
+	host, k := hostOf(mode), env.newObject()
+	path := "/obj/" + k
+	// A node that does not own the object (the same one for both modes).
+	names := make([]string, len(env.edges))
+	for i := range names {
+		names[i] = env.c.Node(i).Name()
+	}
+	owner := cluster.Owner(store.KeyFor(hostOf("cluster"), path, ""), names)
+	child := (owner + 1) % len(env.edges)
+	env.get(b, child, host, path)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		env.purge(b, k)
+		b.StartTimer()
+		lat = append(lat, env.get(b, child, host, path))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds()), "p99-µs")
+}
+
+func (env *shieldBench) hit(b *testing.B, mode string) {
+	host, k := hostOf(mode), env.newObject()
+	path := "/obj/" + k
+	env.get(b, 0, host, path)
+	env.get(b, 0, host, path)
+	b.ResetTimer()
+	for range b.N {
+		env.get(b, 0, host, path)
+	}
+}
+
