@@ -63,7 +63,7 @@ bench-purge:
 # with and without shielding (benchstat-ready: -count=6).
 bench-shield:
 	$(GO) test -run='^$$' -bench='Shield/.*/(refill|miss)' -benchtime=30x -count=6 ./test/
-	$(GO) test -run='^$$' -bench='Shield/.*/hit' -benchtime=3000x -count=6 ./test/
+	$(GO) test -run='^$$' -bench='Shield/.*/hit' -benchtime=2000x -count=6 ./test/
 
 # 100 and 300 real cluster nodes in one process over a simulated network of
 # six regions (cluster/README.md, "Simulated wide-area cluster"): purge
