@@ -631,5 +631,8 @@ func (p *Proxy) Close() {
 		for _, s := range p.table.Load().all {
 			s.transport.CloseIdleConnections()
 		}
+		if p.peerClient != nil {
+			p.peerClient.CloseIdleConnections()
+		}
 	})
 }
