@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/meshcdn/meshcdn/cluster"
 	"github.com/meshcdn/meshcdn/cluster/clustertest"
 	"github.com/meshcdn/meshcdn/edge"
@@ -59,6 +61,29 @@ type shieldBench struct {
 	osrv    *httptest.Server
 	hc      *http.Client
 	objects atomic.Int64
+	regs    []*prometheus.Registry
+}
+
+// peerFallbacks sums, over the nodes, the peer fetches that went to the
+// origin instead (owner silent, failing or refusing).
+func (env *shieldBench) peerFallbacks() float64 {
+	var n float64
+	for _, reg := range env.regs {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() != "meshcdn_edge_peer_fetches_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == "outcome" && lp.GetValue() != "ok" && lp.GetValue() != "not_modified" {
+						n += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	return n
 }
 
 func startShieldBench(b *testing.B, n int) *shieldBench {
@@ -86,7 +111,10 @@ func startShieldBench(b *testing.B, n int) *shieldBench {
 	env.c = c
 	for i := range n {
 		node := c.Node(i)
+		reg := prometheus.NewRegistry()
+		env.regs = append(env.regs, reg)
 		p, err := edge.New(edge.Config{
+			Registerer: reg,
 			Sites: []*edge.Site{
 				{Name: "off", Hosts: []string{"off.example"}, Origin: ou},
 				{Name: "on", Hosts: []string{"on.example"}, Origin: ou, Shield: "cluster"},
@@ -166,6 +194,7 @@ func (env *shieldBench) refill(b *testing.B, mode string) {
 		env.get(b, i, host, path)
 	}
 	var fetches int64
+	fallbacks := env.peerFallbacks()
 	b.ResetTimer()
 	for range b.N {
 		env.purge(b, k)
@@ -182,6 +211,7 @@ func (env *shieldBench) refill(b *testing.B, mode string) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(fetches)/float64(b.N), "origin-fetches/purge")
+	b.ReportMetric((env.peerFallbacks()-fallbacks)/float64(b.N), "peer-fallbacks/purge")
 }
 
 // miss and hit measure both modes in the same loop, alternating which goes
