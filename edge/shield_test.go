@@ -122,6 +122,12 @@ func TestShieldOneOriginFetch(t *testing.T) {
 	if got := sp.owner.counter("meshcdn_edge_peer_requests_total", "outcome", "covered"); got != 1 {
 		t.Fatalf("owner peer requests covered = %v", got)
 	}
+	// The owner counted its client's request only (the HIT), not the
+	// child's miss it served.
+	sp.owner.waitCounter(1, "meshcdn_edge_requests_total", "result", "hit")
+	if got := sp.owner.counter("meshcdn_edge_requests_total", "result", "miss"); got != 0 {
+		t.Fatalf("owner counted %v misses: a peer fetch is the child's request", got)
+	}
 	if n := sp.child.store.Purge(store.Purge{Keys: []string{"k1"}}); n != 1 {
 		t.Fatalf("a purge by the surrogate key removed %d objects on the child", n)
 	}
