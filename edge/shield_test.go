@@ -394,3 +394,56 @@ func TestShieldStaleIfError(t *testing.T) {
 		t.Fatalf("%d %q %q", r.StatusCode, r.body, r.Header.Values("Cache-Status"))
 	}
 }
+
+func TestParseShield(t *testing.T) {
+	for _, c := range []struct {
+		in     string
+		mode   shieldMode
+		region string
+		ok     bool
+	}{
+		{"", shieldOff, "", true}, {"off", shieldOff, "", true}, {"cluster", shieldCluster, "", true},
+		{"region", shieldOwnRegion, "", true}, {"region:eu-west", shieldRegion, "eu-west", true},
+		{"region:", 0, "", false}, {"region:a b", 0, "", false}, {"on", 0, "", false}, {"Cluster", 0, "", false},
+	} {
+		m, r, err := parseShield(c.in)
+		if (err == nil) != c.ok || (c.ok && (m != c.mode || r != c.region)) {
+			t.Errorf("parseShield(%q) = %v %q %v", c.in, m, r, err)
+		}
+	}
+	// A site that shields needs Config.Shield.
+	st := store.New(store.Config{MaxBytes: 1 << 20})
+	defer st.Close()
+	_, err := New(Config{Store: st, Sites: []*Site{{Name: "s", Origin: mustURL(t, "http://127.0.0.1:1"), Shield: "cluster"}}})
+	if err == nil || !strings.Contains(err.Error(), "needs the cluster") {
+		t.Fatalf("New without Config.Shield: %v", err)
+	}
+}
+
+// With shield: region, the owner is chosen among this node's region.
+func TestShieldRegionAsksForOwnRegion(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "x") })
+	rs := &regionShield{staticShield: staticShield{self: "child", owner: "owner"}}
+	e := newEdge(t, o, func(c *Config, s *Site) { c.Shield, s.Shield = rs, "region" })
+	e.get("/r")
+	e2 := newEdge(t, o, func(c *Config, s *Site) { c.Shield, s.Shield = rs, "region:far" })
+	e2.get("/r")
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if len(rs.asked) != 2 || rs.asked[0] != "r1" || rs.asked[1] != "far" {
+		t.Fatalf("regions asked: %q", rs.asked)
+	}
+}
+
+type regionShield struct {
+	staticShield
+	mu    sync.Mutex
+	asked []string
+}
+
+func (s *regionShield) Owner(key, region string) (string, string, bool, bool) {
+	s.mu.Lock()
+	s.asked = append(s.asked, region)
+	s.mu.Unlock()
+	return "", "", false, false
+}

@@ -137,6 +137,10 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	if testHookStartNode != nil {
 		testHookStartNode()
 	}
+	if len(cfg.ShieldSecret) == 0 && len(cfg.GossipKeys) == 0 &&
+		(shielding(cfg.Sites) || (len(cfg.Sites) == 0 && shielding([]*edge.Site{edgeSite(cfg)}))) {
+		return nil, usagef("--shield needs a secret for peer fetches: --gossip-key or --shield-secret")
+	}
 	// n is not the named result: the cleanup below must still see it
 	// after a "return nil, err".
 	n := &node{cfg: cfg, log: log, served: make(chan error, 3)}
@@ -243,8 +247,6 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	var shield edge.Shield
 	if sv := c.ShieldView(cfg.ShieldSecret); len(sv.Secrets()) > 0 {
 		shield = sv
-	} else if shielding(sites) {
-		return nil, usagef("--shield needs a secret for peer fetches: --gossip-key or --shield-secret")
 	}
 	n.proxy, err = edge.New(edge.Config{
 		Sites: sites, Store: n.store, Geo: resolver,
