@@ -13,8 +13,10 @@
 //   - miss: collapse concurrent misses into one origin fetch, remember
 //     uncacheable answers briefly (hit-for-miss) so that later requests go
 //     to the origin in parallel;
-//   - fetch: to the site's origin, streaming to every waiting client while
-//     the body is buffered for the store; stale-if-error on origin failure;
+//   - fetch: to the site's origin — or, when the site shields, to the
+//     object's owner in the cluster (shield.go) —, streaming to every
+//     waiting client while the body is buffered for the store;
+//     stale-if-error on origin failure;
 //   - store: insert with the purge fence taken when the fetch began;
 //   - deliver: Age, X-Cache, Cache-Status (RFC 9211), conditional requests,
 //     Range, HEAD; surrogate headers removed unless the debug header is set.
