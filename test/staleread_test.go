@@ -292,7 +292,12 @@ func staleRead(t *testing.T, shield string) {
 				downMu.RUnlock()
 				startAt := time.Now()
 				floor := log.floor(k, startAt)
-				resp, err := hc.Get(edges[i].srv.URL + "/obj/" + k)
+				// One host name for every node (as behind geo-DNS): the
+				// nodes share cache keys, so a shield owner's copy serves
+				// the others.
+				req, _ := http.NewRequest("GET", edges[i].srv.URL+"/obj/"+k, nil)
+				req.Host = "objects.example"
+				resp, err := hc.Do(req)
 				if err != nil {
 					continue
 				}
