@@ -231,8 +231,8 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 			}
 		}
 		// A flight may have finished between the lookup and now: look again.
-		if allowFresh && (rq.peer == nil || rq.peer.covered) {
-			o := p.lookup(lk.primary, r.Header).obj
+		if allowFresh {
+			o := p.lookup(rq, lk.primary).obj
 			if o != nil && o != lk.obj && o.TTL(time.Now()) > 0 && !o.NoCache && !p.beforeCutoff(o) {
 				t.mu.Unlock()
 				return nil, nil, false, o, joinFresh, nil

@@ -41,9 +41,15 @@ type request struct {
 
 // lookup is the lookup stage, the one place the store is asked for a
 // request's variant: primary key, and the variant the stored Vary selects
-// for the request header h.
-func (p *Proxy) lookup(primary string, h http.Header) lookup {
+// for the request's header. A peer fetch from a node that has applied
+// purges this one has not finds nothing: this node may still hold what one
+// of them removed (shield.go).
+func (p *Proxy) lookup(rq *request, primary string) lookup {
 	lk := lookup{primary: primary}
+	if rq.peer != nil && !rq.peer.covered {
+		return lk
+	}
+	h := rq.r.Header
 	lk.obj, lk.found = p.store.Lookup(primary, func(v []string) string {
 		lk.vary = v
 		lk.sec = secondaryKey(v, h)
@@ -145,12 +151,7 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 		rq.cc = parseClientCC(r.Header)
 	}
 
-	lk := p.lookup(store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery), r.Header)
-	if rq.peer != nil && !rq.peer.covered {
-		// This node may still hold what a purge the child applied
-		// removed: the cache must not answer (shield.go).
-		lk = lookup{primary: lk.primary}
-	}
+	lk := p.lookup(rq, store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery))
 
 	fwd := "uri-miss"
 	if o := lk.obj; o != nil && !reusable(rq, o) {
@@ -413,15 +414,11 @@ func (p *Proxy) beforeCutoff(o *store.Object) bool {
 
 // miss waits for (or starts) the origin fetch and answers from it.
 func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string) {
-	r := rq.r
 	private := lk.own
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			// Re-queued: the world changed; look again.
-			nlk := p.lookup(lk.primary, r.Header)
-			if rq.peer != nil && !rq.peer.covered {
-				nlk = lookup{primary: lk.primary}
-			}
+			nlk := p.lookup(rq, lk.primary)
 			if o := nlk.obj; o != nil && !reusable(rq, o) {
 				nlk.obj, private, fwd = nil, true, "request"
 			}
