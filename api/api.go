@@ -57,6 +57,9 @@ type Config struct {
 	// from no member that has not left the cluster for longer than this
 	// (it may be missing purges); 0: off.
 	IsolationUnready time.Duration
+	// TLSStatus, when set, is /readyz's "tls" detail: the automatic
+	// HTTPS certificates (it does not change readiness).
+	TLSStatus func() any
 	// GatherTimeout bounds gathering the cluster's view from the members
 	// (/cluster/purges, /cluster/stats): those that have not answered by
 	// then are named as unreachable; default 2s.
@@ -579,7 +582,11 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 		JoinError string `json:"join_error,omitempty"`
 		// LastContact: when an isolated node last heard from a peer.
 		LastContact *time.Time `json:"last_contact,omitempty"`
+		TLS         any        `json:"tls,omitempty"`
 	}{Ready: true}
+	if h.cfg.TLSStatus != nil {
+		out.TLS = h.cfg.TLSStatus()
+	}
 	if c := h.cfg.Cluster; c != nil {
 		out.Node = c.Name()
 		self := false

@@ -86,6 +86,7 @@ type Node struct {
 	hist  *history // wraps st: the purge history (history.go)
 	coll  prometheus.Collector
 	mlLim *limiter // memberlist's log lines
+	apps  appHandlers
 
 	mu        sync.Mutex
 	peers     map[string]*peer

@@ -19,6 +19,7 @@ import (
 //	DIGEST  flags (1 response, 2 full), floor time, count, count × (origin str, epoch, contig)
 //	REPLAY  origin str, epoch, from, to, floor time, lost time, nmissing,
 //	        nmissing × (gap from previous end, length), count, count × (entry length, entry)
+//	APP     kind byte, body length, body (app.go)
 //	LEAVE   member str, member epoch   (an operator's force-leave of a failed member)
 //
 // entry = origin str | epoch | seq | time | flags (1 all, 2 soft, 4 before) |
@@ -37,6 +38,7 @@ const (
 	msgDigest = 3
 	msgReplay = 4
 	msgLeave  = 5
+	msgApp    = 6
 
 	flagAll    = 1
 	flagSoft   = 2
@@ -137,6 +139,8 @@ type message struct {
 	Ack     ackMsg
 	Digest  digestMsg
 	Replay  replayMsg
+	AppKind byte   // msgApp
+	AppBody []byte // msgApp
 	Leave   leaveMsg
 }
 
@@ -581,6 +585,8 @@ func decodeMessage(b []byte) (message, error) {
 				r.fail(errField)
 			}
 		}
+	case msgApp:
+		m.AppKind, m.AppBody = r.app()
 	case msgLeave:
 		m.Leave.Name = r.str(maxNameLen)
 		m.Leave.Epoch = r.uvarint()

@@ -68,6 +68,7 @@ type serveFlags struct {
 	redirectPort                  int
 
 	httpsFlags
+	acmeFlags
 }
 
 func serveFlagSet() (*flag.FlagSet, *serveFlags) {
@@ -117,6 +118,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.shieldTimeout, "shield-timeout", edge.DefaultShieldTimeout, "a peer fetch the owner has not acknowledged within this `duration` goes to the origin")
 	fs.BoolVar(&f.viaVersion, "via-version", false, "Via carries the meshcdn version (\"1.1 <node> (meshcdn/<version>)\"); off: the node name only")
 	addHTTPSFlags(fs, &f.httpsFlags)
+	addACMEFlags(fs, &f.acmeFlags)
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: `console|json`")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: `debug|info|warn|error`")
 	fs.StringVar(&f.config, "config", "", "configuration `file` (YAML; see deploy/config.example.yaml): several sites, every setting; flags and MESHCDN_* variables override it; SIGHUP reloads it")
@@ -162,6 +164,7 @@ func nodeConfigFromFlags(f *serveFlags) (nodeConfig, error) {
 		bad(err)
 	}
 	c.Listen, c.Admin = f.listen, f.admin
+	f.certsElsewhere = f.tls == "acme" || f.acmeElsewhere
 	bad(f.httpsConfig(&c))
 	if c.Origin, err = parseOrigin(f.origin); err != nil {
 		bad(err)
@@ -317,6 +320,7 @@ func nodeConfigFromFlags(f *serveFlags) (nodeConfig, error) {
 		bad(usagef("--vary-geo: %q is not one of continent, country, none", f.varyGeo))
 	}
 	f.siteConfig(&c, bad)
+	f.acmeConfig(&c, bad)
 	return c, joinUsage(errs)
 }
 

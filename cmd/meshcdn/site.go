@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshcdn/meshcdn/cluster/autotls"
 	"github.com/meshcdn/meshcdn/edge"
 )
 
@@ -23,7 +24,8 @@ type siteSettings struct {
 	RedirectHTTP   bool
 	RedirectPort   int
 	ResponseRemove []string
-	Shield         string // edge.Site.Shield
+	Shield         string        // edge.Site.Shield
+	ACME           *autotls.Site // tls: acme (acme.go); nil = certificate files
 }
 
 // Bounds of the per-site settings.

@@ -46,6 +46,7 @@ var Keys = []Key{
 	{"node.name", "node-name", Scalar},
 	{"node.region", "region", Scalar},
 	{"node.via_version", "via-version", Scalar},
+	{"node.data_dir", "data-dir", Scalar},
 	{"listen.http", "listen", Scalar},
 	{"listen.https", "https", Scalar},
 	{"listen.admin", "admin", Scalar},
@@ -101,6 +102,11 @@ var SiteKeys = []Key{
 	{"https.redirect_port", "redirect-port", Scalar},
 	{"headers.response_remove", "response-remove", List},
 	{"shield", "shield", Scalar},
+	{"tls", "tls", Scalar},
+	{"acme.email", "acme-email", Scalar},
+	{"acme.directory", "acme-directory", Scalar},
+	{"acme.ca_root", "acme-ca-root", Scalar},
+	{"acme.challenges", "acme-challenges", List},
 }
 
 // Value is one setting read from the file.
