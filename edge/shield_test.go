@@ -447,3 +447,24 @@ func (s *regionShield) Owner(key, region string) (string, string, bool, bool) {
 	s.mu.Unlock()
 	return "", "", false, false
 }
+
+// A slow origin does not turn shielding off: the owner acknowledges the
+// peer fetch at once (102), so the child waits for it past the short
+// timeout as it would wait for the origin.
+func TestShieldSlowOriginStillThroughOwner(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(400 * time.Millisecond)
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprint(w, "slow")
+	})
+	sp := newShieldPair(t, o, func(cfg *Config, s *Site) { cfg.ShieldTimeout = 100 * time.Millisecond })
+	if r := sp.child.get("/slow", "Host", "example.com"); r.StatusCode != 200 || r.body != "slow" {
+		t.Fatalf("%d %q", r.StatusCode, r.body)
+	}
+	if got := sp.child.counter("meshcdn_edge_peer_fetches_total", "outcome", "ok"); got != 1 {
+		t.Fatalf("peer fetches ok = %v (timeout %v)", got, sp.child.counter("meshcdn_edge_peer_fetches_total", "outcome", "timeout"))
+	}
+	if n := o.hits.Load(); n != 1 {
+		t.Fatalf("origin fetches %d, want 1 (the owner's)", n)
+	}
+}
