@@ -56,6 +56,7 @@ type serveFlags struct {
 	varyGeo, logFormat, logLevel         string
 	viaVersion                           bool
 	shield, shieldSecret                 string
+	shieldSecretFile                     string
 	shieldTimeout                        time.Duration
 
 	config, defaultSite           string
@@ -115,6 +116,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.varyGeo, "vary-geo", "none", "make the edge add Vary on the client's `continent|country|none` (for origins that cannot)")
 	fs.StringVar(&f.shield, "shield", "off", "per site: fetch misses from the object's owner in the cluster, so that the origin sees one fetch per object: `off|cluster|region|region:NAME` (region: among this node's region; region:NAME: among that region's nodes)")
 	fs.StringVar(&f.shieldSecret, "shield-secret", "", "`BASE64` secret (16+ bytes) that authenticates peer fetches between nodes (default $MESHCDN_SHIELD_SECRET; empty: derived from --gossip-key)")
+	fs.StringVar(&f.shieldSecretFile, "shield-secret-file", "", "read --shield-secret from this `file` (warned if group or others may read it)")
 	fs.DurationVar(&f.shieldTimeout, "shield-timeout", edge.DefaultShieldTimeout, "a peer fetch the owner has not acknowledged within this `duration` goes to the origin")
 	fs.BoolVar(&f.viaVersion, "via-version", false, "Via carries the meshcdn version (\"1.1 <node> (meshcdn/<version>)\"); off: the node name only")
 	addHTTPSFlags(fs, &f.httpsFlags)

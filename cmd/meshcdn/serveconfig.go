@@ -81,6 +81,7 @@ func loadServe(args []string, getenv func(string) string) (*serveSettings, error
 	l.overlay(fs, file)
 	l.secret(fs, "purge-token", "purge-token-file", st)
 	l.secret(fs, "gossip-key", "gossip-key-file", st)
+	l.secret(fs, "shield-secret", "shield-secret-file", st)
 	st.check = f.check
 	st.logFormat, st.logLevel = f.logFormat, f.logLevel
 	if _, err := newLogger(f.logFormat, f.logLevel); err != nil {

@@ -57,6 +57,7 @@ var Keys = []Key{
 	{"cluster.isolation_bound", "isolation-bound", Scalar},
 	{"cluster.isolation_unready", "isolation-unready", Scalar},
 	{"cluster.shield_timeout", "shield-timeout", Scalar},
+	{"cluster.shield_secret_file", "shield-secret-file", Scalar},
 	{"cache.size", "cache-size", Scalar},
 	{"cache.max_object_size", "max-object-size", Scalar},
 	{"cache.max_variants", "max-variants", Scalar},
