@@ -142,9 +142,8 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	if testHookStartNode != nil {
 		testHookStartNode()
 	}
-	if len(cfg.ShieldSecret) == 0 && len(cfg.GossipKeys) == 0 &&
-		(shielding(cfg.Sites) || (len(cfg.Sites) == 0 && shielding([]*edge.Site{edgeSite(cfg)}))) {
-		return nil, usagef("--shield needs a secret for peer fetches: --gossip-key or --shield-secret")
+	if err := shieldSecretMissing(cfg); err != nil {
+		return nil, err
 	}
 	// n is not the named result: the cleanup below must still see it
 	// after a "return nil, err".

@@ -107,6 +107,7 @@ func loadServe(args []string, getenv func(string) string) (*serveSettings, error
 		st.node = sites[0]
 		st.node.ACMESites = acmeSites(sites)
 		st.node.Sites = l.edgeSites(sites, lines, f.defaultSite, file)
+		l.place(shieldSecretMissing(st.node), l.src, nil)
 	}
 	if len(l.errs) > 0 {
 		sort.SliceStable(l.errs, func(i, j int) bool {

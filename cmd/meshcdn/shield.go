@@ -21,14 +21,27 @@ func withPeerFetch(admin http.Handler, p *edge.Proxy) http.Handler {
 	})
 }
 
-// shielding reports whether any site shields.
+// shielding reports whether any site shields (a bad value is reported by
+// itself).
 func shielding(sites []*edge.Site) bool {
 	for _, s := range sites {
-		if v := strings.TrimSpace(s.Shield); v != "" && v != "off" {
+		if v := strings.TrimSpace(s.Shield); v != "" && v != "off" && edge.CheckShield(v) == nil {
 			return true
 		}
 	}
 	return false
+}
+
+// shieldSecretMissing refuses a node whose sites shield without a secret
+// to authenticate peer fetches (no gossip key, no --shield-secret).
+func shieldSecretMissing(cfg nodeConfig) error {
+	if len(cfg.ShieldSecret) > 0 || len(cfg.GossipKeys) > 0 {
+		return nil
+	}
+	if shielding(cfg.Sites) || (len(cfg.Sites) == 0 && shielding([]*edge.Site{edgeSite(cfg)})) {
+		return usagef("--shield needs a secret for peer fetches: --gossip-key or --shield-secret")
+	}
+	return nil
 }
 
 // parseShieldSecret decodes --shield-secret: base64 of at least 16 bytes.
