@@ -69,6 +69,10 @@ func (p *Proxy) ServePeer(w http.ResponseWriter, r *http.Request) {
 			pi.client = a.String()
 		}
 	}
+	// The admin listener's write timeout suits its JSON answers, not a
+	// large object streaming from a slow origin: the between-bytes
+	// timeouts of both nodes bound a peer fetch instead.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	// Acknowledge (the child's short timeout ends), then wait for the
 	// purges the child applied.
 	w.Header()[hdrPeer] = []string{p.node}

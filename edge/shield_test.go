@@ -468,3 +468,32 @@ func TestShieldSlowOriginStillThroughOwner(t *testing.T) {
 		t.Fatalf("origin fetches %d, want 1 (the owner's)", n)
 	}
 }
+
+// A peer fetch outlives the write timeout of the listener it is served on
+// (the admin listener's suits JSON answers, not a slow large object).
+func TestServePeerIgnoresListenerWriteTimeout(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Length", "6")
+		fmt.Fprint(w, "abc")
+		w.(http.Flusher).Flush()
+		time.Sleep(600 * time.Millisecond)
+		fmt.Fprint(w, "def")
+	})
+	sp := newShieldPair(t, o)
+	slow := httptest.NewUnstartedServer(http.HandlerFunc(sp.owner.proxy.ServePeer))
+	slow.Config.WriteTimeout = 300 * time.Millisecond
+	slow.Start()
+	t.Cleanup(slow.Close)
+	addr := strings.TrimPrefix(slow.URL, "http://")
+	sp.childShield.addr.Store(&addr)
+	if r := sp.child.get("/wt", "Host", "example.com"); r.body != "abcdef" {
+		t.Fatalf("body %q", r.body)
+	}
+	if got := sp.child.counter("meshcdn_edge_peer_fetches_total", "outcome", "ok"); got != 1 {
+		t.Fatalf("peer fetches ok = %v", got)
+	}
+	if n := o.hits.Load(); n != 1 {
+		t.Fatalf("origin fetches %d, want 1", n)
+	}
+}
