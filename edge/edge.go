@@ -272,7 +272,7 @@ type peerTruster interface {
 // Config configures a Proxy.
 type Config struct {
 	Sites []*Site
-	Store *store.Store
+	Store Cache       // *store.Store, or another tier with its guarantees (see Cache)
 	Geo   GeoResolver // nil = no geo headers (client-supplied ones are still removed)
 
 	Logger     *zap.Logger           // nil = no logging
@@ -393,7 +393,7 @@ type Proxy struct {
 
 // New validates cfg and returns a Proxy.
 func New(cfg Config) (*Proxy, error) {
-	if cfg.Store == nil {
+	if st, ok := cfg.Store.(*store.Store); cfg.Store == nil || (ok && st == nil) {
 		return nil, errors.New("edge: Config.Store is required")
 	}
 	if len(cfg.Sites) == 0 {

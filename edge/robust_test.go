@@ -150,11 +150,10 @@ func TestFetchBufferBudget(t *testing.T) {
 		g.wait(r.Context())
 		io.WriteString(w, body[1000:])
 	})
-	e := newEdge(t, o, func(c *Config, _ *Site) {
-		c.Store = store.New(store.Config{MaxBytes: 2 << 20, MaxObjectBytes: 512 << 10}) // budget: 512 KiB
-		t.Cleanup(c.Store.Close)
-	})
-	e.store = e.proxy.cfg.Store
+	st := store.New(store.Config{MaxBytes: 2 << 20, MaxObjectBytes: 512 << 10}) // budget: 512 KiB
+	t.Cleanup(st.Close)
+	e := newEdge(t, o, func(c *Config, _ *Site) { c.Store = st })
+	e.store = st
 	if e.proxy.fetchBudget.max != 512<<10 {
 		t.Fatalf("budget %d", e.proxy.fetchBudget.max)
 	}

@@ -226,16 +226,20 @@ func edgeLikeObject(i, group int, now time.Time, body []byte) *Object {
 		RequestTime: now, ResponseTime: now, Lifetime: time.Hour}
 }
 
-func heapObjectsLive() (objects, bytes uint64) {
+func heapObjectsLive() (objects, bytes, scan uint64) {
 	runtime.GC()
-	s := []metrics.Sample{{Name: "/gc/heap/objects:objects"}, {Name: "/gc/heap/live:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/heap/objects:objects"}, {Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/heap:bytes"}}
 	metrics.Read(s)
-	return s[0].Value.Uint64(), s[1].Value.Uint64()
+	return s[0].Value.Uint64(), s[1].Value.Uint64(), s[2].Value.Uint64()
 }
 
 // BenchmarkHeapPerObject: what 100 000 stored edge-like objects (100 B
 // bodies) cost the Go heap: heap objects and live bytes per stored object
-// (heap-objs/obj, heap-B/obj), the store's own count (store-B/obj), and one
+// (heap-objs/obj, heap-B/obj), the scannable heap bytes per object, which
+// the collector must read on every cycle (scan-B/obj: the runtime's
+// /gc/scan/heap, bytes of objects that hold pointers up to their last
+// pointer word; unlike the CPU figure it does not vary with the machine's
+// load), the store's own count (store-B/obj), and one
 // full garbage collection with them stored (one op = one runtime.GC, the
 // mark work that grows with the store; gc-cpu-ms/op is its CPU time).
 func BenchmarkHeapPerObject(b *testing.B) {
@@ -243,12 +247,12 @@ func BenchmarkHeapPerObject(b *testing.B) {
 	s := newStore(Config{MaxBytes: 1 << 30}, nil)
 	now := time.Now()
 	body := make([]byte, 100)
-	o0, b0 := heapObjectsLive()
+	o0, b0, sc0 := heapObjectsLive()
 	for i := range n {
 		mustInsert(b, s, edgeLikeObject(i, i/1000, now, body))
 	}
 	s.reapAll()
-	o1, b1 := heapObjectsLive()
+	o1, b1, sc1 := heapObjectsLive()
 	gcCPU := []metrics.Sample{{Name: "/cpu/classes/gc/mark/dedicated:cpu-seconds"}, {Name: "/cpu/classes/gc/mark/assist:cpu-seconds"},
 		{Name: "/cpu/classes/gc/mark/idle:cpu-seconds"}, {Name: "/cpu/classes/gc/pause:cpu-seconds"}}
 	sum := func() float64 {
@@ -267,6 +271,7 @@ func BenchmarkHeapPerObject(b *testing.B) {
 	b.ReportMetric((sum()-cpu0)*1e3/float64(b.N), "gc-cpu-ms/op") // mark and pause CPU: less noisy than wall time
 	b.ReportMetric(float64(o1-o0)/n, "heap-objs/obj")
 	b.ReportMetric(float64(b1-b0)/n, "heap-B/obj")
+	b.ReportMetric((float64(sc1)-float64(sc0))/n, "scan-B/obj")
 	b.ReportMetric(float64(s.Stats().Bytes)/n, "store-B/obj")
 	runtime.KeepAlive(s)
 }

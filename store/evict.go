@@ -23,37 +23,39 @@ const (
 	qMain
 )
 
-// fifo is an intrusive doubly linked list: head is newest, tail oldest.
+// fifo is an intrusive doubly linked list over slot ids (0: none): head is
+// newest, tail oldest. Links are slot ids, not pointers, so an object's
+// queue links give the collector nothing to follow.
 type fifo struct {
-	head, tail *Object
+	head, tail uint32
 	n          int
 	bytes      int64
 }
 
-func (q *fifo) pushHead(o *Object) {
-	o.prev, o.next = nil, q.head
-	if q.head != nil {
-		q.head.prev = o
+func (q *fifo) pushHead(slots []*Object, o *Object) {
+	o.prev, o.next = 0, q.head
+	if q.head != 0 {
+		slots[q.head].prev = o.slot
 	} else {
-		q.tail = o
+		q.tail = o.slot
 	}
-	q.head = o
+	q.head = o.slot
 	q.n++
 	q.bytes += o.size
 }
 
-func (q *fifo) unlink(o *Object) {
-	if o.prev != nil {
-		o.prev.next = o.next
+func (q *fifo) unlink(slots []*Object, o *Object) {
+	if o.prev != 0 {
+		slots[o.prev].next = o.next
 	} else {
 		q.head = o.next
 	}
-	if o.next != nil {
-		o.next.prev = o.prev
+	if o.next != 0 {
+		slots[o.next].prev = o.prev
 	} else {
 		q.tail = o.prev
 	}
-	o.prev, o.next = nil, nil
+	o.prev, o.next = 0, 0
 	q.n--
 	q.bytes -= o.size
 }
@@ -71,22 +73,22 @@ func (e *evictor) init(maxBytes int64) {
 
 // push queues a newly inserted object: into main if its ghost is
 // remembered, otherwise into small.
-func (e *evictor) push(o *Object) {
+func (e *evictor) push(slots []*Object, o *Object) {
 	if e.ghost.contains(o.ghost) {
 		o.queue = qMain
-		e.main.pushHead(o)
+		e.main.pushHead(slots, o)
 		return
 	}
 	o.queue = qSmall
-	e.small.pushHead(o)
+	e.small.pushHead(slots, o)
 }
 
-func (e *evictor) remove(o *Object) {
+func (e *evictor) remove(slots []*Object, o *Object) {
 	switch o.queue {
 	case qSmall:
-		e.small.unlink(o)
+		e.small.unlink(slots, o)
 	case qMain:
-		e.main.unlink(o)
+		e.main.unlink(slots, o)
 	}
 	o.queue = 0
 }
@@ -108,30 +110,30 @@ func (s *Store) evictOneLocked(now int64) bool {
 			return false
 		}
 		if e.small.n > 0 && (e.small.bytes > e.smallTarget || e.main.n == 0) {
-			t := e.small.tail
+			t := s.slots[e.small.tail]
 			if t.expires <= now {
 				s.removeLocked(t, reasonExpired)
 				return true
 			}
 			if t.freq.Load() > 0 {
-				e.small.unlink(t)
+				e.small.unlink(s.slots, t)
 				t.queue = qMain
-				e.main.pushHead(t)
+				e.main.pushHead(s.slots, t)
 				continue
 			}
 			e.ghost.push(t.ghost)
 			s.removeLocked(t, reasonEvicted)
 			return true
 		}
-		t := e.main.tail
+		t := s.slots[e.main.tail]
 		if t.expires <= now {
 			s.removeLocked(t, reasonExpired)
 			return true
 		}
 		if f := t.freq.Load(); f > 0 {
 			t.freq.Store(min(f, maxFreq) - 1)
-			e.main.unlink(t)
-			e.main.pushHead(t)
+			e.main.unlink(s.slots, t)
+			e.main.pushHead(s.slots, t)
 			continue
 		}
 		s.removeLocked(t, reasonEvicted)

@@ -1,9 +1,6 @@
 package store
 
-import (
-	"iter"
-	"strings"
-)
+import "iter"
 
 // The primary-key maps and the surrogate-key index are keyed by the 64-bit
 // maphash of the string (computed once per operation; the low byte picks
@@ -13,7 +10,7 @@ import (
 //
 // Removing entries from these maps is deferred: removing the last variant
 // of a primary marks its variant list dead (Lookup treats it as absent) and
-// an emptied surrogate-key set stays in the index with no objects; both are
+// an emptied surrogate-key set stays in the index with no objects (index.go); both are
 // queued and deleted from the maps later in batches (reapLocked), by the
 // background goroutine and a few at a time by each Insert. So a purge of
 // 100 000 objects does no map deletes at all: those cache-missing probes are
@@ -92,75 +89,10 @@ func (pm *primaryMap) all() iter.Seq[*variants] {
 	}
 }
 
-type keyIndex struct {
-	m     map[uint64]*keySet
-	over  map[string]*keySet
-	empty int // sets with no objects, waiting to be reaped
-}
-
-// get returns the set of k (possibly empty), or nil.
-func (ki *keyIndex) get(h uint64, k string) *keySet {
-	set := ki.m[h]
-	if set != nil && len(set.refs) > 0 && set.name() == k {
-		return set
-	}
-	if ki.over != nil {
-		if o := ki.over[k]; o != nil {
-			return o
-		}
-	}
-	if set != nil && len(set.refs) == 0 {
-		return set // empty: whichever key comes with its hash takes it
-	}
-	return nil
-}
-
-// add stores a new set for k (not indexed yet).
-func (ki *keyIndex) add(set *keySet, k string) {
-	if ki.m[set.hash] == nil {
-		ki.m[set.hash] = set
-		return
-	}
-	if ki.over == nil {
-		ki.over = map[string]*keySet{}
-	}
-	set.key = strings.Clone(k) // its own copy: k may be a view into an object's block
-	ki.over[set.key] = set
-}
-
-func (ki *keyIndex) del(set *keySet) {
-	if ki.m[set.hash] == set {
-		delete(ki.m, set.hash)
-		return
-	}
-	delete(ki.over, set.key)
-	if len(ki.over) == 0 {
-		ki.over = nil
-	}
-}
-
-// len is the number of keys that tag at least one object.
-func (ki *keyIndex) len() int { return len(ki.m) + len(ki.over) - ki.empty }
-
-func (ki *keyIndex) all() iter.Seq[*keySet] {
-	return func(yield func(*keySet) bool) {
-		for _, set := range ki.m {
-			if !yield(set) {
-				return
-			}
-		}
-		for _, set := range ki.over {
-			if !yield(set) {
-				return
-			}
-		}
-	}
-}
-
 // reaper queues what removals left for deletion from the maps.
 type reaper struct {
 	variants []*variants
-	sets     []*keySet
+	sets     []uint32 // key ids
 }
 
 func (r *reaper) pending() int { return len(r.variants) + len(r.sets) }
@@ -182,12 +114,12 @@ func (s *Store) reapLocked(n int) int {
 	}
 	for done < n && len(s.reap.sets) > 0 {
 		last := len(s.reap.sets) - 1
-		set := s.reap.sets[last]
-		s.reap.sets[last] = nil
+		id := s.reap.sets[last]
 		s.reap.sets = s.reap.sets[:last]
+		set := &s.index.sets[id]
 		set.pending = false
-		if len(set.refs) == 0 {
-			s.index.del(set)
+		if set.n == 0 {
+			s.delKey(id)
 			s.index.empty--
 		}
 		done++
@@ -196,7 +128,7 @@ func (s *Store) reapLocked(n int) int {
 		if cap(s.reap.variants) > 1024 {
 			s.reap.variants = nil
 		}
-		if cap(s.reap.sets) > 1024 {
+		if cap(s.reap.sets) > 4096 {
 			s.reap.sets = nil
 		}
 	}

@@ -129,12 +129,15 @@ func (s *Store) invariantErr() error {
 				}
 				for j, k := range keys {
 					l := o.links[j]
-					if s.index.get(s.hash(k), k) != l.set || l.set.name() != k || o.Keys[l.k] != k {
+					if l.key == 0 || s.keyID(s.hash(k), k) != l.key || s.keyName(l.key) != k || o.Keys[l.k] != k {
 						return fmt.Errorf("object %q key %q: link to wrong set", p, k)
 					}
-					if int(l.pos) >= len(l.set.refs) || l.set.refs[l.pos] != (keyRef{o: o, i: int32(j)}) {
+					if l.pos >= s.index.sets[l.key].n || s.index.at(l.key, l.pos) != o.slot {
 						return fmt.Errorf("object %q key %q: set position %d wrong", p, k, l.pos)
 					}
+				}
+				if o.slot == 0 || int(o.slot) >= len(s.slots) || s.slots[o.slot] != o {
+					return fmt.Errorf("object %q: slot %d does not hold it", p, o.slot)
 				}
 				if want := objectSize(o, keys, packedOf(o)); o.size != want {
 					return fmt.Errorf("object %q size %d, computes %d", p, o.size, want)
@@ -146,56 +149,112 @@ func (s *Store) invariantErr() error {
 	}
 
 	refs := 0
-	for h, set := range s.index.m {
-		if set.hash != h || (len(set.refs) > 0 && s.hash(set.name()) != h) || set.key != "" {
-			return fmt.Errorf("index key %q under hash %x", set.name(), h)
+	ki := &s.index
+	for h, id := range ki.ids {
+		set := ki.sets[id]
+		if set.hash != h || set.over || (set.n > 0 && s.hash(s.keyName(id)) != h) {
+			return fmt.Errorf("index key %q (id %d) under hash %x", s.keyName(id), id, h)
 		}
 	}
-	for k, set := range s.index.over {
-		if set.key != k || s.hash(k) != set.hash {
-			return fmt.Errorf("index overflow key %q holds %q", k, set.key)
+	for k, id := range ki.over {
+		if ki.overKeys[id] != k || s.hash(k) != ki.sets[id].hash || !ki.sets[id].over {
+			return fmt.Errorf("index overflow key %q holds %q", k, ki.overKeys[id])
 		}
-		if s.index.m[set.hash] == set {
+		if ki.ids[ki.sets[id].hash] == id {
 			return fmt.Errorf("index key %q in the map and the overflow map", k)
 		}
 	}
-	reapS := map[*keySet]bool{}
-	for _, set := range s.reap.sets {
-		if reapS[set] || !set.pending {
-			return fmt.Errorf("reaper queue: set %q twice or not marked pending", set.name())
+	if len(ki.overKeys) != len(ki.over) {
+		return fmt.Errorf("overflow map %d keys, names %d", len(ki.over), len(ki.overKeys))
+	}
+	reapS := map[uint32]bool{}
+	for _, id := range s.reap.sets {
+		if reapS[id] || !ki.sets[id].pending {
+			return fmt.Errorf("reaper queue: set %d twice or not marked pending", id)
 		}
-		reapS[set] = true
+		reapS[id] = true
+	}
+	free := map[uint32]bool{}
+	for _, id := range ki.freeIDs {
+		if free[id] || ki.sets[id] != (keySet{}) {
+			return fmt.Errorf("free key id %d twice or in use", id)
+		}
+		free[id] = true
+	}
+	lists := map[uint32]bool{}
+	for _, l := range ki.freeList {
+		if lists[l] || ki.lists[l] != nil {
+			return fmt.Errorf("free posting list %d twice or in use", l)
+		}
+		lists[l] = true
 	}
 	empty := 0
-	for set := range s.index.all() {
-		k := set.name()
-		if (len(set.refs) > 0 || set.key != "") && s.index.get(set.hash, k) != set {
-			return fmt.Errorf("index key %q: not found by get", k)
+	for id := uint32(1); id < uint32(len(ki.sets)); id++ {
+		if free[id] {
+			continue
 		}
-		if set.pending != reapS[set] {
-			return fmt.Errorf("index key %q: pending %v, queued %v", k, set.pending, reapS[set])
+		set := ki.sets[id]
+		k := s.keyName(id)
+		indexed := ki.ids[set.hash] == id || (set.over && ki.over[k] == id)
+		if !indexed {
+			return fmt.Errorf("key id %d (%q) neither free nor indexed", id, k)
 		}
-		if len(set.refs) == 0 {
+		if (set.n > 0 || set.over) && s.keyID(set.hash, k) != id {
+			return fmt.Errorf("index key %q: not found by keyID", k)
+		}
+		if set.pending != reapS[id] {
+			return fmt.Errorf("index key %q: pending %v, queued %v", k, set.pending, reapS[id])
+		}
+		if set.list != 0 && (lists[set.list] || len(ki.lists[set.list]) != int(set.n)) {
+			return fmt.Errorf("index key %q: posting list %d of %d for %d objects", k, set.list, len(ki.lists[set.list]), set.n)
+		}
+		if set.list == 0 && set.n > 1 {
+			return fmt.Errorf("index key %q: %d objects inline", k, set.n)
+		}
+		if set.n == 0 {
 			if !set.pending {
 				return fmt.Errorf("index key %q: empty and not queued for the reaper", k)
 			}
 			empty++
 		}
-		for pos, r := range set.refs {
-			if !stored[r.o] {
-				return fmt.Errorf("index key %q holds an object that is not stored (%q state %d)", k, r.o.Primary, r.o.state)
+		for pos := range set.n {
+			slot := ki.at(id, pos)
+			o := s.slots[slot]
+			if o == nil || !stored[o] {
+				return fmt.Errorf("index key %q holds slot %d, not a stored object", k, slot)
 			}
-			if int(r.i) >= len(r.o.links) || r.o.links[r.i].set != set || int(r.o.links[r.i].pos) != pos {
-				return fmt.Errorf("index key %q pos %d: back link wrong", k, pos)
+			back := 0
+			for _, l := range o.links {
+				if l.key == id {
+					back++
+					if l.pos != pos {
+						return fmt.Errorf("index key %q pos %d: back link says %d", k, pos, l.pos)
+					}
+				}
+			}
+			if back != 1 {
+				return fmt.Errorf("index key %q pos %d: %d back links", k, pos, back)
 			}
 		}
-		refs += len(set.refs)
+		refs += int(set.n)
 	}
-	if empty != s.index.empty {
-		return fmt.Errorf("index has %d empty sets, counts %d", empty, s.index.empty)
+	if empty != ki.empty {
+		return fmt.Errorf("index has %d empty sets, counts %d", empty, ki.empty)
 	}
 	if refs != links {
 		return fmt.Errorf("index holds %d refs, objects %d links", refs, links)
+	}
+	inUse := 0
+	for i, o := range s.slots {
+		if o != nil {
+			inUse++
+			if i == 0 || !stored[o] || o.slot != uint32(i) {
+				return fmt.Errorf("slot %d holds %q, not stored there", i, o.Primary)
+			}
+		}
+	}
+	if inUse+len(s.free) != len(s.slots)-1 {
+		return fmt.Errorf("slots: %d in use, %d free, table %d", inUse, len(s.free), len(s.slots))
 	}
 
 	queued := 0
@@ -205,12 +264,13 @@ func (s *Store) invariantErr() error {
 	}{{&s.ev.small, qSmall}, {&s.ev.main, qMain}} {
 		n := 0
 		var b int64
-		var prev *Object
-		for o := q.q.head; o != nil; o = o.next {
-			if o.prev != prev || o.queue != q.id || !stored[o] {
-				return fmt.Errorf("queue %d: broken at %q (queue %d stored %v)", q.id, o.Primary, o.queue, stored[o])
+		var prev uint32
+		for id := q.q.head; id != 0; id = s.slots[id].next {
+			o := s.slots[id]
+			if o == nil || o.prev != prev || o.queue != q.id || !stored[o] {
+				return fmt.Errorf("queue %d: broken at slot %d", q.id, id)
 			}
-			prev = o
+			prev = id
 			n++
 			b += o.size
 			if n > len(stored) {
@@ -338,5 +398,5 @@ func has(s *Store, primary string) bool {
 // packedOf is what pack allocates for o (its strings, packed or not).
 func packedOf(o *Object) packed {
 	n, strs, fields := packCounts(o)
-	return packed{block: cap(slices.Grow([]byte(nil), n)), slab: cap(slices.Grow([]string(nil), strs)), fields: fields, body: packsBody(o)}
+	return packed{block: cap(slices.Grow([]byte(nil), n)), slab: cap(slices.Grow([]string(nil), strs)), fields: fields}
 }

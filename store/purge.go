@@ -29,17 +29,17 @@ func (s *Store) Purge(p Purge) int {
 	if !p.All && len(keys)+len(urls) > 0 {
 		targets := s.takeScratch()
 		total := 0
-		sets := make([]*keySet, 0, len(keys))
+		ids := make([]uint32, 0, len(keys))
 		for _, k := range keys {
-			if set := s.index.get(s.hash(k), k); set != nil {
-				sets = append(sets, set)
-				total += len(set.refs)
+			if id := s.keyID(s.hash(k), k); id != 0 {
+				ids = append(ids, id)
+				total += int(s.index.sets[id].n)
 			}
 		}
 		targets = slices.Grow(targets, total)
-		for _, set := range sets {
-			for _, r := range set.refs {
-				targets = append(targets, r.o)
+		for _, id := range ids {
+			for pos := range s.index.sets[id].n {
+				targets = append(targets, s.slots[s.index.at(id, pos)])
 			}
 		}
 		for _, u := range urls {

@@ -348,6 +348,26 @@ func TestRandomOpsAgainstModel(t *testing.T) {
 	}
 }
 
+// FuzzRandomOps: operation sequences chosen by the fuzzer (a seed, a hash
+// mask that forces collisions in the primary maps and the key index, a
+// length) against the reference model, every structure checked after each
+// operation. The seed corpus runs under go test.
+func FuzzRandomOps(f *testing.F) {
+	f.Add(uint64(1), uint64(0x10f), uint16(300))
+	f.Add(uint64(2), uint64(0), uint16(300)) // one hash for everything: overflow maps only
+	f.Add(uint64(3), ^uint64(0), uint16(300))
+	f.Fuzz(func(t *testing.T, seed, mask uint64, ops uint16) {
+		s, clk := newTestStore(t, Config{MaxBytes: 48 << 10, MaxObjectBytes: 6000, MaxVariants: 3, PurgeLog: 6})
+		s.hashMask = mask
+		m := &model{t: t, s: s, clk: clk, r: rand.New(rand.NewPCG(seed, 99)), objs: map[*Object]bool{}}
+		for range min(int(ops), 2000) {
+			op := m.r.IntN(19)
+			m.step(op)
+			m.reconcile(op)
+		}
+	})
+}
+
 // Many goroutines doing everything at once; afterwards every structure
 // must still agree (the race detector watches meanwhile).
 func TestConcurrentOpsKeepInvariants(t *testing.T) {

@@ -31,52 +31,57 @@
 // BenchmarkHeapPerObject and `make bench-store`):
 //
 //   - Insert packs the object's strings (primary, variant key, Vary, header
-//     names and values, surrogate keys) and a body of up to 16 KiB into one
-//     byte block, and their []string backings into one slab (pack.go): the
-//     header map the edge reads on a hit is unchanged in shape, its strings
-//     are views into the block.
-//   - A variant list of one variant, a key's set of one object and an
-//     object's first two key links are held inline, not in slices of their
-//     own.
-//   - The surrogate-key sets in the hash-keyed index carry no key string:
-//     a set's key is its first object's (an emptied set is taken over by the
-//     next key with its hash), so the index never pins a removed object's
-//     block.
-//
-// Measured (BenchmarkHeapPerObject, 100 000 edge-like objects): 25 heap
-// objects per object before packing, 7 after; the live bytes barely
-// moved, and neither did the CPU of one collection: marking costs in
-// proportion to the pointer-bearing words it scans, and those are mostly
-// still here (the Object struct, the header map's groups, the slab, the
-// variant lists, the key sets and the maps of pointers that index them).
-// Fewer heap objects make allocation, sweeping and the object count
-// smaller; a flat GC cost needs the steps below that remove the pointers.
+//     names and values, surrogate keys) into one byte block, and their
+//     []string backings into one slab (pack.go): the header map the edge
+//     reads on a hit is unchanged in shape, its strings are views into the
+//     block. The body keeps its own buffer: it holds no pointers, so the
+//     collector never scans it, and copying it would cost every insert.
+//   - The store's own structures name objects by slot id (uint32) in one
+//     slot table, not by pointer: the surrogate-key index (keys interned to
+//     ids in a map[uint64]uint32, pointer-free sets, posting lists of slot
+//     ids; index.go) and the S3-FIFO queue links (evict.go). The table is
+//     the one pointer per object the store holds besides its variant list.
+//   - A variant list of one variant and an object's first two key links
+//     are held inline, not in slices of their own.
 //
 // What the designs read for this do, and what was taken. VictoriaMetrics
-// fastcache and freecache keep entries as bytes in large chunks (fastcache:
-// 64 KiB chunks per bucket, allocated off the Go heap; freecache: a ring
-// buffer per segment) indexed by pointer-free structures (map[uint64]uint64,
-// sorted slot arrays), so a collection has nothing to scan; bigcache does
-// the same with map[uint64]uint32 offsets into a byte queue, relying on Go
-// not scanning maps whose keys and values hold no pointers. All three give
-// up what this store must keep: in-place delivery without copying (they
-// copy a value out on every get), variants, a secondary index, and an exact
-// budget with per-object eviction (they evict whole chunks or overwrite the
-// ring). Varnish's xkey hashes each key (SHA-256) into a tree of key heads,
-// each listing the objects it tags, and each object lists its key heads,
-// so purging a key walks one list: the shape of the index here (a set of
-// (object, link) refs per key, a link back per object, swap-remove). Taken
-// so far: one block per object instead of many (the fastcache idea at
-// object scale, without copying on a hit) and xkey's two-way lists with
-// their one-object case inline. Not yet: slot ids instead of pointers in
-// the key sets and the primary map, so that the index itself is
-// pointer-free; and delivering the header block as bytes.
+// fastcache splits the cache into 512 buckets, each a map[uint64]uint64
+// from key hash to a position in its ring of 64 KiB chunks (allocated off
+// the Go heap with mmap); freecache keeps entries in a ring buffer per
+// segment indexed by sorted slot arrays of plain integers; bigcache keeps
+// map[uint64]uint32 offsets into a byte queue per shard. All three rely on
+// the collector not scanning maps and slices whose elements hold no
+// pointers, so a cache of any size costs a collection almost nothing. They
+// also give up what this store must keep: they copy a value out on every
+// get (this store hands the edge its stored header and body without a
+// copy), they have no variants and no secondary index, and they evict by
+// overwriting a whole ring or chunk, not per object within an exact byte
+// budget. Varnish's xkey hashes each key (SHA-256) into a tree of key
+// heads, each listing the objects it tags, while each object lists its
+// heads, so purging a key walks one list. Taken: xkey's two-way lists, in
+// the integers-only form of bigcache's index (interned key ids, slot ids,
+// posting lists of uint32, hash maps without pointers), and fastcache's
+// one-block-per-entry at object scale (pack.go). Not taken, and why: byte
+// rings with copy-out on get (a hit here writes stored bytes, a copy per
+// hit of a 64 KiB body would cost more than the collector saves), and
+// memory outside the Go heap (the body handed to the edge must stay valid
+// while a slow client reads it; Go's collector guarantees that for heap
+// memory). Still pointer-bearing per object, and the next step: the Object
+// struct, its header map and slab (a header block delivered as bytes would
+// remove both), and the variant list in the shard map. Measured for the
+// slot ids (BenchmarkHeapPerObject, A/B in one run): scannable heap per
+// object 1 108 -> 1 029 B, live heap 1 423 -> 1 372 B. Tried and left out:
+// the variant list of a URL's only variant held inside its Object (one
+// heap object less per object, 7 -> 6, at the same bytes), because every
+// object of a URL with several variants then carries an unused list
+// (+104 B each, 10 %), and responses that vary by country are the common
+// case of the users this store is built for.
 //
 // # Budget
 //
-// Bytes counts, per object, the packed block and slab, the body's capacity
-// when it is not in the block, the header map, and upper bounds of the
-// store's own bookkeeping (TestBudgetCountsRealMemory
+// Bytes counts, per object, the packed block and slab, the body's
+// capacity, the header map, and upper bounds of the store's own
+// bookkeeping (TestBudgetCountsRealMemory
 // checks them against the Go heap). Insert evicts before it adds, so Bytes
 // never exceeds MaxBytes. Not counted: the purge log (bounded separately by
 // PurgeLog entries and max(1 MiB, MaxBytes/16) bytes) and the map entries of
@@ -167,12 +172,13 @@ type Object struct {
 	skey    string // effective variant key ("" when Vary is empty)
 
 	// Guarded by Store.mu.
-	state      uint8  // stateNew, stateStored, stateRemoved
-	queue      uint8  // qSmall, qMain
-	phash      uint64 // maphash of Primary; its low byte is the shard
-	seq        uint64 // purge sequence when inserted: purges with a higher sequence do not touch it
-	ghost      uint64 // identity hash of primary+variant for the ghost queue
-	prev, next *Object
+	phash      uint64     // maphash of Primary; its low byte is the shard
+	seq        uint64     // purge sequence when inserted: purges with a higher sequence do not touch it
+	ghost      uint64     // identity hash of primary+variant for the ghost queue
+	slot       uint32     // index in Store.slots while stored (0: none)
+	prev, next uint32     // eviction queue neighbours (slot ids)
+	state      uint8      // stateNew, stateStored, stateRemoved
+	queue      uint8      // qSmall, qMain
 	links      []keyLink  // one per distinct surrogate key
 	linkBuf    [2]keyLink // links of an object with at most two keys
 	vs         *variants  // the published variant list that holds it
@@ -236,18 +242,20 @@ func expiresNanos(o *Object) int64 {
 // Bookkeeping costs counted against the budget. They are upper bounds of
 // what the Go runtime allocates for one object on amd64 (checked by
 // TestBudgetCountsRealMemory): the Object struct, its slot in the primary
-// map and variant list, its ghost-queue slot, the packed header map (a
-// small Go map allocates a whole group of 8 slots; a larger one up to
-// twice its entries), and per surrogate key the index entry, as if every
-// key were indexed by this object alone. The packed strings (pack.go) count
-// at the capacity of their block and slab.
+// map and variant list, its ghost-queue slot, its slot-table entry (a
+// pointer and a free id, twice for the table's growth), the packed header
+// map (a small Go map allocates a whole group of 8 slots; a larger one up
+// to twice its entries), and per surrogate key the index entry, as if every
+// key were indexed by this object alone (keySet, map slot, key link,
+// index.go). The packed strings (pack.go) count at the capacity of their
+// block and slab.
 const (
-	objectOverhead      = int64(unsafe.Sizeof(Object{})) + 64 + 240
+	objectOverhead      = int64(unsafe.Sizeof(Object{})) + 64 + 240 + 24
 	headerMapOverhead   = 400 // map header + its one group of 8 slots
 	headerGroupBytes    = 352 // a group of 8 (string, []string) slots, rounded up to its size class
 	headerTableOverhead = 112 // map header, directory and table of a map larger than one group
 	stringOverhead      = 16  // string header in a slice
-	keyIndexOverhead    = 192 // keyLink + keyRef + keySet + its refs array + index map slot
+	keyIndexOverhead    = 128 // keySet (32, twice for growth) + map[uint64]uint32 slot (with growth) + keyLink + posting entry
 )
 
 // headerMapBytes is what pack's make(http.Header, fields) allocates: one
@@ -268,9 +276,7 @@ func headerMapBytes(fields int) int64 {
 // surrogate keys.
 func objectSize(o *Object, keys []string, pk packed) int64 {
 	n := objectOverhead + int64(pk.block) + int64(pk.slab)*stringOverhead
-	if !pk.body {
-		n += int64(cap(o.Body))
-	}
+	n += int64(cap(o.Body))
 	if o.Header != nil {
 		n += headerMapBytes(pk.fields)
 	}
@@ -367,6 +373,8 @@ type Store struct {
 
 	mu      sync.Mutex // the writer lock; see the package comment
 	index   keyIndex
+	slots   []*Object // by slot id; slots[0] is unused (see index.go)
+	free    []uint32  // free slot ids
 	ev      evictor
 	plog    purgeLog
 	reap    reaper
@@ -420,7 +428,6 @@ func newStore(cfg Config, fake *atomic.Int64) *Store {
 		seed:        maphash.MakeSeed(),
 		hashMask:    ^uint64(0),
 		fake:        fake,
-		index:       keyIndex{m: map[uint64]*keySet{}},
 		reclaim:     make(chan *Object, 256),
 		reapWake:    make(chan struct{}, 1),
 		stop:        make(chan struct{}),
@@ -428,6 +435,8 @@ func newStore(cfg Config, fake *atomic.Int64) *Store {
 		sweepEvery:  250 * time.Millisecond,
 		sweepShards: 8,
 	}
+	s.index.init()
+	s.slots = make([]*Object, 1)
 	s.base = time.Now()
 	s.baseWall = s.base.UnixNano()
 	for i := range s.shards {
@@ -585,13 +594,39 @@ func (s *Store) insert(o *Object, f uint64) error {
 	}
 	s.publishLocked(newVariants(ph, o.Primary, vary, objs, o))
 
+	s.takeSlotLocked(o)
 	s.indexLocked(o, keys)
-	s.ev.push(o)
+	s.ev.push(s.slots, o)
 	o.seq = s.seq.Load()
 	o.state = stateStored
 	s.objects.Add(1)
 	s.bytes.Add(size)
 	return nil
+}
+
+// takeSlotLocked gives o a slot id.
+func (s *Store) takeSlotLocked(o *Object) {
+	if n := len(s.free); n > 0 {
+		o.slot = s.free[n-1]
+		s.free = s.free[:n-1]
+		s.slots[o.slot] = o
+		return
+	}
+	if len(s.slots) == math.MaxUint32 {
+		panic("store: more than 2^32-1 objects")
+	}
+	o.slot = uint32(len(s.slots))
+	s.slots = append(s.slots, o)
+}
+
+// freeSlotLocked releases o's slot id for the next insert.
+func (s *Store) freeSlotLocked(o *Object) {
+	if o.slot == 0 {
+		return
+	}
+	s.slots[o.slot] = nil
+	s.free = append(s.free, o.slot)
+	o.slot = 0
 }
 
 // insertReap is how many deferred map deletions each Insert performs.
@@ -677,7 +712,8 @@ func (s *Store) removeVariantsLocked(h uint64, primary string, why reason) int {
 // the eviction queues and the counts.
 func (s *Store) unlinkLocked(o *Object, why reason) {
 	s.unindexLocked(o)
-	s.ev.remove(o)
+	s.ev.remove(s.slots, o)
+	s.freeSlotLocked(o)
 	o.state = stateRemoved
 	o.vs = nil
 	s.objects.Add(-1)

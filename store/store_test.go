@@ -289,7 +289,7 @@ func TestPurgeManyBatches(t *testing.T) {
 	}
 	checkInvariants(t, s)
 	s.reapAll()
-	entries := len(s.index.m) + len(s.index.over)
+	entries := len(s.index.ids) + len(s.index.over)
 	for i := range s.shards {
 		entries += len(s.shards[i].m.m) + len(s.shards[i].m.over)
 	}
@@ -312,7 +312,7 @@ func TestBackgroundReaper(t *testing.T) {
 	}
 	for {
 		s.mu.Lock()
-		left := s.reap.pending() + len(s.index.m)
+		left := s.reap.pending() + len(s.index.ids)
 		s.mu.Unlock()
 		if left == 0 {
 			break

@@ -16,7 +16,7 @@ const LocalOrigin = "local"
 // shape, origin/boot/sequence ("local/1733312345678901234/7"), boot being
 // when the Local was made. Safe for concurrent use.
 type Local struct {
-	st   *store.Store
+	st   Purger
 	boot string
 	seq  atomic.Uint64
 }
@@ -28,8 +28,14 @@ type LocalResult struct {
 	Purged int // objects removed (or marked, if soft)
 }
 
+// Purger is what Local needs of a store: *store.Store, or any cache tier
+// with the same purge semantics.
+type Purger interface {
+	Purge(p store.Purge) int
+}
+
 // NewLocal returns the local purge path of st.
-func NewLocal(st *store.Store) *Local {
+func NewLocal(st Purger) *Local {
 	return &Local{st: st, boot: strconv.FormatInt(time.Now().UnixNano(), 10)}
 }
 

@@ -4,7 +4,9 @@
 // with N objects (a body of -body bytes, ~200 B of headers, two surrogate
 // keys: one of its own and one shared by 100 000 objects), and for each N
 // reports, in the same process: RSS and store bytes per object, Go heap
-// objects, the GC's share of CPU during the hit test, 1 KiB hit throughput
+// objects and scannable heap bytes per object (/gc/scan/heap, a figure
+// the machine's load does not move), the GC's share of CPU during the
+// hit test, 1 KiB hit throughput
 // and latency (wrk, or the Go load generator when wrk is absent) on a
 // 1000-object hot set stored beside them, and the time of a purge (HTTP,
 // POST /purge, request → answer) of one key tagging 100 000 objects.
@@ -332,6 +334,7 @@ type row struct {
 	storeBytes       int64
 	objects          int64
 	heapObjects      uint64
+	heapScan         uint64 // scannable heap bytes (/gc/scan/heap)
 	gcFrac           float64
 	rps              float64
 	p50, p99         time.Duration
@@ -340,6 +343,7 @@ type row struct {
 	gcTime           time.Duration // the collection during the hit test
 	purgeHitP99      time.Duration // of hot-set hits while the purge ran
 	baseRSS, baseObj uint64
+	baseScan         uint64
 }
 
 var sampleNames = []string{
@@ -347,6 +351,7 @@ var sampleNames = []string{
 	"/gc/heap/live:bytes",
 	"/cpu/classes/gc/total:cpu-seconds",
 	"/cpu/classes/total:cpu-seconds",
+	"/gc/scan/heap:bytes",
 }
 
 func readMetrics() []metrics.Sample {
@@ -364,12 +369,13 @@ func (nd *node) measure(cfg config, n int, base *row) (row, error) {
 	ms := readMetrics()
 	r.heapObjects = ms[0].Value.Uint64()
 	r.heapLive = ms[1].Value.Uint64()
+	r.heapScan = ms[4].Value.Uint64()
 	r.rss = rss()
 	st := nd.st.Stats()
 	r.storeBytes, r.objects = st.Bytes, st.Objects
 	if base != nil && n > base.n {
 		r.rssPerObj = float64(int64(r.rss)-int64(base.rss)) / float64(n-base.n)
-		r.baseRSS, r.baseObj = base.rss, base.heapObjects
+		r.baseRSS, r.baseObj, r.baseScan = base.rss, base.heapObjects, base.heapScan
 	}
 	before := readMetrics()
 	gcDone := make(chan time.Duration, 1)
@@ -524,8 +530,8 @@ func rss() uint64 {
 
 func printRow(w io.Writer, r row, header bool) {
 	if header {
-		fmt.Fprintf(w, "%9s %8s %8s %9s %9s %9s %11s %9s %7s %7s %9s %8s %8s %9s %9s %5s\n",
-			"N", "fill_s", "rss_MiB", "rss_B/obj", "store_B/o", "heap_MiB", "heap_objs", "h_objs/o", "gc_cpu%", "gc_ms", "hits/s", "p50_ms", "p99_ms", "purge_ms", "p99_purge", "errs")
+		fmt.Fprintf(w, "%9s %8s %8s %9s %9s %9s %11s %9s %9s %7s %7s %9s %8s %8s %9s %9s %5s\n",
+			"N", "fill_s", "rss_MiB", "rss_B/obj", "store_B/o", "heap_MiB", "heap_objs", "h_objs/o", "scan_B/o", "gc_cpu%", "gc_ms", "hits/s", "p50_ms", "p99_ms", "purge_ms", "p99_purge", "errs")
 	}
 	perObj := func(v float64) string {
 		if r.n == 0 || v == 0 {
@@ -549,7 +555,11 @@ func printRow(w io.Writer, r row, header bool) {
 	if hobj != 0 {
 		hobjS = fmt.Sprintf("%.1f", hobj)
 	}
-	fmt.Fprintf(w, "%9d %8.1f %8.0f %9s %9s %9.0f %11d %9s %7.1f %7.1f %9.0f %8.2f %8.2f %9s %9s %5d\n",
+	scanS := "-"
+	if r.n > 0 && r.baseObj > 0 {
+		scanS = fmt.Sprintf("%.0f", float64(int64(r.heapScan)-int64(r.baseScan))/float64(r.n))
+	}
+	fmt.Fprintf(w, "%9d %8.1f %8.0f %9s %9s %9.0f %11d %9s %9s %7.1f %7.1f %9.0f %8.2f %8.2f %9s %9s %5d\n",
 		r.n, r.fill.Seconds(), float64(r.rss)/(1<<20), perObj(r.rssPerObj), perObj(storePer), float64(r.heapLive)/(1<<20),
-		r.heapObjects, hobjS, r.gcFrac*100, r.gcTime.Seconds()*1e3, r.rps, r.p50.Seconds()*1e3, r.p99.Seconds()*1e3, purge, purgeP99, r.loadErrs)
+		r.heapObjects, hobjS, scanS, r.gcFrac*100, r.gcTime.Seconds()*1e3, r.rps, r.p50.Seconds()*1e3, r.p99.Seconds()*1e3, purge, purgeP99, r.loadErrs)
 }
