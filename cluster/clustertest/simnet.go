@@ -35,6 +35,31 @@ type SimNet struct {
 	links [][]Link
 	nodes map[string]*SimTransport // "ip:port" → transport
 	next  int
+	tap   func(Sent)
+}
+
+// Sent describes one packet handed to the network (for tracing).
+type Sent struct {
+	From, To string        // simulated addresses
+	Buf      []byte        // the packet; the callee must not keep or modify it
+	At       time.Time     // when it was sent
+	Delay    time.Duration // one-way delay it gets (0 when dropped)
+	Dropped  bool
+}
+
+// SetTap makes f see every packet sent from now on (nil: none), dropped
+// ones included, on the sender's goroutine; f must be fast and must not
+// block.
+func (s *SimNet) SetTap(f func(Sent)) {
+	s.mu.Lock()
+	s.tap = f
+	s.mu.Unlock()
+}
+
+func (s *SimNet) tapped() func(Sent) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.tap
 }
 
 // NewSimNet returns a network whose links[a][b] describe region a → b
@@ -176,6 +201,9 @@ func (t *SimTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time
 		return now, nil
 	}
 	d, drop := t.net.oneWay(t.region, dst.region, true)
+	if tap := t.net.tapped(); tap != nil {
+		tap(Sent{From: t.addr, To: a.Addr, Buf: b, At: now, Delay: d, Dropped: drop})
+	}
 	if drop {
 		t.dropped.Add(1)
 		return now, nil

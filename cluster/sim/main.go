@@ -28,6 +28,7 @@ func main() {
 	purges := flag.Int("purges", 30, "purges per cluster size, one at a time, accepting nodes rotating over the regions (1..1000)")
 	loss := flag.Float64("loss", 0.01, "packet loss on every link (0..0.5)")
 	budget := flag.Duration("budget", 240*time.Second, "time allowed per cluster size (start, purges)")
+	slow := flag.Duration("trace", 0, "explain every purge applied everywhere later than this after the floor: the last node and every packet that carried the purge to it (0: off)")
 	flag.Parse()
 	if *purges < 1 || *purges > 1000 || *loss < 0 || *loss > 0.5 {
 		fmt.Fprintln(os.Stderr, "sim: -purges must be 1..1000 and -loss 0..0.5")
@@ -45,7 +46,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "sim: bad cluster size %q\n", f)
 			os.Exit(2)
 		}
-		if err := run(n, *purges, *loss, *budget); err != nil {
+		if err := run(n, *purges, *loss, *budget, *slow); err != nil {
 			fmt.Printf("%5d  failed: %v\n", n, err)
 			failed = true
 		}
@@ -71,11 +72,12 @@ func timing() cluster.Timing {
 type tracker struct {
 	mu   sync.Mutex
 	seen map[string][]time.Time // key → apply times
+	who  map[string][]int       // key → node of each apply time
 	done map[string]chan struct{}
 	n    int
 }
 
-func (t *tracker) observe(_ int, p store.Purge) {
+func (t *tracker) observe(node int, p store.Purge) {
 	now := time.Now()
 	if len(p.Keys) != 1 {
 		return
@@ -84,6 +86,7 @@ func (t *tracker) observe(_ int, p store.Purge) {
 	defer t.mu.Unlock()
 	k := p.Keys[0]
 	t.seen[k] = append(t.seen[k], now)
+	t.who[k] = append(t.who[k], node)
 	if len(t.seen[k]) == t.n {
 		if ch, ok := t.done[k]; ok {
 			close(ch)
@@ -105,7 +108,21 @@ func (t *tracker) times(k string) []time.Time {
 	return append([]time.Time(nil), t.seen[k]...)
 }
 
-func run(n, purges int, loss float64, budget time.Duration) error {
+// lastNode is the node that applied k last.
+func (t *tracker) lastNode(k string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ts, who := t.seen[k], t.who[k]
+	last := 0
+	for i := range ts {
+		if ts[i].After(ts[last]) {
+			last = i
+		}
+	}
+	return who[last]
+}
+
+func run(n, purges int, loss float64, budget, slow time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
 	net, err := clustertest.NewSimNet(links(loss))
@@ -113,7 +130,12 @@ func run(n, purges int, loss float64, budget time.Duration) error {
 		return err
 	}
 	sim := &clustertest.SimNodes{Net: net, RegionOf: func(i int) int { return i % len(regionNames) }, Names: regionNames}
-	tr := &tracker{seen: map[string][]time.Time{}, done: map[string]chan struct{}{}, n: n}
+	tr := &tracker{seen: map[string][]time.Time{}, who: map[string][]int{}, done: map[string]chan struct{}{}, n: n}
+	var trc *tracer
+	if slow > 0 {
+		trc = newTracer(fmt.Sprintf("sim-%d-", n))
+		net.SetTap(trc.tap)
+	}
 	start := time.Now()
 	c, err := clustertest.Start(ctx, clustertest.Options{Nodes: n, Timing: timing(), Region: sim.Region,
 		Configure: sim.Configure, Observe: tr.observe})
@@ -157,6 +179,20 @@ func run(n, purges int, loss float64, budget time.Duration) error {
 		}
 		all = append(all, last.Sub(at))
 		excess = append(excess, last.Sub(at)-floor(sim.RegionOf(origin)))
+		if trc != nil && excess[len(excess)-1] > slow {
+			ln := tr.lastNode(key)
+			fmt.Printf("      slow purge %s from %s (%s): applied everywhere +%s ms (floor %s), last %s (%s)\n", key,
+				c.Instance(origin).Name, regionNames[sim.RegionOf(origin)], ms(last.Sub(at)), ms(floor(sim.RegionOf(origin))),
+				c.Instance(ln).Name, regionNames[sim.RegionOf(ln)])
+			fmt.Print(trc.explain(key, sim.Trans(ln).Addr(), at, func(a string) string {
+				for i := range n {
+					if t := sim.Trans(i); t != nil && t.Addr() == a {
+						return c.Instance(i).Name
+					}
+				}
+				return a
+			}))
+		}
 		time.Sleep(time.Second) // acknowledgements, retransmissions
 		win := time.Since(at).Seconds()
 		bytesPer += float64(st.SentBytes()-sb) - bgRate*win
