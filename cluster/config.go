@@ -171,5 +171,5 @@ func (c *Config) normalize() error {
 		c.IsolationBound = 0
 	}
 	c.Timing.fill()
-	return nil
+	return c.normalizeDissemination()
 }

@@ -218,8 +218,8 @@ func Start(cfg Config, st Applier) (*Node, error) {
 	n.bq = &memberlist.TransmitLimitedQueue{
 		NumNodes: func() int { return int(n.aliveN.Load()) + 1 },
 		// Purges gossiped for redundancy go out ⌈log10(N+1)⌉ times each
-		// (2 for 10 nodes); the direct send already reached everyone.
-		RetransmitMult: 1,
+		// (2 for 10 nodes) as redundancy; see gossipMult.
+		RetransmitMult: gossipMult(cfg.Dissemination),
 	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -368,7 +368,7 @@ func (n *Node) Stats() Stats {
 	s := Stats{
 		Accepted: n.m.accepted.Load(), Sent: n.m.sent.Load(), Retransmitted: n.m.retransmitted.Load(),
 		Received: n.m.received.Load(), Applied: n.m.applied.Load(), Duplicate: n.m.duplicate.Load(),
-		Replayed: n.m.replayed.Load(), Gaps: n.m.gaps.Load(), Errors: map[string]uint64{},
+		Replayed: n.m.replayed.Load(), Gaps: n.m.gaps.Load(), Relayed: n.m.relayed.Load(), Errors: map[string]uint64{},
 	}
 	n.m.errMu.Lock()
 	for k, v := range n.m.errs {

@@ -88,6 +88,7 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 	}
 	n.own.lastTime, n.own.touched = max(n.own.lastTime, now.UnixNano()), now.UnixNano()
 	var targets, failed []string
+	var live []*peer
 	for _, pr := range n.peers {
 		if pr.state == stateDead {
 			failed = append(failed, pr.name) // not left: it misses this purge
@@ -97,8 +98,9 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 			continue
 		}
 		targets = append(targets, pr.name)
-		n.enqueueLocked(pr, first, framed)
+		live = append(live, pr)
 	}
+	onGossip := n.disseminateLocked(live, first, framed)
 	var w *waiter
 	if wait && len(targets) > 0 {
 		w = &waiter{first: first, last: last, acked: map[string]bool{}, gone: map[string]bool{}, remaining: len(targets), done: make(chan struct{})}
@@ -114,7 +116,7 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 	// would only carry duplicates of what the direct send delivers.
 	gossiped := false
 	for _, f := range framed {
-		if len(f) <= gossipEntryMax && n.bq.NumQueued() < gossipQueueMax/4 {
+		if !onGossip && len(f) <= gossipEntryMax && n.bq.NumQueued() < gossipQueueMax/4 {
 			n.bq.QueueBroadcast(bcast(encodePurges(n.name, n.epoch, [][]byte{f})))
 			gossiped = true
 		}
