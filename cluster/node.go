@@ -467,6 +467,7 @@ type pings Node
 func (p *pings) AckPayload() []byte { return nil }
 func (p *pings) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
 	(*Node)(p).seen(other.Name)
+	(*Node)(p).pingRTT(other.Name, rtt)
 }
 
 type events Node

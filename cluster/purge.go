@@ -388,6 +388,23 @@ func (n *Node) rtoBase(p *peer) time.Duration {
 	return min(max(p.srtt+4*p.rttvar, 2*p.srtt, t.RetransmitMin), t.RetransmitMax)
 }
 
+// pingRTT takes memberlist's ping round trip to a peer as its first
+// round-trip estimate while none of our purges has been acknowledged by it
+// yet (RFC 6298's first sample: rttvar half of it), so that a purge to a
+// peer farther away than RetransmitMin is not sent twice before its
+// acknowledgement could have come back.
+func (n *Node) pingRTT(name string, rtt time.Duration) {
+	if rtt <= 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p := n.peers[name]; p != nil && p.state == stateAlive && p.srtt == 0 {
+		p.srtt, p.rttvar = rtt, rtt/2
+		p.rto = max(p.rto, n.rtoBase(p))
+	}
+}
+
 // handleAck processes a peer's acknowledgement of our stream.
 func (n *Node) handleAck(sender string, senderEpoch uint64, a *ackMsg) {
 	now := time.Now()

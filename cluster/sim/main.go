@@ -28,6 +28,9 @@ func main() {
 	purges := flag.Int("purges", 30, "purges per cluster size, one at a time, accepting nodes rotating over the regions (1..1000)")
 	loss := flag.Float64("loss", 0.01, "packet loss on every link (0..0.5)")
 	budget := flag.Duration("budget", 240*time.Second, "time allowed per cluster size (start, purges)")
+	designs := flag.String("designs", "direct,relay,gossip", "purge dissemination designs to compare, comma-separated (direct, relay, gossip)")
+	relays := flag.Int("relays", 2, "relay design: relays per region (1..8)")
+	out := flag.String("out", "cluster/sim/out", "directory for the latency CDF plots (SVG), one per cluster size; empty: none")
 	slow := flag.Duration("trace", 0, "explain every purge applied everywhere later than this after the floor: the last node and every packet that carried the purge to it (0: off)")
 	flag.Parse()
 	if *purges < 1 || *purges > 1000 || *loss < 0 || *loss > 0.5 {
@@ -37,8 +40,19 @@ func main() {
 	fmt.Printf("sim: %d regions %v, loss %.1f %%, jitter 1 ms + 5 %% of RTT, GOMAXPROCS %d, load average %s\n",
 		len(regionNames), regionNames, *loss*100, runtime.GOMAXPROCS(0), loadavg())
 	fmt.Println("latencies in ms: purge accepted → applied on every node, and the floor (largest one-way latency from the accepting node)")
-	fmt.Printf("%5s %6s %9s | %-23s | %-23s | %-23s | %9s %9s | %s\n", "nodes", "purges", "converge",
-		"all applied p50/p99/max", "minus floor p50/p99/max", "each node p50/p99/max", "B/purge", "pkts/purg", "cpu, load, not alive")
+	fmt.Println("sender: the accepting node's bytes and packets per purge; cluster: every node's bytes per purge; cpu: the whole process's CPU per purge (every node's sending, relaying, applying and acknowledging), background subtracted")
+	fmt.Printf("%5s %-6s %6s %8s | %-23s | %-23s | %-23s | %8s %6s %8s %7s | %s\n", "nodes", "design", "purges", "converge",
+		"all applied p50/p99/max", "minus floor p50/p99/max", "each node p50/p99/max", "sender B", "pkts", "clustr B", "cpu ms", "load, not alive")
+	var ds []cluster.Dissemination
+	for _, d := range strings.Split(*designs, ",") {
+		switch d := cluster.Dissemination(strings.TrimSpace(d)); d {
+		case cluster.Direct, cluster.Relay, cluster.Gossip:
+			ds = append(ds, d)
+		default:
+			fmt.Fprintf(os.Stderr, "sim: unknown design %q\n", d)
+			os.Exit(2)
+		}
+	}
 	failed := false
 	for _, f := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -46,9 +60,24 @@ func main() {
 			fmt.Fprintf(os.Stderr, "sim: bad cluster size %q\n", f)
 			os.Exit(2)
 		}
-		if err := run(n, *purges, *loss, *budget, *slow); err != nil {
-			fmt.Printf("%5d  failed: %v\n", n, err)
-			failed = true
+		var curves []curve
+		for _, d := range ds {
+			r, err := run(setup{n: n, purges: *purges, loss: *loss, budget: *budget, slow: *slow, design: d, relays: *relays})
+			if err != nil {
+				fmt.Printf("%5d %-6s failed: %v\n", n, d, err)
+				failed = true
+				continue
+			}
+			curves = append(curves, curve{name: string(d), xs: r.excess})
+		}
+		if *out != "" && len(curves) > 0 {
+			path, err := writeCDF(*out, n, *loss, curves)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "sim: plot: %v\n", err)
+				failed = true
+			} else {
+				fmt.Printf("      CDF of all applied − floor: %s\n", path)
+			}
 		}
 	}
 	if failed {
@@ -122,12 +151,26 @@ func (t *tracker) lastNode(k string) int {
 	return who[last]
 }
 
-func run(n, purges int, loss float64, budget, slow time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), budget)
+// setup is one simulated run: a cluster size and a design.
+type setup struct {
+	n, purges, relays int
+	loss              float64
+	budget, slow      time.Duration
+	design            cluster.Dissemination
+}
+
+// result is what one run measured.
+type result struct {
+	excess []time.Duration // per purge: applied on every node, minus the floor
+}
+
+func run(s setup) (result, error) {
+	n, purges, slow := s.n, s.purges, s.slow
+	ctx, cancel := context.WithTimeout(context.Background(), s.budget)
 	defer cancel()
-	net, err := clustertest.NewSimNet(links(loss))
+	net, err := clustertest.NewSimNet(links(s.loss))
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	sim := &clustertest.SimNodes{Net: net, RegionOf: func(i int) int { return i % len(regionNames) }, Names: regionNames}
 	tr := &tracker{seen: map[string][]time.Time{}, who: map[string][]int{}, done: map[string]chan struct{}{}, n: n}
@@ -137,39 +180,45 @@ func run(n, purges int, loss float64, budget, slow time.Duration) error {
 		net.SetTap(trc.tap)
 	}
 	start := time.Now()
+	configure := func(i int, cfg *cluster.Config) {
+		sim.Configure(i, cfg)
+		cfg.Dissemination, cfg.RelaysPerRegion = s.design, s.relays
+	}
 	c, err := clustertest.Start(ctx, clustertest.Options{Nodes: n, Timing: timing(), Region: sim.Region,
-		Configure: sim.Configure, Observe: tr.observe})
+		Configure: configure, Observe: tr.observe})
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	defer c.Close()
 	converge := time.Since(start)
 
 	// Background traffic (probes, gossip, digests) per node and second.
 	time.Sleep(2 * time.Second)
-	b0, p0, t0 := totalBytes(sim, n), totalPackets(sim, n), time.Now()
+	b0, p0, t0, c0 := totalBytes(sim, n), totalPackets(sim, n), time.Now(), cpuTime()
 	time.Sleep(4 * time.Second)
-	bgSecs := time.Since(t0).Seconds() * float64(n)
+	bgWall := time.Since(t0).Seconds()
+	bgSecs := bgWall * float64(n)
 	bgRate, bgPkts := float64(totalBytes(sim, n)-b0)/bgSecs, float64(totalPackets(sim, n)-p0)/bgSecs
+	bgCPU := (cpuTime() - c0).Seconds() / bgWall // CPU seconds per second, all nodes
 
 	var all, excess, each []time.Duration
-	var bytesPer, pktsPer float64
+	var bytesPer, pktsPer, clusterPer, cpuPer float64
 	cpu0, wall0, done := cpuTime(), time.Now(), 0
 	for k := 0; k < purges && ctx.Err() == nil; k++ {
 		origin := (k*7 + k/len(regionNames)) % n
 		key := fmt.Sprintf("sim-%d-%d", n, k)
 		ch := tr.expect(key)
 		st := sim.Trans(origin)
-		sb, sp, at := st.SentBytes(), st.SentPackets(), time.Now()
+		sb, sp, cb, cp, at := st.SentBytes(), st.SentPackets(), totalBytes(sim, n), cpuTime(), time.Now()
 		if _, err := c.Node(origin).Purge(ctx, store.Purge{Keys: []string{key}}, false); err != nil {
-			return fmt.Errorf("purge %d: %w", k, err)
+			return result{}, fmt.Errorf("purge %d: %w", k, err)
 		}
 		select {
 		case <-ch:
 		case <-time.After(30 * time.Second):
-			return fmt.Errorf("purge %d from %s: applied on %d of %d nodes after 30 s", k, c.Instance(origin).Name, len(tr.times(key)), n)
+			return result{}, fmt.Errorf("purge %d from %s: applied on %d of %d nodes after 30 s", k, c.Instance(origin).Name, len(tr.times(key)), n)
 		case <-ctx.Done():
-			return fmt.Errorf("purge %d: %w (raise -budget)", k, ctx.Err())
+			return result{}, fmt.Errorf("purge %d: %w (raise -budget)", k, ctx.Err())
 		}
 		ts := tr.times(key)
 		last := ts[0]
@@ -197,6 +246,8 @@ func run(n, purges int, loss float64, budget, slow time.Duration) error {
 		win := time.Since(at).Seconds()
 		bytesPer += float64(st.SentBytes()-sb) - bgRate*win
 		pktsPer += float64(st.SentPackets()-sp) - bgPkts*win
+		clusterPer += float64(totalBytes(sim, n)-cb) - bgRate*win*float64(n)
+		cpuPer += (cpuTime() - cp).Seconds() - bgCPU*win
 		done++
 	}
 	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
@@ -208,11 +259,12 @@ func run(n, purges int, loss float64, budget, slow time.Duration) error {
 			}
 		}
 	}
-	fmt.Printf("%5d %6d %8.1fs | %s | %s | %s | %9.0f %9.0f | %.0f%% of a core, load %s, %d\n", n, done, converge.Seconds(),
-		dist(all), dist(excess), dist(each), bytesPer/float64(done), pktsPer/float64(done),
-		100*cpu.Seconds()/wall.Seconds(), loadavg(), notAlive)
-	fmt.Printf("      background traffic: %.0f B/s, %.1f packets/s per node (probes, gossip, digests), subtracted from the sender's bytes and packets per purge\n", bgRate, bgPkts)
-	return nil
+	d := float64(done)
+	fmt.Printf("%5d %-6s %6d %7.1fs | %s | %s | %s | %8.0f %6.0f %8.0f %7.1f | %s, %d\n", n, s.design, done, converge.Seconds(),
+		dist(all), dist(excess), dist(each), bytesPer/d, pktsPer/d, clusterPer/d, 1000*cpuPer/d, loadavg(), notAlive)
+	fmt.Printf("      background: %.0f B/s, %.1f packets/s per node, %.0f %% of a core for all nodes (process %.0f %% over the purges); at 1000 purges/s cluster-wide a node would send %.0f kB/s of purge traffic on average\n",
+		bgRate, bgPkts, 100*bgCPU, 100*cpu.Seconds()/wall.Seconds(), clusterPer/d*1000/float64(n)/1000)
+	return result{excess: excess}, nil
 }
 
 func later(a, b time.Time) time.Time {

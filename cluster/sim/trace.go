@@ -26,6 +26,7 @@ type hop struct {
 	delay    time.Duration
 	dropped  bool
 	kind     byte // memberlist message type: 8 user message (direct), 7 compound (gossip piggyback)
+	typ      byte // for a user message, meshcdn's message type (1 purges, 16 relay)
 }
 
 func newTracer(prefix string) *tracer {
@@ -51,8 +52,14 @@ func (t *tracer) tap(s clustertest.Sent) {
 		rest = rest[j:]
 	}
 	h := hop{from: s.From, to: s.To, at: s.At, delay: s.Delay, dropped: s.Dropped}
+	if len(b) > 5 && b[0] == 12 { // memberlist's CRC header
+		b = b[5:]
+	}
 	if len(b) > 0 {
 		h.kind = b[0]
+	}
+	if len(b) > 3 && b[0] == 8 && b[1] == 0xCD {
+		h.typ = b[3]
 	}
 	t.mu.Lock()
 	for _, k := range keys {
@@ -73,6 +80,13 @@ func (t *tracer) explain(key, addr string, at time.Time, name func(addr string) 
 	for _, h := range hs {
 		if h.dropped {
 			dropped++
+		}
+		if h.typ == 16 {
+			state := fmt.Sprintf("arrives +%s", ms(h.at.Add(h.delay).Sub(at)))
+			if h.dropped {
+				state = "DROPPED"
+			}
+			fmt.Fprintf(&b, "        +%7s ms relay    to   %-9s %s\n", ms(h.at.Sub(at)), name(h.to), state)
 		}
 		if h.to != addr {
 			continue
