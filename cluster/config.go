@@ -127,6 +127,7 @@ const (
 	gossipEntryMax   = 900 // larger entries are not gossiped
 	maxTCPSenders    = 8   // concurrent TCP sends
 	maxRegionLen     = 64
+	maxRegions       = 256 // regions with a round-trip estimate (pingRTT)
 	maxAddrLen       = 128
 )
 

@@ -91,9 +91,10 @@ type Node struct {
 	peers     map[string]*peer
 	streams   map[streamKey]*stream
 	own       *stream
-	ownNext   uint64    // next sequence number to stamp
-	rlog      retainLog // other nodes' purges
-	ownLog    retainLog // ours, kept while a live member has not acknowledged them
+	ownNext   uint64                   // next sequence number to stamp
+	rlog      retainLog                // other nodes' purges
+	regionRTT map[string]time.Duration // ping round trips by peer region, smoothed (pingRTT)
+	ownLog    retainLog                // ours, kept while a live member has not acknowledged them
 	waiters   map[*waiter]struct{}
 	joinErr   error
 	joined    bool
@@ -135,21 +136,22 @@ func Start(cfg Config, st Applier) (*Node, error) {
 	lg = lg.With(zap.String("node", cfg.NodeName)).WithOptions(zap.AddStacktrace(zapcore.FatalLevel))
 	boot := time.Now()
 	n := &Node{
-		cfg:     cfg,
-		st:      st,
-		log:     lg,
-		name:    cfg.NodeName,
-		epoch:   uint64(boot.UnixNano()),
-		boot:    boot,
-		floor:   boot.Add(-cfg.Timing.SkewMargin).UnixNano(),
-		m:       newMetrics(),
-		peers:   map[string]*peer{},
-		streams: map[streamKey]*stream{},
-		waiters: map[*waiter]struct{}{},
-		inbound: make(chan []byte, maxInbound),
-		kick:    make(chan struct{}, 1),
-		tcpq:    make(chan tcpJob, 64),
-		done:    make(chan struct{}),
+		cfg:       cfg,
+		st:        st,
+		log:       lg,
+		name:      cfg.NodeName,
+		epoch:     uint64(boot.UnixNano()),
+		boot:      boot,
+		floor:     boot.Add(-cfg.Timing.SkewMargin).UnixNano(),
+		m:         newMetrics(),
+		peers:     map[string]*peer{},
+		regionRTT: map[string]time.Duration{},
+		streams:   map[streamKey]*stream{},
+		waiters:   map[*waiter]struct{}{},
+		inbound:   make(chan []byte, maxInbound),
+		kick:      make(chan struct{}, 1),
+		tcpq:      make(chan tcpJob, 64),
+		done:      make(chan struct{}),
 	}
 	n.hist = newHistory(st, n.name, n.epoch)
 	n.st = n.hist

@@ -383,26 +383,44 @@ func (n *Node) txProgressLocked(p *peer, contig uint64, ranges [][2]uint64, now 
 // rtoBase is the first retransmission delay for p (RFC 6298 style:
 // smoothed ack time plus four deviations, at least twice the smoothed
 // time), within [RetransmitMin, RetransmitMax].
+// A peer that has acknowledged nothing yet is estimated from memberlist's
+// ping round trips to its region (pingRTT).
 func (n *Node) rtoBase(p *peer) time.Duration {
 	t := n.cfg.Timing
-	return min(max(p.srtt+4*p.rttvar, 2*p.srtt, t.RetransmitMin), t.RetransmitMax)
+	srtt, rttvar := p.srtt, p.rttvar
+	if srtt == 0 {
+		srtt = n.regionRTT[p.meta.Region]
+		rttvar = srtt / 2
+	}
+	return min(max(srtt+4*rttvar, 2*srtt, t.RetransmitMin), t.RetransmitMax)
 }
 
 // pingRTT takes memberlist's ping round trip to a peer as its first
 // round-trip estimate while none of our purges has been acknowledged by it
-// yet (RFC 6298's first sample: rttvar half of it), so that a purge to a
-// peer farther away than RetransmitMin is not sent twice before its
-// acknowledgement could have come back.
+// yet (RFC 6298's first sample: rttvar half of it), and into a smoothed
+// estimate for its region, which stands in for peers of that region
+// nobody pinged yet (in a large cluster a node pings each peer rarely).
+// So a purge to a peer farther away than RetransmitMin is not sent twice
+// before its acknowledgement could have come back.
 func (n *Node) pingRTT(name string, rtt time.Duration) {
 	if rtt <= 0 {
 		return
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if p := n.peers[name]; p != nil && p.state == stateAlive && p.srtt == 0 {
-		p.srtt, p.rttvar = rtt, rtt/2
-		p.rto = max(p.rto, n.rtoBase(p))
+	p := n.peers[name]
+	if p == nil || p.state != stateAlive {
+		return
 	}
+	if r, ok := n.regionRTT[p.meta.Region]; ok {
+		n.regionRTT[p.meta.Region] = (7*r + rtt) / 8
+	} else if len(n.regionRTT) < maxRegions {
+		n.regionRTT[p.meta.Region] = rtt
+	}
+	if p.srtt == 0 {
+		p.srtt, p.rttvar = rtt, rtt/2
+	}
+	p.rto = max(p.rto, n.rtoBase(p))
 }
 
 // handleAck processes a peer's acknowledgement of our stream.
