@@ -133,12 +133,26 @@ func (s *SimNet) Transport(region int) (*SimTransport, error) {
 	if s.next >= 1<<16 {
 		return nil, errors.New("clustertest: simulated address space exhausted")
 	}
-	ip := net.IPv4(10, byte(region), byte(s.next>>8), byte(s.next)).To4()
+	return s.transportLocked(region, net.IPv4(10, byte(region), byte(s.next>>8), byte(s.next)).To4()), nil
+}
+
+// Reopen returns a new transport at the address (and region) of old,
+// which must have shut down: a node restarting on its old address.
+func (s *SimNet) Reopen(old *SimTransport) (*SimTransport, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !old.closed.Load() || s.nodes[old.addr] != nil {
+		return nil, fmt.Errorf("clustertest: %s is still in use", old.addr)
+	}
+	return s.transportLocked(old.region, old.ip), nil
+}
+
+func (s *SimNet) transportLocked(region int, ip net.IP) *SimTransport {
 	t := &SimTransport{net: s, region: region, ip: ip, port: 7946,
 		packetCh: make(chan *memberlist.Packet, 256), streamCh: make(chan net.Conn), done: make(chan struct{})}
 	t.addr = net.JoinHostPort(ip.String(), strconv.Itoa(t.port))
 	s.nodes[t.addr] = t
-	return t, nil
+	return t
 }
 
 func (s *SimNet) lookup(addr string) *SimTransport {

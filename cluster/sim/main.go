@@ -27,14 +27,16 @@ func main() {
 	sizes := flag.String("nodes", "100,300", "cluster sizes to run, comma-separated (each 6..1000)")
 	purges := flag.Int("purges", 30, "purges per cluster size, one at a time, accepting nodes rotating over the regions (1..1000)")
 	loss := flag.Float64("loss", 0.01, "packet loss on every link (0..0.5)")
-	budget := flag.Duration("budget", 240*time.Second, "time allowed per cluster size (start, purges)")
+	budget := flag.Duration("budget", 400*time.Second, "time allowed per cluster size (start, purges)")
 	designs := flag.String("designs", "direct,relay,gossip", "purge dissemination designs to compare, comma-separated (direct, relay, gossip)")
 	relays := flag.Int("relays", 2, "relay design: relays per region (1..8)")
 	out := flag.String("out", "cluster/sim/out", "directory for the latency CDF plots (SVG), one per cluster size; empty: none")
+	cut := flag.Duration("partition", 0, "after the purges, cut sa-east-1 off for this long (purges continue elsewhere), heal, and report the catch-up (0: off)")
+	churnFrac := flag.Float64("churn", 0, "after the purges, restart this fraction of the nodes at once (half killed, half leaving and joining again) and report membership convergence (0: off; at most 0.5)")
 	slow := flag.Duration("trace", 0, "explain every purge applied everywhere later than this after the floor: the last node and every packet that carried the purge to it (0: off)")
 	flag.Parse()
-	if *purges < 1 || *purges > 1000 || *loss < 0 || *loss > 0.5 {
-		fmt.Fprintln(os.Stderr, "sim: -purges must be 1..1000 and -loss 0..0.5")
+	if *purges < 1 || *purges > 1000 || *loss < 0 || *loss > 0.5 || *churnFrac < 0 || *churnFrac > 0.5 || *relays < 1 || *relays > 8 {
+		fmt.Fprintln(os.Stderr, "sim: -purges must be 1..1000, -loss 0..0.5, -churn 0..0.5, -relays 1..8")
 		os.Exit(2)
 	}
 	fmt.Printf("sim: %d regions %v, loss %.1f %%, jitter 1 ms + 5 %% of RTT, GOMAXPROCS %d, load average %s\n",
@@ -62,7 +64,7 @@ func main() {
 		}
 		var curves []curve
 		for _, d := range ds {
-			r, err := run(setup{n: n, purges: *purges, loss: *loss, budget: *budget, slow: *slow, design: d, relays: *relays})
+			r, err := run(setup{n: n, purges: *purges, loss: *loss, budget: *budget, slow: *slow, design: d, relays: *relays, cut: *cut, churn: *churnFrac})
 			if err != nil {
 				fmt.Printf("%5d %-6s failed: %v\n", n, d, err)
 				failed = true
@@ -155,7 +157,8 @@ func (t *tracker) lastNode(k string) int {
 type setup struct {
 	n, purges, relays int
 	loss              float64
-	budget, slow      time.Duration
+	budget, slow, cut time.Duration
+	churn             float64
 	design            cluster.Dissemination
 }
 
@@ -205,6 +208,8 @@ func run(s setup) (result, error) {
 	bgSecs := time.Since(t0).Seconds() * float64(n)
 	bgRate, bgPkts := float64(totalBytes(sim, n)-b0)/bgSecs, float64(totalPackets(sim, n)-p0)/bgSecs
 
+	stopDead := make(chan struct{})
+	deadCh := falseDead(c, 2*time.Second, stopDead)
 	var all, excess, each []time.Duration
 	var bytesPer, pktsPer, clusterPer float64
 	cpu0, wall0, done := cpuTime(), time.Now(), 0
@@ -254,6 +259,8 @@ func run(s setup) (result, error) {
 	}
 	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
 	cpuPer, err := burstCPU(ctx, c, tr, n)
+	close(stopDead)
+	fd := <-deadCh
 	if err != nil {
 		return result{}, err
 	}
@@ -270,6 +277,21 @@ func run(s setup) (result, error) {
 		dist(all), dist(excess), dist(each), bytesPer/d, pktsPer/d, clusterPer/d, 1000*cpuPer, loadavg(), notAlive)
 	fmt.Printf("      background %.0f B/s, %.1f packets/s per node; process CPU %.0f %% of a core over the purges; at 1000 purges/s cluster-wide a node sends %.0f kB/s of purge traffic on average\n",
 		bgRate, bgPkts, 100*cpu.Seconds()/wall.Seconds(), clusterPer/d*1000/float64(n)/1000)
+	fmt.Printf("      false dead verdicts (running nodes seen dead, sampled every 2 s over the purges and the burst): at most %d (viewer, member) pairs at once, in %d samples\n", fd[0], fd[1])
+	if s.cut > 0 {
+		line, err := partition(ctx, c, sim, tr, n, s.cut)
+		if err != nil {
+			return result{}, fmt.Errorf("partition: %w", err)
+		}
+		fmt.Printf("      partition: %s\n", line)
+	}
+	if s.churn > 0 {
+		line, err := churn(ctx, c, n, s.churn)
+		if err != nil {
+			return result{}, err
+		}
+		fmt.Printf("      churn: %s\n", line)
+	}
 	return result{excess: excess}, nil
 }
 
