@@ -90,12 +90,20 @@ func main() {
 // timing: the product's defaults lengthened for wide-area round trips
 // (probe timeout above the largest RTT) and for hundreds of nodes on two
 // cores (membership gossip, push-pull and the anti-entropy digest less
-// often).
-func timing() cluster.Timing {
+// often); beyond 300 nodes the membership and anti-entropy timers grow in
+// proportion (×3.3 at 1000). The purge path's own timers (BatchDelay,
+// RetransmitMin/Max) stay the defaults.
+func timing(n int) cluster.Timing {
+	scale := func(d time.Duration) time.Duration {
+		if n <= 300 {
+			return d
+		}
+		return d * time.Duration(n) / 300
+	}
 	return cluster.Timing{
-		ProbeInterval: 2 * time.Second, ProbeTimeout: time.Second,
-		GossipInterval: 200 * time.Millisecond, PushPullInterval: 60 * time.Second,
-		StreamTimeout: 10 * time.Second, DigestInterval: 2 * time.Second, ReplayAfter: 2 * time.Second,
+		ProbeInterval: scale(2 * time.Second), ProbeTimeout: scale(time.Second),
+		GossipInterval: scale(200 * time.Millisecond), PushPullInterval: scale(60 * time.Second),
+		StreamTimeout: 10 * time.Second, DigestInterval: scale(2 * time.Second), ReplayAfter: 2 * time.Second,
 	}
 }
 
@@ -193,7 +201,7 @@ func run(s setup) (result, error) {
 		sim.Configure(i, cfg)
 		cfg.Dissemination, cfg.RelaysPerRegion = s.design, s.relays
 	}
-	c, err := clustertest.Start(ctx, clustertest.Options{Nodes: n, Timing: timing(), Region: sim.Region,
+	c, err := clustertest.Start(ctx, clustertest.Options{Nodes: n, Timing: timing(n), Region: sim.Region,
 		Configure: configure, Observe: tr.observe})
 	if err != nil {
 		return result{}, err

@@ -123,7 +123,7 @@ func churn(ctx context.Context, c *clustertest.Cluster, n int, frac float64) (st
 		if time.Since(start) > 120*time.Second || ctx.Err() != nil {
 			return "", fmt.Errorf("churn: membership not converged after %v", time.Since(start))
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(time.Duration(n) * time.Millisecond) // a check reads n² member entries
 	}
 	conv := time.Since(start)
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
