@@ -90,15 +90,15 @@ func main() {
 // timing: the product's defaults lengthened for wide-area round trips
 // (probe timeout above the largest RTT) and for hundreds of nodes on two
 // cores (membership gossip, push-pull and the anti-entropy digest less
-// often); beyond 300 nodes the membership and anti-entropy timers grow in
-// proportion (×3.3 at 1000). The purge path's own timers (BatchDelay,
+// often); beyond 150 nodes the membership and anti-entropy timers grow in
+// proportion (×2 at 300, ×6.7 at 1000). The purge path's own timers (BatchDelay,
 // RetransmitMin/Max) stay the defaults.
 func timing(n int) cluster.Timing {
 	scale := func(d time.Duration) time.Duration {
-		if n <= 300 {
+		if n <= 150 {
 			return d
 		}
-		return d * time.Duration(n) / 300
+		return d * time.Duration(n) / 150
 	}
 	return cluster.Timing{
 		ProbeInterval: scale(2 * time.Second), ProbeTimeout: scale(time.Second),
@@ -233,7 +233,7 @@ func run(s setup) (result, error) {
 		select {
 		case <-ch:
 		case <-time.After(30 * time.Second):
-			return result{}, fmt.Errorf("purge %d from %s: applied on %d of %d nodes after 30 s", k, c.Instance(origin).Name, len(tr.times(key)), n)
+			return result{}, fmt.Errorf("purge %d from %s: applied on %d of %d nodes after 30 s; %s", k, c.Instance(origin).Name, len(tr.times(key)), n, missing(c, tr, key, origin))
 		case <-ctx.Done():
 			return result{}, fmt.Errorf("purge %d: %w (raise -budget)", k, ctx.Err())
 		}
@@ -358,4 +358,37 @@ func burstCPU(ctx context.Context, c *clustertest.Cluster, tr *tracker, n int) (
 	}
 	time.Sleep(time.Second) // acknowledgements
 	return ((cpuTime() - c1).Seconds() - bg*time.Since(t1).Seconds()) / burstPurges, nil
+}
+
+// missing describes the nodes that did not apply key: how each sees the
+// origin and how the origin sees it.
+func missing(c *clustertest.Cluster, tr *tracker, key string, origin int) string {
+	tr.mu.Lock()
+	got := map[int]bool{}
+	for _, i := range tr.who[key] {
+		got[i] = true
+	}
+	tr.mu.Unlock()
+	state := func(viewer, subject int) string {
+		nd := c.Node(viewer)
+		if nd == nil {
+			return "down"
+		}
+		for _, m := range nd.Members() {
+			if m.Name == c.Instance(subject).Name {
+				return m.State
+			}
+		}
+		return "unknown"
+	}
+	var b strings.Builder
+	shown := 0
+	for i := range c.Len() {
+		if got[i] || shown >= 5 {
+			continue
+		}
+		shown++
+		fmt.Fprintf(&b, "%s sees the origin %s, the origin sees it %s; ", c.Instance(i).Name, state(i, origin), state(origin, i))
+	}
+	return b.String()
 }
