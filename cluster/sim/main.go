@@ -90,9 +90,11 @@ func main() {
 // timing: the product's defaults lengthened for wide-area round trips
 // (probe timeout above the largest RTT) and for hundreds of nodes on two
 // cores (membership gossip, push-pull and the anti-entropy digest less
-// often); beyond 150 nodes the membership and anti-entropy timers grow in
-// proportion (×2 at 300, ×6.7 at 1000). The purge path's own timers (BatchDelay,
-// RetransmitMin/Max) stay the defaults.
+// often); beyond 150 nodes the probe, gossip and digest timers grow in
+// proportion (×2 at 300, ×6.7 at 1000). Push-pull (full membership state
+// with one random member) stays every 30 s: it is what makes hundreds of
+// joins converge once gossip is slowed down. The purge path's own timers
+// (BatchDelay, RetransmitMin/Max) stay the defaults.
 func timing(n int) cluster.Timing {
 	scale := func(d time.Duration) time.Duration {
 		if n <= 150 {
@@ -102,7 +104,7 @@ func timing(n int) cluster.Timing {
 	}
 	return cluster.Timing{
 		ProbeInterval: scale(2 * time.Second), ProbeTimeout: scale(time.Second),
-		GossipInterval: scale(200 * time.Millisecond), PushPullInterval: scale(60 * time.Second),
+		GossipInterval: scale(200 * time.Millisecond), PushPullInterval: 30 * time.Second,
 		StreamTimeout: 10 * time.Second, DigestInterval: scale(2 * time.Second), ReplayAfter: 2 * time.Second,
 	}
 }
@@ -382,13 +384,22 @@ func missing(c *clustertest.Cluster, tr *tracker, key string, origin int) string
 		return "unknown"
 	}
 	var b strings.Builder
+	if nd := c.Node(origin); nd != nil {
+		st := nd.Stats()
+		fmt.Fprintf(&b, "the origin sent %d entries, %d retransmitted, errors %v; ", st.Sent, st.Retransmitted, st.Errors)
+	}
 	shown := 0
 	for i := range c.Len() {
 		if got[i] || shown >= 5 {
 			continue
 		}
 		shown++
-		fmt.Fprintf(&b, "%s sees the origin %s, the origin sees it %s; ", c.Instance(i).Name, state(i, origin), state(origin, i))
+		var st cluster.Stats
+		if nd := c.Node(i); nd != nil {
+			st = nd.Stats()
+		}
+		fmt.Fprintf(&b, "%s sees the origin %s, the origin sees it %s, it received %d entries, applied %d, errors %v; ",
+			c.Instance(i).Name, state(i, origin), state(origin, i), st.Received, st.Applied, st.Errors)
 	}
 	return b.String()
 }
