@@ -24,7 +24,7 @@ import (
 )
 
 func main() {
-	sizes := flag.String("nodes", "100,300", "cluster sizes to run, comma-separated (each 6..1000)")
+	sizes := flag.String("nodes", "100", "cluster sizes to run, comma-separated (each 6..1000)")
 	purges := flag.Int("purges", 30, "purges per cluster size, one at a time, accepting nodes rotating over the regions (1..1000)")
 	loss := flag.Float64("loss", 0.01, "packet loss on every link (0..0.5)")
 	budget := flag.Duration("budget", 400*time.Second, "time allowed per cluster size (start, purges)")
