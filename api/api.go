@@ -57,6 +57,9 @@ type Config struct {
 	// from no member that has not left the cluster for longer than this
 	// (it may be missing purges); 0: off.
 	IsolationUnready time.Duration
+	// TLSStatus, when set, is /readyz's "tls" detail: the automatic
+	// HTTPS certificates (it does not change readiness).
+	TLSStatus func() any
 	// GatherTimeout bounds gathering the cluster's view from the members
 	// (/cluster/purges, /cluster/stats): those that have not answered by
 	// then are named as unreachable; default 2s.
@@ -158,6 +161,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.HandleFunc("GET /cluster/members", h.members)
+	mux.HandleFunc("POST /cluster/members/{name}/force-leave", h.auth(h.forceLeave))
 	mux.HandleFunc("GET /stats", h.stats)
 	mux.HandleFunc("GET /purges/local", h.purgesLocal)
 	mux.HandleFunc("GET /cluster/purges", h.clusterPurges)
@@ -578,7 +582,11 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 		JoinError string `json:"join_error,omitempty"`
 		// LastContact: when an isolated node last heard from a peer.
 		LastContact *time.Time `json:"last_contact,omitempty"`
+		TLS         any        `json:"tls,omitempty"`
 	}{Ready: true}
+	if h.cfg.TLSStatus != nil {
+		out.TLS = h.cfg.TLSStatus()
+	}
 	if c := h.cfg.Cluster; c != nil {
 		out.Node = c.Name()
 		self := false
@@ -651,6 +659,31 @@ func (h *handler) members(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// forceLeave: POST /cluster/members/{name}/force-leave (purge token). A
+// failed member the operator knows is gone for good is marked left on every
+// node, so that wait=all purges stop waiting for it (cluster.Node.ForceLeave).
+func (h *handler) forceLeave(w http.ResponseWriter, r *http.Request) {
+	c := h.cfg.Cluster
+	if c == nil {
+		writeError(w, http.StatusNotFound, "this node runs without a cluster")
+		return
+	}
+	name := r.PathValue("name")
+	switch err := c.ForceLeave(name); {
+	case err == nil:
+		h.log.Warn("force-leave requested", zap.String("member", name), zap.String("remote", r.RemoteAddr))
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "member": name, "state": "left"})
+	case errors.Is(err, cluster.ErrUnknownMember):
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no member named %q", clip(name)))
+	case errors.Is(err, cluster.ErrMemberAlive), errors.Is(err, cluster.ErrSelf):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, cluster.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
 }
 
 // ---------------------------------------------------------------- helpers

@@ -21,6 +21,8 @@ type Stats struct {
 	TooLarge      int64   `json:"too_large"`
 	SurrogateKeys int64   `json:"surrogate_keys"`
 	Rates         Rates   `json:"rates"`
+	// TLS: the automatic HTTPS certificates (Config.TLSStatus), if any.
+	TLS any `json:"tls,omitempty"`
 }
 
 func (h *handler) localStats() *Stats {
@@ -36,6 +38,9 @@ func (h *handler) localStats() *Stats {
 	}
 	if c := h.cfg.Cluster; c != nil {
 		out.Node, out.Region = c.Name(), h.region()
+	}
+	if h.cfg.TLSStatus != nil {
+		out.TLS = h.cfg.TLSStatus()
 	}
 	return out
 }

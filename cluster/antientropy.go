@@ -98,6 +98,10 @@ func (n *Node) handle(b []byte) {
 		n.handleDigest(m.Sender, m.Epoch, &m.Digest)
 	case msgReplay:
 		n.handleReplay(m.Sender, m.Epoch, &m.Replay)
+	case msgApp:
+		n.handleApp(m.Sender, m.AppKind, m.AppBody)
+	case msgLeave:
+		n.handleLeave(m.Sender, &m.Leave)
 	}
 }
 

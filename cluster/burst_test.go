@@ -120,3 +120,51 @@ func TestFullSendQueueDefersNotDrops(t *testing.T) {
 		t.Fatalf("%d retransmissions with retransmission disabled", r)
 	}
 }
+
+// A member that the origin wrongly declared dead for a moment (an
+// overloaded machine, a short partition) is not dropped from the origin's
+// retention at once: the purges it missed meanwhile stay in the origin's
+// log (up to the hard bound) for Timing.DeadGossipTime, so when it is back
+// it gets them instead of being told they are gone and dropping its cache.
+func TestBriefDeathKeepsUnacknowledgedPurges(t *testing.T) {
+	const retain = 64
+	f := clustertest.NewFaults()
+	tr := newTracker()
+	c := startCluster(t, clustertest.Options{Nodes: 3, Faults: f, Observe: tr.observe, RetainLog: retain})
+	const late = 2
+	put(t, c.Store(late), "example.com/purged", "burst-target")
+	put(t, c.Store(late), "example.com/unrelated", "unrelated")
+
+	f.Isolate(clustertest.NodeName(late))
+	if err := c.WaitState(ctxFor(t, within), 0, late, "dead"); err != nil {
+		t.Fatal(err)
+	}
+	burst := []string{"burst-target"}
+	for i := 0; i < retain+retain/2; i++ {
+		burst = append(burst, fmt.Sprintf("burst-%d", i))
+	}
+	for _, k := range burst {
+		if _, err := c.Node(0).Purge(context.Background(), store.Purge{Keys: []string{k}}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.waitAll(t, []int{1}, burst, within)
+	f.Heal()
+	if err := c.WaitConverged(ctxFor(t, within)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(within)
+	for seqOf(c.Node(late), clustertest.NodeName(0)) < uint64(len(burst)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node-02 never caught up with node-00: %+v", c.Node(late).Members())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if g := c.Node(late).Stats().Gaps; g != 0 {
+		t.Fatalf("node-02 dropped its cache (%d gaps) after a brief death", g)
+	}
+	tr.waitAll(t, []int{late}, burst, within)
+	if present(c.Store(late), "example.com/purged") || !present(c.Store(late), "example.com/unrelated") {
+		t.Fatal("node-02 kept the purged object or lost one no purge concerned")
+	}
+}

@@ -86,6 +86,7 @@ type Node struct {
 	hist  *history // wraps st: the purge history (history.go)
 	coll  prometheus.Collector
 	mlLim *limiter // memberlist's log lines
+	apps  appHandlers
 
 	mu        sync.Mutex
 	peers     map[string]*peer
@@ -354,12 +355,25 @@ func (n *Node) lagging(p *peer, now time.Time) bool {
 
 // ackedByAllLocked is the highest own seq every live member has
 // acknowledged (everything, when no member is live): own purges above it
-// stay in the own log beyond its soft bounds.
+// stay in the own log beyond its soft bounds. A member that failed less
+// than Timing.DeadGossipTime ago counts as live here: failure detection
+// has false positives (an overloaded machine, a short partition), and a
+// member that comes back should get what it missed rather than be told it
+// is gone and drop its cache. One that stays dead releases the log then.
 func (n *Node) ackedByAllLocked() uint64 {
 	acked := n.own.contig
+	var now time.Time
 	for _, p := range n.peers {
-		if p.state == stateAlive {
+		switch p.state {
+		case stateAlive:
 			acked = min(acked, p.txContig)
+		case stateDead:
+			if now.IsZero() {
+				now = time.Now()
+			}
+			if now.Sub(p.since) < n.cfg.Timing.DeadGossipTime {
+				acked = min(acked, p.txContig)
+			}
 		}
 	}
 	return acked

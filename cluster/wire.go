@@ -22,6 +22,8 @@ import (
 //	DIGEST  flags (1 response, 2 full), floor time, count, count × (origin str, epoch, contig)
 //	REPLAY  origin str, epoch, from, to, floor time, lost time, nmissing,
 //	        nmissing × (gap from previous end, length), count, count × (entry length, entry)
+//	APP     kind byte, body length, body (app.go)
+//	LEAVE   member str, member epoch   (an operator's force-leave of a failed member)
 //
 // entry = origin str | epoch | seq | time | flags (1 all, 2 soft, 4 before) |
 // [before time] | nkeys | nkeys × str | nurls | nurls × str
@@ -38,6 +40,8 @@ const (
 	msgAck    = 2
 	msgDigest = 3
 	msgReplay = 4
+	msgLeave  = 5
+	msgApp    = 6
 	msgRelay  = 16 // far from the low numbers other message types take
 
 	flagAll    = 1
@@ -139,6 +143,15 @@ type message struct {
 	Ack     ackMsg
 	Digest  digestMsg
 	Replay  replayMsg
+	AppKind byte   // msgApp
+	AppBody []byte // msgApp
+	Leave   leaveMsg
+}
+
+// leaveMsg: the operator declared member Name (boot Epoch) gone for good.
+type leaveMsg struct {
+	Name  string
+	Epoch uint64
 }
 
 func nanos(t time.Time) int64 {
@@ -580,6 +593,14 @@ func decodeMessage(b []byte) (message, error) {
 			if r.err == nil && (e.Origin != rp.Origin || e.Epoch != rp.Epoch || e.Seq <= rp.From || e.Seq > rp.To) {
 				r.fail(errField)
 			}
+		}
+	case msgApp:
+		m.AppKind, m.AppBody = r.app()
+	case msgLeave:
+		m.Leave.Name = r.str(maxNameLen)
+		m.Leave.Epoch = r.uvarint()
+		if r.err == nil && m.Leave.Name == "" {
+			r.fail(errField)
 		}
 	default:
 		return m, errType

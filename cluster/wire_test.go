@@ -67,6 +67,15 @@ func TestWireRoundTrip(t *testing.T) {
 	if err != nil || len(m.Replay.Entries) != 2 || m.Replay.To != 10 || !reflect.DeepEqual(m.Replay.Missing, r.Missing) {
 		t.Fatalf("replay: %v %+v", err, m.Replay)
 	}
+
+	l := leaveMsg{Name: "node-z", Epoch: 77}
+	m, err = decodeMessage(encodeLeave("node-f", 6, &l))
+	if err != nil || m.Type != msgLeave || m.Leave != l {
+		t.Fatalf("leave: %v %+v", err, m.Leave)
+	}
+	if _, err := decodeMessage(encodeLeave("node-f", 6, &leaveMsg{})); err != errField {
+		t.Fatalf("leave without a name: %v, want %v", err, errField)
+	}
 }
 
 func TestWireMetaRoundTrip(t *testing.T) {
@@ -145,6 +154,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeAck("n", 1, &ackMsg{Epoch: 1, Contig: 2, Ranges: [][2]uint64{{4, 5}}}))
 	f.Add(encodeDigest("n", 1, &digestMsg{Full: true, Floor: 3, Items: []digestItem{{"a", 1, 2}}}))
 	f.Add(encodeReplay("n", 1, &replayMsg{Origin: "node-a", Epoch: e.Epoch, From: 1, To: 4, Missing: [][2]uint64{{2, 2}}}, [][]byte{framedEntry(&e)}))
+	f.Add(encodeLeave("n", 1, &leaveMsg{Name: "m", Epoch: 2}))
 	f.Add((&nodeMeta{Epoch: 1, Region: "r"}).encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodeMessage(b)

@@ -241,6 +241,16 @@ func TestClientBodyDeadlineAndMinRate(t *testing.T) {
 			}
 		})
 	}
+	// The same trickle with the minimum rate switched off gets through.
+	o := newCountingOrigin(t)
+	e := newEdge(t, &origin{url: mustURL(t, o.url)}, func(_ *Config, s *Site) {
+		s.ClientBodyTimeout = 300 * time.Millisecond
+		s.ClientBodyMinRate = NoClientBodyMinRate
+	})
+	head := fmt.Sprintf("POST /slow HTTP/1.1\r\nHost: example.com\r\nContent-Length: %d\r\n\r\n", len(trickle[:40]))
+	if res := rawRequest(t, e, head, 20*time.Millisecond, trickle[:40]...); res == nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("minimum rate off: response %v, want 200", res)
+	}
 }
 
 // Issue 9 item 8: concurrent origin requests per site are capped; beyond
@@ -302,6 +312,8 @@ func TestBodyReadBudget(t *testing.T) {
 		{60 * s, 600 * s, 512, 512 * 10, 65 * s, 5 * s},      // 70 s allowed for 10 s worth, 65 s used
 		{60 * s, 600 * s, 512, 512 * 10, 70 * s, 0},          // the rate has run out
 		{60 * s, 600 * s, 512, 512 * 10000, 590 * s, 10 * s}, // the deadline caps a fast body
+		{60 * s, 600 * s, -1, 10, 300 * s, 60 * s},           // no minimum rate: only idle and deadline
+		{60 * s, 600 * s, -1, 10, 580 * s, 20 * s},           // ... and the deadline still holds
 	} {
 		if got := bodyReadBudget(c.idle, c.whole, c.rate, c.n, c.waited); got != c.want {
 			t.Errorf("bodyReadBudget(%v, %v, %d, %d, %v) = %v, want %v", c.idle, c.whole, c.rate, c.n, c.waited, got, c.want)

@@ -231,7 +231,8 @@ type Site struct {
 
 	// Request bodies (pass requests). A body must arrive whole within
 	// ClientBodyDeadline (default 10 min) and, with ClientBodyTimeout of
-	// slack, at ClientBodyMinRate bytes/s on average (default 512; the time
+	// slack, at ClientBodyMinRate bytes/s on average (default 512; negative:
+	// no minimum rate, for clients that legitimately upload slowly; the time
 	// counted is the time spent waiting for the client). Bodies of at most
 	// ClientBodyBuffer bytes (default 64 KiB) are read whole before the
 	// origin is contacted; larger ones stream.
@@ -298,6 +299,7 @@ const (
 	DefaultClientBodyTimeout   = 60 * time.Second
 	DefaultClientBodyDeadline  = 10 * time.Minute
 	DefaultClientBodyMinRate   = 512      // bytes per second
+	NoClientBodyMinRate        = -1       // Site.ClientBodyMinRate: no minimum rate
 	DefaultClientBodyBuffer    = 64 << 10 // bytes
 	DefaultMaxOriginConns      = 512
 	DefaultOriginQueue         = 1024
@@ -471,14 +473,17 @@ func newSite(s Site, storeMax int64) (*site, error) {
 	if s.BetweenBytesTimeout <= 0 {
 		s.BetweenBytesTimeout = DefaultBetweenBytesTimeout
 	}
-	if s.ClientBodyMinRate < 0 || s.ClientBodyBuffer < 0 || s.MaxOriginConns < 0 || s.OriginQueue < 0 {
+	if s.ClientBodyBuffer < 0 || s.MaxOriginConns < 0 || s.OriginQueue < 0 {
 		return nil, fmt.Errorf("edge: site %q: negative request body or origin connection limit", name)
 	}
 	if s.ClientBodyDeadline <= 0 {
 		s.ClientBodyDeadline = DefaultClientBodyDeadline
 	}
-	if s.ClientBodyMinRate == 0 {
+	switch {
+	case s.ClientBodyMinRate == 0:
 		s.ClientBodyMinRate = DefaultClientBodyMinRate
+	case s.ClientBodyMinRate < 0:
+		s.ClientBodyMinRate = NoClientBodyMinRate
 	}
 	if s.ClientBodyBuffer == 0 {
 		s.ClientBodyBuffer = DefaultClientBodyBuffer

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshcdn/meshcdn/edge"
 )
 
 // Issue 9 items 6 and 8: the serve flags for close-delimited responses,
@@ -27,6 +29,16 @@ func TestServeFlagsOriginConnectionsAndBodies(t *testing.T) {
 		c.ClientBodyMinRate != 2048 || c.ClientBodyBuffer != 1<<20 {
 		t.Fatalf("parsed: %+v", c)
 	}
+	c, err = parseServe(t, nil, "--origin", "http://127.0.0.1:8070", "--client-body-min-rate", "off", "--client-body-timeout", "5m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClientBodyMinRate != edge.NoClientBodyMinRate || c.ClientBodyTimeout != 5*time.Minute {
+		t.Fatalf("min rate off, timeout 5m: %+v", c)
+	}
+	if s := edgeSite(c); s.ClientBodyMinRate != edge.NoClientBodyMinRate || s.ClientBodyTimeout != 5*time.Minute {
+		t.Fatalf("edge site: min rate %d, timeout %v", s.ClientBodyMinRate, s.ClientBodyTimeout)
+	}
 	for _, b := range []struct {
 		args []string
 		want string
@@ -35,6 +47,8 @@ func TestServeFlagsOriginConnectionsAndBodies(t *testing.T) {
 		{[]string{"--origin-queue", "0"}, "--origin-queue"},
 		{[]string{"--client-body-deadline", "0s"}, "--client-body-deadline"},
 		{[]string{"--client-body-min-rate", "0"}, "--client-body-min-rate"},
+		{[]string{"--client-body-min-rate", "-5"}, "--client-body-min-rate"},
+		{[]string{"--client-body-timeout", "0s"}, "--client-body-timeout"},
 		{[]string{"--client-body-buffer", "1GiB"}, "--client-body-buffer"},
 	} {
 		_, err := parseServe(t, nil, append([]string{"--origin", "http://x"}, b.args...)...)

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/meshcdn/meshcdn/edge"
 	"github.com/meshcdn/meshcdn/edge/purgegate"
 )
 
@@ -172,6 +173,25 @@ func (f sizeFlag) Set(s string) error {
 	}
 	*f.n = n
 	return nil
+}
+
+// rateFlag is a flag.Value for a byte rate (a size per second) that can
+// be switched off: "off" stores edge.NoClientBodyMinRate.
+type rateFlag struct{ n *int64 }
+
+func (f rateFlag) String() string {
+	if f.n != nil && *f.n == edge.NoClientBodyMinRate {
+		return "off"
+	}
+	return sizeFlag(f).String()
+}
+
+func (f rateFlag) Set(s string) error {
+	if strings.EqualFold(strings.TrimSpace(s), "off") {
+		*f.n = edge.NoClientBodyMinRate
+		return nil
+	}
+	return sizeFlag(f).Set(s)
 }
 
 // listFlag collects a repeatable flag.

@@ -26,6 +26,9 @@ type certPair struct{ Cert, Key string }
 type httpsFlags struct {
 	listen        string
 	certFs, keyFs repeatedFlag
+	// certsElsewhere: certificates come from ACME (tls: acme), so
+	// --https needs no --tls-cert.
+	certsElsewhere bool
 }
 
 // repeatedFlag collects every value of a repeated flag, in order.
@@ -61,8 +64,8 @@ func (f *httpsFlags) httpsConfig(c *nodeConfig) error {
 	if err := parseListenAddr("https", f.listen); err != nil {
 		return err
 	}
-	if len(f.certFs) == 0 {
-		return usagef("--https needs a certificate: --tls-cert FILE --tls-key FILE")
+	if len(f.certFs) == 0 && !f.certsElsewhere {
+		return usagef("--https needs a certificate: --tls-cert FILE --tls-key FILE, or tls: acme on a site (--tls acme)")
 	}
 	c.HTTPSListen = f.listen
 	c.TLSCerts = nil
@@ -99,8 +102,8 @@ func listenHTTPS(cfg nodeConfig) (net.Listener, error) {
 // loadCerts loads the certificates of the HTTPS listener and exports their
 // expiry (nil when there is no HTTPS listener).
 func loadCerts(cfg nodeConfig, log *zap.Logger, reg prometheus.Registerer) (*certs.Store, error) {
-	if cfg.HTTPSListen == "" {
-		return nil, nil
+	if cfg.HTTPSListen == "" || len(cfg.TLSCerts) == 0 {
+		return nil, nil // no HTTPS, or only ACME certificates
 	}
 	pairs := make([]certs.Pair, len(cfg.TLSCerts))
 	for i, p := range cfg.TLSCerts {
@@ -139,7 +142,7 @@ func (n *node) serveHTTPS(ln net.Listener) {
 		return
 	}
 	n.httpsSrv = newEdgeServer(n.proxy, handshakeLog(n.log.Named("https")))
-	n.httpsSrv.TLSConfig = edge.TLSConfig(n.certs)
+	n.httpsSrv.TLSConfig = n.tlsConfig()
 	n.httpsSrv.Protocols = edge.ServeProtocols()
 	n.httpsAddr = ln.Addr().String()
 	go func() {

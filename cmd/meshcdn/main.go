@@ -7,6 +7,7 @@
 //	meshcdn origin                       the demo origin alone
 //	meshcdn purge [flags] KEY...         purge through a node's admin API
 //	meshcdn members [flags]              list the cluster's members
+//	meshcdn force-leave [flags] NAME     mark a failed member as gone for good
 //	meshcdn health [flags]               exit 0 when a node is ready for traffic
 //	meshcdn status [flags]               the cluster on one screen
 //	meshcdn version
@@ -34,6 +35,7 @@ commands:
   origin    run the demo origin alone
   purge     purge by surrogate key, URL or everything through a node's admin API
   members   list the cluster's members as a node sees them
+  force-leave  mark a failed member as gone for good (purges stop waiting for it)
   health    exit 0 when a node is ready for traffic (container health checks)
   status    the cluster on one screen: members, hit ratio, objects, purges, propagation
   version   print the version
@@ -65,6 +67,8 @@ func run(args []string) int {
 		err = runPurge(rest, os.Stdout)
 	case "members":
 		err = runMembers(rest, os.Stdout)
+	case "force-leave":
+		err = runForceLeave(rest, os.Stdout)
 	case "health":
 		err = runHealth(rest, os.Stdout)
 	case "status":

@@ -25,6 +25,7 @@ import (
 
 	"github.com/meshcdn/meshcdn/api"
 	"github.com/meshcdn/meshcdn/cluster"
+	"github.com/meshcdn/meshcdn/cluster/autotls"
 	"github.com/meshcdn/meshcdn/edge"
 	"github.com/meshcdn/meshcdn/edge/certs"
 	"github.com/meshcdn/meshcdn/geo"
@@ -38,8 +39,11 @@ type nodeConfig struct {
 	Listen, Admin string // HOST:PORT
 	Origin        *url.URL
 
-	HTTPSListen string     // HOST:PORT; "" = no HTTPS
-	TLSCerts    []certPair // HTTPS certificates, chosen by SNI; the first is the default
+	HTTPSListen string         // HOST:PORT; "" = no HTTPS
+	TLSCerts    []certPair     // HTTPS certificates, chosen by SNI; the first is the default
+	DataDir     string         // --data-dir: state kept across restarts ("" = none)
+	ACMESites   []autotls.Site // sites whose certificates come from ACME (acme.go)
+	acmeTiming  autotls.Timing // zero: the defaults (tests shorten them)
 
 	CacheSize, MaxObjectSize int64
 	DefaultTTL               time.Duration
@@ -50,6 +54,7 @@ type nodeConfig struct {
 	OriginMaxConns           int  // 0 = edge.DefaultMaxOriginConns
 	OriginQueue              int  // 0 = edge.DefaultOriginQueue
 	ClientBodyDeadline       time.Duration
+	ClientBodyTimeout        time.Duration
 	ClientBodyMinRate        int64  // bytes/s; 0 = the edge's default
 	ClientBodyBuffer         int64  // 0 = the edge's default
 	MaxVariants              int    // per URL; 0 = the store's default
@@ -117,6 +122,7 @@ type node struct {
 	httpsSrv  *http.Server
 	certs     *certs.Store
 	httpsAddr string
+	acme      *autotls.Manager // nil without tls: acme sites (acme.go)
 }
 
 // testHookStartNode, if set, runs first in startNode (tests: a SIGHUP
@@ -230,6 +236,9 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 		return nil, fmt.Errorf("--gossip %s: %w", gossipAddr, err)
 	}
 	cleanup = append(cleanup, func() { _ = n.cluster.Shutdown() })
+	if err := n.startACME(ctx); err != nil {
+		return nil, err
+	}
 
 	sites := cfg.Sites
 	if len(sites) == 0 {
@@ -260,13 +269,18 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 		Logger: log.Named("api"), Registerer: n.registry, Gatherer: n.registry, WaitTimeout: cfg.PurgeWait,
 		Draining:         n.draining.Load,
 		IsolationUnready: cfg.IsolationUnready,
+		TLSStatus:        n.acmeStatus,
 	})
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
 
 	errLog := mustStdLog(log.Named("http"))
-	n.edgeSrv = newEdgeServer(n.proxy, errLog)
+	var edgeHandler http.Handler = n.proxy
+	if n.acme != nil {
+		edgeHandler = n.acme.Handler(n.proxy) // HTTP-01 validations
+	}
+	n.edgeSrv = newEdgeServer(edgeHandler, errLog)
 	n.adminSrv = &http.Server{
 		Handler:           adminHandler,
 		ReadHeaderTimeout: 10 * time.Second,

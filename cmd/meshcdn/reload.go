@@ -75,6 +75,9 @@ func (n *node) reloadConfig() error {
 	}
 	n.reloads.ok.Inc()
 	n.log.Info("configuration reloaded", zap.String("config", n.cfg.configFile), zap.Strings("sites", n.proxy.SiteNames()))
+	if acmeChanged(n.cfg.ACMESites, st.node.ACMESites) {
+		n.log.Warn("tls: acme settings changed; they apply at the next restart (the certificates of the running ones keep serving and renewing)")
+	}
 	if restart := needRestart(n.cfg.global, st.global); len(restart) > 0 {
 		n.log.Warn("configuration changes that need a restart were not applied", zap.Strings("settings", restart))
 	}

@@ -46,7 +46,7 @@ type serveFlags struct {
 	storeCloseDelimited                  bool
 	maxVariants                          int
 	originMaxConns, originQueue          int
-	bodyDeadline                         time.Duration
+	bodyDeadline, bodyTimeout            time.Duration
 	bodyMinRate, bodyBuffer              int64
 	geoCountryHeader, geoContinentHeader string
 	purgeToken, passCookie, purgeAllow   string
@@ -66,6 +66,7 @@ type serveFlags struct {
 	redirectPort                  int
 
 	httpsFlags
+	acmeFlags
 }
 
 func serveFlagSet() (*flag.FlagSet, *serveFlags) {
@@ -86,7 +87,8 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&f.originMaxConns, "origin-max-conns", edge.DefaultMaxOriginConns, "most concurrent requests (HTTP/1.1: connections) to the origin, `N`")
 	fs.IntVar(&f.originQueue, "origin-queue", edge.DefaultOriginQueue, "`N` requests that may wait for an origin connection beyond --origin-max-conns (each at most the connect timeout); the others get 503 with Retry-After")
 	fs.DurationVar(&f.bodyDeadline, "client-body-deadline", edge.DefaultClientBodyDeadline, "a request body must arrive whole within this `duration`, else 408")
-	fs.Var(sizeFlag{&f.bodyMinRate}, "client-body-min-rate", "least average rate of a request body, a `SIZE` per second (60s of slack), else 408")
+	fs.DurationVar(&f.bodyTimeout, "client-body-timeout", edge.DefaultClientBodyTimeout, "longest silence while reading a request body, and the slack of --client-body-min-rate, a `duration`; else 408")
+	fs.Var(rateFlag{&f.bodyMinRate}, "client-body-min-rate", "least average rate of a request body, a `SIZE` per second (with --client-body-timeout of slack), else 408; off: none")
 	fs.Var(sizeFlag{&f.bodyBuffer}, "client-body-buffer", "request bodies up to this `SIZE` are read whole before the origin is contacted; larger ones stream")
 	fs.StringVar(&f.purgeToken, "purge-token", "", "token required by purges (default $MESHCDN_PURGE_TOKEN); may be empty only if --admin is loopback")
 	fs.DurationVar(&f.purgeWait, "purge-wait-timeout", 5*time.Second, "longest time a purge with wait=all waits for every node's ack")
@@ -111,6 +113,7 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.varyGeo, "vary-geo", "none", "make the edge add Vary on the client's `continent|country|none` (for origins that cannot)")
 	fs.BoolVar(&f.viaVersion, "via-version", false, "Via carries the meshcdn version (\"1.1 <node> (meshcdn/<version>)\"); off: the node name only")
 	addHTTPSFlags(fs, &f.httpsFlags)
+	addACMEFlags(fs, &f.acmeFlags)
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: `console|json`")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: `debug|info|warn|error`")
 	fs.StringVar(&f.config, "config", "", "configuration `file` (YAML; see deploy/config.example.yaml): several sites, every setting; flags and MESHCDN_* variables override it; SIGHUP reloads it")
@@ -156,6 +159,7 @@ func nodeConfigFromFlags(f *serveFlags) (nodeConfig, error) {
 		bad(err)
 	}
 	c.Listen, c.Admin = f.listen, f.admin
+	f.certsElsewhere = f.tls == "acme" || f.acmeElsewhere
 	bad(f.httpsConfig(&c))
 	if c.Origin, err = parseOrigin(f.origin); err != nil {
 		bad(err)
@@ -192,13 +196,17 @@ func nodeConfigFromFlags(f *serveFlags) (nodeConfig, error) {
 	if err := positiveDuration("client-body-deadline", f.bodyDeadline); err != nil {
 		bad(err)
 	}
-	if f.bodyMinRate < 1 {
-		bad(usagef("--client-body-min-rate must be at least 1 byte (per second)"))
+	if err := positiveDuration("client-body-timeout", f.bodyTimeout); err != nil {
+		bad(err)
+	}
+	if f.bodyMinRate < 1 && f.bodyMinRate != edge.NoClientBodyMinRate {
+		bad(usagef("--client-body-min-rate must be at least 1 byte (per second), or off"))
 	}
 	if f.bodyBuffer < 1 || f.bodyBuffer > 16<<20 {
 		bad(usagef("--client-body-buffer must be between 1 byte and 16MiB"))
 	}
 	c.ClientBodyDeadline, c.ClientBodyMinRate, c.ClientBodyBuffer = f.bodyDeadline, f.bodyMinRate, f.bodyBuffer
+	c.ClientBodyTimeout = f.bodyTimeout
 	if f.maxVariants < 1 || f.maxVariants > 10000 {
 		bad(usagef("--max-variants must be between 1 and 10000"))
 	}
@@ -298,6 +306,7 @@ func nodeConfigFromFlags(f *serveFlags) (nodeConfig, error) {
 		bad(usagef("--vary-geo: %q is not one of continent, country, none", f.varyGeo))
 	}
 	f.siteConfig(&c, bad)
+	f.acmeConfig(&c, bad)
 	return c, joinUsage(errs)
 }
 

@@ -104,6 +104,7 @@ func loadServe(args []string, getenv func(string) string) (*serveSettings, error
 	}
 	if len(sites) > 0 {
 		st.node = sites[0]
+		st.node.ACMESites = acmeSites(sites)
 		st.node.Sites = l.edgeSites(sites, lines, f.defaultSite, file)
 	}
 	if len(l.errs) > 0 {
@@ -241,10 +242,15 @@ func (l *loader) fileSites(f *serveFlags, file *config.File) ([]nodeConfig, []in
 	}
 	var out []nodeConfig
 	var lines []int
+	anyACME := false
+	for _, fsite := range file.Sites {
+		anyACME = anyACME || fsite.Values["tls"].Text == "acme"
+	}
 	for i, fsite := range file.Sites {
 		field := fmt.Sprintf("sites[%d]", i)
 		fs2, f2 := serveFlagSet()
 		*f2 = *f // the global settings as read; the per-site ones are defaults or given
+		f2.acmeElsewhere = anyACME
 		src := maps(l.src)
 		for _, v := range fsite.Values {
 			if l.src[v.Flag].from >= fromEnv {

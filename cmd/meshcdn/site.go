@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshcdn/meshcdn/cluster/autotls"
 	"github.com/meshcdn/meshcdn/edge"
 )
 
@@ -23,6 +24,7 @@ type siteSettings struct {
 	RedirectHTTP   bool
 	RedirectPort   int
 	ResponseRemove []string
+	ACME           *autotls.Site // tls: acme (acme.go); nil = certificate files
 }
 
 // Bounds of the per-site settings.
@@ -182,6 +184,7 @@ func edgeSite(c nodeConfig) *edge.Site {
 		MaxOriginConns:          c.OriginMaxConns,
 		OriginQueue:             c.OriginQueue,
 		ClientBodyDeadline:      c.ClientBodyDeadline,
+		ClientBodyTimeout:       c.ClientBodyTimeout,
 		ClientBodyMinRate:       c.ClientBodyMinRate,
 		ClientBodyBuffer:        c.ClientBodyBuffer,
 	}

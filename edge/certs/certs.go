@@ -128,18 +128,34 @@ func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 }
 
 func (st *set) pick(serverName string) *tls.Certificate {
-	name := strings.TrimSuffix(strings.ToLower(serverName), ".")
-	if name != "" {
-		if c, ok := st.exact[name]; ok {
-			return c
-		}
-		if i := strings.IndexByte(name, '.'); i > 0 {
-			if c, ok := st.wild[name[i+1:]]; ok {
-				return c
-			}
-		}
+	if c, ok := st.match(serverName); ok {
+		return c
 	}
 	return st.pairs[0].cert
+}
+
+// match: the exact name first, then a wildcard one label up.
+func (st *set) match(serverName string) (*tls.Certificate, bool) {
+	name := strings.TrimSuffix(strings.ToLower(serverName), ".")
+	if name == "" {
+		return nil, false
+	}
+	if c, ok := st.exact[name]; ok {
+		return c, true
+	}
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		if c, ok := st.wild[name[i+1:]]; ok {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// Match returns the certificate loaded for serverName by its exact name or
+// a wildcard, and false when only the default would serve it (a file
+// certificate for a name wins over other sources; the default does not).
+func (s *Store) Match(serverName string) (*tls.Certificate, bool) {
+	return s.cur.Load().match(serverName)
 }
 
 // Reload re-reads every pair and swaps the new set in; on an error the

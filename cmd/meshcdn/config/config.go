@@ -46,6 +46,7 @@ var Keys = []Key{
 	{"node.name", "node-name", Scalar},
 	{"node.region", "region", Scalar},
 	{"node.via_version", "via-version", Scalar},
+	{"node.data_dir", "data-dir", Scalar},
 	{"listen.http", "listen", Scalar},
 	{"listen.https", "https", Scalar},
 	{"listen.admin", "admin", Scalar},
@@ -93,11 +94,17 @@ var SiteKeys = []Key{
 	{"geo.country_header", "geo-country-header", Scalar},
 	{"geo.continent_header", "geo-continent-header", Scalar},
 	{"client_body.deadline", "client-body-deadline", Scalar},
+	{"client_body.timeout", "client-body-timeout", Scalar},
 	{"client_body.min_rate", "client-body-min-rate", Scalar},
 	{"client_body.buffer", "client-body-buffer", Scalar},
 	{"https.redirect_http", "redirect-http", Scalar},
 	{"https.redirect_port", "redirect-port", Scalar},
 	{"headers.response_remove", "response-remove", List},
+	{"tls", "tls", Scalar},
+	{"acme.email", "acme-email", Scalar},
+	{"acme.directory", "acme-directory", Scalar},
+	{"acme.ca_root", "acme-ca-root", Scalar},
+	{"acme.challenges", "acme-challenges", List},
 }
 
 // Value is one setting read from the file.
