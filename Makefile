@@ -1,4 +1,4 @@
-# meshcdn: make build | test | demo | bench | bench-https | bench-purge | bench-store | sim | docker | e2e-docker | e2e-compose | compose-certs | fmt | vet
+# meshcdn: make build | test | demo | bench | bench-https | bench-purge | bench-shield | bench-store | sim | docker | e2e-docker | e2e-compose | compose-certs | fmt | vet
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 GO      ?= go
@@ -9,7 +9,7 @@ BIN     := bin/meshcdn
 # The race detector needs cgo and a C compiler; without them tests run without it.
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 
-.PHONY: all build test test-short demo bench bench-https bench-purge bench-store sim docker e2e-docker e2e-compose compose-certs fmt vet clean
+.PHONY: all build test test-short demo bench bench-https bench-purge bench-shield bench-store sim docker e2e-docker e2e-compose compose-certs fmt vet clean
 
 all: build
 
@@ -57,6 +57,13 @@ bench-https: build
 bench-purge:
 	$(GO) test -run='^$$' -bench='Propagation|Throughput' ./cluster/
 	$(GO) test -run='^$$' -bench='PartitionHeal' -benchtime=5x ./cluster/
+
+# Shielding (README.md, "Shielding"): 3, 10 and 30 in-process nodes; origin
+# fetches per purge, the added latency of a miss via the owner, hit latency
+# with and without shielding (benchstat-ready: -count=6).
+bench-shield:
+	$(GO) test -run='^$$' -bench='Shield/.*/(refill|miss)' -benchtime=30x -count=6 ./test/
+	$(GO) test -run='^$$' -bench='Shield/.*/hit' -benchtime=2000x -count=6 ./test/
 
 # 100 real cluster nodes in one process over a simulated network of six
 # regions (cluster/README.md, "Simulated wide-area cluster"), once per

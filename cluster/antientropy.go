@@ -159,6 +159,7 @@ func (n *Node) markAckLocked(k streamKey) {
 // floor (its boot minus the skew margin) cannot concern its cache and are
 // recorded without touching the store.
 func (n *Node) applyEntries(es []entry, replay bool) int {
+	defer n.appliedSig.notify() // WaitApplied (applied.go)
 	if len(es) == 0 {
 		return 0
 	}
@@ -444,6 +445,7 @@ func (n *Node) queueReplaysLocked(p *peer, s *stream, from uint64) int {
 // that is alive at the boot it claims to be: its claim advances our
 // contiguous points, so not from just anyone.
 func (n *Node) handleReplay(sender string, senderEpoch uint64, r *replayMsg) {
+	defer n.appliedSig.notify() // WaitApplied (applied.go)
 	k := streamKey{r.Origin, r.Epoch}
 	if k == n.own.key {
 		return

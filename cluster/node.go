@@ -115,6 +115,8 @@ type Node struct {
 	// Read on every edge hit (StaleCutoff): atomics, never n.mu.
 	lastContact atomic.Int64
 	everPeer    atomic.Bool
+
+	appliedSig signal // notified when purges were applied (applied.go)
 }
 
 // Start creates the node, starts gossip on the configured address and

@@ -110,6 +110,7 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 		n.waiters[w] = struct{}{}
 	}
 	n.mu.Unlock()
+	n.appliedSig.notify() // WaitApplied (applied.go)
 	n.kickFlush()
 
 	// Gossip is redundancy for sparse purges; during a burst the queue

@@ -13,8 +13,10 @@
 //   - miss: collapse concurrent misses into one origin fetch, remember
 //     uncacheable answers briefly (hit-for-miss) so that later requests go
 //     to the origin in parallel;
-//   - fetch: to the site's origin, streaming to every waiting client while
-//     the body is buffered for the store; stale-if-error on origin failure;
+//   - fetch: to the site's origin — or, when the site shields, to the
+//     object's owner in the cluster (shield.go) —, streaming to every
+//     waiting client while the body is buffered for the store;
+//     stale-if-error on origin failure;
 //   - store: insert with the purge fence taken when the fetch began;
 //   - deliver: Age, X-Cache, Cache-Status (RFC 9211), conditional requests,
 //     Range, HEAD; surrogate headers removed unless the debug header is set.
@@ -246,6 +248,13 @@ type Site struct {
 	// to finish; the others are answered 503 with Retry-After.
 	MaxOriginConns int
 	OriginQueue    int
+
+	// Shield: "" or "off" (every node fetches its misses from the origin),
+	// "cluster" (a miss on a node that does not own the object is fetched
+	// from its owner among every alive member), "region" (the owner among
+	// the alive members of this node's region) or "region:<name>" (of the
+	// named region). Needs Config.Shield. See the README ("Shielding").
+	Shield string
 }
 
 // GeoResolver finds the client's address and location for a request;
@@ -289,6 +298,17 @@ type Config struct {
 	// StaleCutoff, if set, makes objects stored before the returned time
 	// stale (bounded staleness while the node may have missed purges).
 	StaleCutoff func() time.Time
+
+	// Shield is the cluster as shielding needs it (shield.go); nil = no
+	// shielding (a site's Shield must then be off) and ServePeer refuses.
+	Shield Shield
+	// ShieldTimeout: a peer fetch the owner has not acknowledged within
+	// it goes to the origin (default DefaultShieldTimeout).
+	ShieldTimeout time.Duration
+	// ShieldApplyWait: how long an owner waits for purges a child has
+	// applied and it has not, before fetching anew (default
+	// DefaultShieldApplyWait).
+	ShieldApplyWait time.Duration
 }
 
 // Defaults applied by New.
@@ -332,6 +352,8 @@ type site struct {
 	m            siteMetrics
 	slots        *originSlots
 	remove       []string // canonical ResponseRemove
+	shield       shieldMode
+	shieldRegion string // shieldRegion: the named region
 }
 
 // Proxy is the caching reverse proxy; it is an http.Handler.
@@ -361,6 +383,12 @@ type Proxy struct {
 	// store: a quarter of the store's budget, at least one largest object.
 	fetchBudget budget
 	closeOnce   sync.Once
+
+	// Shielding (shield.go); shield nil = off.
+	shield          Shield
+	shieldTimeout   time.Duration
+	shieldApplyWait time.Duration
+	peerClient      *http.Client
 }
 
 // New validates cfg and returns a Proxy.
@@ -421,6 +449,19 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p.table.Store(t)
+	p.shield, p.shieldTimeout, p.shieldApplyWait = cfg.Shield, cfg.ShieldTimeout, cfg.ShieldApplyWait
+	if p.shieldTimeout <= 0 {
+		p.shieldTimeout = DefaultShieldTimeout
+	}
+	if p.shieldApplyWait <= 0 {
+		p.shieldApplyWait = DefaultShieldApplyWait
+	}
+	if err := p.checkShield(t); err != nil {
+		return nil, err
+	}
+	if p.shield != nil {
+		p.peerClient = newPeerClient(p.shieldTimeout)
+	}
 	// At least one largest object, whatever site a later SetSites brings.
 	p.fetchBudget.max = max(cfg.Store.Config().MaxBytes/4, storeMax)
 	for _, s := range t.all {
@@ -540,6 +581,10 @@ func newSite(s Site, storeMax int64) (*site, error) {
 	if strings.ContainsAny(s.OriginHost, " /\t\r\n") {
 		return nil, fmt.Errorf("edge: site %q: bad OriginHost %q", name, s.OriginHost)
 	}
+	var err error
+	if st.shield, st.shieldRegion, err = parseShield(s.Shield); err != nil {
+		return nil, fmt.Errorf("edge: site %q: %w", name, err)
+	}
 	st.originPath = strings.TrimSuffix(s.Origin.EscapedPath(), "/")
 	dialer := &net.Dialer{Timeout: s.ConnectTimeout, KeepAlive: 30 * time.Second}
 	st.transport = &http.Transport{
@@ -587,6 +632,9 @@ func (p *Proxy) Close() {
 		p.wg.Wait()
 		for _, s := range p.table.Load().all {
 			s.transport.CloseIdleConnections()
+		}
+		if p.peerClient != nil {
+			p.peerClient.CloseIdleConnections()
 		}
 	})
 }

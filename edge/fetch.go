@@ -177,6 +177,9 @@ func (p *Proxy) forwardedProto(r *http.Request) []string {
 			return protoHTTPS
 		}
 	}
+	if pi := peerOf(r); pi != nil {
+		return pi.proto // the original client's, as the child stated it
+	}
 	return protoHTTP
 }
 
@@ -195,6 +198,9 @@ type clientIPer interface {
 // clientAddr is the client's address as the edge determined it: the socket
 // peer, or the client a trusted proxy reported (the address geo used).
 func (p *Proxy) clientAddr(r *http.Request) string {
+	if pi := peerOf(r); pi != nil && pi.client != "" {
+		return pi.client // the original client's, as the child stated it
+	}
 	if c, ok := p.geo.(clientIPer); ok {
 		if a := c.ClientIP(r.RemoteAddr, r.Header); a.IsValid() {
 			return a.String()

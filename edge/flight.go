@@ -28,8 +28,10 @@ type flight struct {
 	sec       string      // the leader's secondary key under vary
 	reqHeader http.Header // the origin request's header (to recompute sec)
 	stale     *store.Object
-	private   bool // not in the table: a hit-for-miss or overflow fetch nobody joins
-	ranged    bool // a hit-for-miss fetch that forwards the client's Range and If-Range
+	private   bool        // not in the table: a hit-for-miss or overflow fetch nobody joins
+	ranged    bool        // a hit-for-miss fetch that forwards the client's Range and If-Range
+	src       source      // where the fetch goes (nil: the origin)
+	fence     store.Fence // taken when the flight was created, before its request: a purge after it fences the response
 	body      *streamBody
 	ready     chan struct{} // closed once res is set
 	res       flightResult
@@ -175,11 +177,16 @@ func (t *flightTable) removeLocked(f *flight) {
 	}
 }
 
-// findLocked returns the joinable flight for a request with header h.
-func (t *flightTable) findLocked(primary string, h http.Header) *flight {
+// findLocked returns the joinable flight for a request with header h. A
+// peer fetch joins only flights begun after it waited for the child's
+// purges (shield.go).
+func (t *flightTable) findLocked(primary string, h http.Header, peer *peerInfo) *flight {
 	for _, f := range t.groups[primary] {
 		if f.published && !f.lateOK {
 			continue // stale on arrival or no-cache: only for the requests that waited
+		}
+		if peer != nil && f.fence < peer.minFence {
+			continue
 		}
 		if secondaryKey(f.vary, h) == f.sec && f.body.joinable() {
 			return f
@@ -213,7 +220,7 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 			t.mu.Unlock()
 			return nil, nil, false, nil, joinHitForMiss, nil
 		}
-		if f = t.findLocked(lk.primary, r.Header); f != nil {
+		if f = t.findLocked(lk.primary, r.Header, rq.peer); f != nil {
 			if rd = f.body.attach(); rd != nil {
 				out = joinWait
 				if f.published {
@@ -225,8 +232,7 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 		}
 		// A flight may have finished between the lookup and now: look again.
 		if allowFresh {
-			h := r.Header
-			o, _ := p.store.Lookup(lk.primary, func(v []string) string { return secondaryKey(v, h) })
+			o := p.lookup(rq, lk.primary).obj
 			if o != nil && o != lk.obj && o.TTL(time.Now()) > 0 && !o.NoCache && !p.beforeCutoff(o) {
 				t.mu.Unlock()
 				return nil, nil, false, o, joinFresh, nil
@@ -253,14 +259,14 @@ func (p *Proxy) join(rq *request, lk *lookup, private, allowFresh bool) (f *flig
 			}
 		}
 	}
-	f = &flight{primary: lk.primary, vary: vary, sec: sec, stale: lk.obj, private: private, ranged: ranged,
+	f = &flight{primary: lk.primary, vary: vary, sec: sec, stale: lk.obj, private: private, ranged: ranged, fence: p.store.Fence(),
 		body: newStreamBody(s.maxObject, &p.fetchBudget), ready: make(chan struct{})}
 	rd = f.body.attach()
 	if !private {
 		t.groups[lk.primary] = append(t.groups[lk.primary], f)
 	}
 	t.mu.Unlock()
-	p.startFlight(f, s, r)
+	p.startFlight(f, rq)
 	return f, rd, true, nil, joinWait, nil
 }
 
@@ -280,17 +286,21 @@ func (p *Proxy) refresh(rq *request, lk *lookup) {
 		t.mu.Unlock()
 		return
 	}
-	f := &flight{primary: lk.primary, vary: lk.vary, sec: lk.sec, stale: lk.obj,
+	f := &flight{primary: lk.primary, vary: lk.vary, sec: lk.sec, stale: lk.obj, fence: p.store.Fence(),
 		body: newStreamBody(rq.s.maxObject, &p.fetchBudget), ready: make(chan struct{}), leaderGone: true}
 	t.groups[lk.primary] = append(t.groups[lk.primary], f)
 	t.mu.Unlock()
-	p.startFlight(f, rq.s, r)
+	p.startFlight(f, rq)
 }
 
 // startFlight sends the origin request in its own goroutine, detached from
 // any one client: the fetch completes (and is stored) even if the client
 // that started it goes away.
-func (p *Proxy) startFlight(f *flight, s *site, r *http.Request) {
+func (p *Proxy) startFlight(f *flight, rq *request) {
+	s, r := rq.s, rq.r
+	if src := p.sourceFor(rq, f); src != nil {
+		f.src = src
+	}
 	f.reqHeader = p.fetchHeader(r, s, f.stale) // before the goroutine: read by it only
 	if f.ranged {
 		for _, k := range [...]string{"Range", "If-Range"} {
@@ -350,74 +360,103 @@ func (p *Proxy) leave(f *flight) {
 	}
 }
 
-// runFlight performs the fetch: fence, request, decision, then streams the
-// body into f.body and stores it.
+// runFlight is a miss after join: fetch (from the flight's source),
+// decide, then publish and pump the body to the waiters, then store. It
+// runs detached from any client.
 func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Context, cancel context.CancelFunc, it *idleTimer) {
 	defer p.wg.Done()
 	defer p.fetching.Add(-1)
-	fence := p.store.Fence() // before the request: a purge after this point fences the response
-	reqTime := time.Now()
-	resp, err := p.roundTrip(s, req)
-	refetched := false
-	if err == nil && f.stale != nil && resp.StatusCode == http.StatusNotModified && !httpcache.Updates304(f.stale.Header, resp.Header) {
-		// RFC 9111 §4.3.4: the 304's validator matches no stored response,
-		// so it must not update one: the representation changed under us.
-		// Fetch it in full, unconditionally.
-		s.m.fetches[fetchNotModified].Inc()
-		s.m.originResponse(resp.StatusCode)
-		resp.Body.Close()
-		h := f.reqHeader.Clone()
-		delete(h, "If-None-Match")
-		delete(h, "If-Modified-Since")
-		f.reqHeader = h
-		req = req.Clone(ctx)
-		req.Header = h
-		refetched = true
-		reqTime = time.Now()
-		resp, err = p.roundTrip(s, req)
-	}
-	respTime := time.Now()
-	s.m.fetchSeconds.Observe(respTime.Sub(reqTime).Seconds())
+	fence := f.fence
+	fr, err := p.fetch(f, s, req, ctx)
 	if err != nil {
-		code, outcome := classify(err, it)
+		code, _ := classify(err, it)
 		if errors.Is(err, errOriginBusy) {
-			code = http.StatusServiceUnavailable // not sent: no origin outcome to count
-		} else {
-			s.m.fetches[outcome].Inc()
+			code = http.StatusServiceUnavailable
 		}
-		p.log.Warn("origin fetch failed", zapSite(s), zapURL(req), zapErr(err), zapStatus(code))
+		p.log.Warn("origin fetch failed", zapSite(s), zapURL(fr.req), zapErr(err), zapStatus(code))
 		it.stop()
 		cancel()
 		p.publish(f, flightResult{kind: resError, code: code, staleOK: true}, f.vary, f.sec, false)
 		return
 	}
+	resp := fr.resp
 	httpcache.RemoveHopByHop(resp.Header)
 	resp.Body = &timedBody{rc: resp.Body, it: it}
 	status := resp.StatusCode
-	s.m.originResponse(status)
-
-	if f.stale != nil && status == http.StatusNotModified && !refetched {
-		s.m.fetches[fetchNotModified].Inc()
+	if f.stale != nil && status == http.StatusNotModified && !fr.refetched {
 		resp.Body.Close()
 		it.stop()
 		cancel()
-		p.revalidated(f, s, resp.Header, fence, reqTime, respTime)
+		p.revalidated(f, s, resp.Header, fence, fr.reqTime, fr.respTime)
 		return
 	}
-	if status >= 500 {
-		s.m.fetches[fetchServerError].Inc()
-	} else {
-		s.m.fetches[fetchOK].Inc()
-	}
 	// stale-if-error: a 5xx while a stale copy exists that may hide it.
-	if status >= 500 && f.stale != nil && p.staleIfErrorOK(f.stale, respTime) {
+	if status >= 500 && f.stale != nil && p.staleIfErrorOK(f.stale, fr.respTime) {
 		resp.Body.Close()
 		it.stop()
 		cancel()
 		p.publish(f, flightResult{kind: resError, code: status, fwdStatus: status, staleOK: true}, f.vary, f.sec, false)
 		return
 	}
+	dc := p.decide(f, s, resp, fr.reqTime, fr.respTime)
+	if !dc.res.storable {
+		p.uncacheable(f, resp, cancel, it, dc)
+		return
+	}
+	p.pumpAndStore(f, s, fr.req, resp, ctx, cancel, it, fence, dc, fr.reqTime)
+}
 
+// fetched is what the fetch stage got: the response headers, the request
+// that got them, and when.
+type fetched struct {
+	req               *http.Request
+	resp              *http.Response
+	reqTime, respTime time.Time
+	refetched         bool // the conditional fetch was repeated unconditionally
+}
+
+// fetch is the fetch stage: the request to the flight's source, repeated
+// unconditionally when a 304 selects no stored response.
+func (p *Proxy) fetch(f *flight, s *site, req *http.Request, ctx context.Context) (fetched, error) {
+	src := f.src
+	if src == nil {
+		src = originSource{}
+	}
+	fr := fetched{req: req, reqTime: time.Now()}
+	resp, err := src.fetch(p, s, f, req)
+	if err == nil && f.stale != nil && resp.StatusCode == http.StatusNotModified && !httpcache.Updates304(f.stale.Header, resp.Header) {
+		// RFC 9111 §4.3.4: the 304's validator matches no stored response,
+		// so it must not update one: the representation changed under us.
+		// Fetch it in full, unconditionally.
+		resp.Body.Close()
+		h := f.reqHeader.Clone()
+		delete(h, "If-None-Match")
+		delete(h, "If-Modified-Since")
+		f.reqHeader = h
+		fr.req = req.Clone(ctx)
+		fr.req.Header = h
+		fr.refetched = true
+		fr.reqTime = time.Now()
+		resp, err = src.fetch(p, s, f, fr.req)
+	}
+	fr.resp, fr.respTime = resp, time.Now()
+	return fr, err
+}
+
+// decision is the decide stage's verdict on a response: what the waiters
+// get (res), the variant it is, and the freshness it was judged with.
+type decision struct {
+	res  flightResult
+	vary []string
+	sec  string
+	d    httpcache.Decision
+	star bool // Vary: *
+}
+
+// decide judges a fetched response for the cache (httpcache.Decide plus
+// the edge's limits) and prepares the headers clients get.
+func (p *Proxy) decide(f *flight, s *site, resp *http.Response, reqTime, respTime time.Time) decision {
+	status := resp.StatusCode
 	vary, star := responseVary(s, resp.Header)
 	sec := secondaryKey(vary, f.reqHeader)
 	d := httpcache.Decide(s.policy, http.MethodGet, f.reqHeader, status, resp.Header, reqTime, respTime)
@@ -442,61 +481,73 @@ func (p *Proxy) runFlight(f *flight, s *site, req *http.Request, ctx context.Con
 	res := flightResult{status: status, leaderHeader: resp.Header, header: resp.Header, size: resp.ContentLength,
 		fwdStatus: status, storable: storable, reason: reason, initialAge: d.InitialAge, respTime: respTime,
 		ttl: (d.Lifetime - d.InitialAge).Round(time.Second), noCache: d.NoCache, shared: d.Shared}
-
-	auth := len(f.reqHeader["Authorization"]) > 0
-	if !storable {
-		if f.stale != nil && (star || status < 500) && !auth {
-			// The origin no longer lets this be cached: drop the stale copy
-			// (not for an answer to one user's credentials).
-			p.store.Delete(f.stale)
-		}
-		hfm := hitForMissDefault
-		if status >= 500 {
-			hfm = hitForMissError
-		} else if d.Lifetime > 0 && d.Lifetime < hfm {
-			hfm = d.Lifetime
-		}
-		if !(f.ranged && (status == http.StatusPartialContent || status == http.StatusRequestedRangeNotSatisfiable)) {
-			// (The answer to a forwarded Range says nothing new about the
-			// whole object: the mark stays as it was.)
-			p.flights.markHitForMiss(f.primary, auth, hfm)
-		}
-		res.kind, res.resp, res.cancel, res.it = resUncacheable, resp, cancel, it
-		p.publish(f, res, vary, sec, false)
-		return
-	}
-	if len(d.StripFields) > 0 {
+	if storable && len(d.StripFields) > 0 {
 		res.header = resp.Header.Clone()
 		for _, name := range d.StripFields {
 			delete(res.header, http.CanonicalHeaderKey(name))
 		}
 	}
+	return decision{res: res, vary: vary, sec: sec, d: d, star: star}
+}
+
+// uncacheable publishes a response the cache does not keep: the leader
+// streams it, the waiters re-queue; the URL is remembered (hit-for-miss).
+func (p *Proxy) uncacheable(f *flight, resp *http.Response, cancel context.CancelFunc, it *idleTimer, dc decision) {
+	status := resp.StatusCode
+	auth := len(f.reqHeader["Authorization"]) > 0
+	if f.stale != nil && (dc.star || status < 500) && !auth {
+		// The origin no longer lets this be cached: drop the stale copy
+		// (not for an answer to one user's credentials).
+		p.store.Delete(f.stale)
+	}
+	hfm := hitForMissDefault
+	if status >= 500 {
+		hfm = hitForMissError
+	} else if dc.d.Lifetime > 0 && dc.d.Lifetime < hfm {
+		hfm = dc.d.Lifetime
+	}
+	if !(f.ranged && (status == http.StatusPartialContent || status == http.StatusRequestedRangeNotSatisfiable)) {
+		// (The answer to a forwarded Range says nothing new about the
+		// whole object: the mark stays as it was.)
+		p.flights.markHitForMiss(f.primary, auth, hfm)
+	}
+	res := dc.res
+	res.kind, res.resp, res.cancel, res.it = resUncacheable, resp, cancel, it
+	p.publish(f, res, dc.vary, dc.sec, false)
+}
+
+// pumpAndStore publishes a storable response and pumps its body to the
+// waiters, then stores it. The first read comes before the headers go
+// out: a body complete in it (most small responses) is stored first, and
+// Cache-Status can say so.
+func (p *Proxy) pumpAndStore(f *flight, s *site, req *http.Request, resp *http.Response, ctx context.Context,
+	cancel context.CancelFunc, it *idleTimer, fence store.Fence, dc decision, reqTime time.Time) {
+	res := dc.res
 	res.kind = resStream
+	auth := len(f.reqHeader["Authorization"]) > 0
 	f.body.start(resp.ContentLength)
 	if f.body.overflowed() {
 		res.outcome = storeTooLarge // over the fetch budget: streamed only
 	}
-	// The first read comes before the headers go out: a body complete in it
-	// (most small responses) is stored first, and Cache-Status can say so.
 	buf := make([]byte, 32<<10)
 	ended, rerr := pump(ctx, f.body, resp.Body, buf, true)
 	first := ended
 	if !ended {
-		p.publish(f, res, vary, sec, true)
+		p.publish(f, res, dc.vary, dc.sec, true)
 		if f.private {
 			p.flights.clearHitForMiss(f.primary, auth)
 		}
 		_, rerr = pump(ctx, f.body, resp.Body, buf, false)
 	}
 	o := p.endBody(f, s, req, resp, it, cancel, rerr, fence, func(body []byte) store.Object {
-		return p.object(f, s, &res, vary, sec, d, body, reqTime)
+		return p.object(f, s, &res, dc.vary, dc.sec, dc.d, body, reqTime)
 	})
 	if !first {
 		p.finishFlight(f)
 		return
 	}
 	res.outcome = o
-	p.publish(f, res, vary, sec, false)
+	p.publish(f, res, dc.vary, dc.sec, false)
 	if f.private {
 		p.flights.clearHitForMiss(f.primary, auth)
 	}

@@ -16,13 +16,18 @@ const statusClientClosed = 499
 // hits and stale hits (so the hit path formats nothing unless asked), at
 // Info otherwise. Fields are built only when the level is enabled.
 func (p *Proxy) finish(rq *request) {
-	if rq.s != nil {
+	switch {
+	case rq.peer != nil:
+		// Another node's miss (shielding): counted there as the client's
+		// request, here in meshcdn_edge_peer_requests_total.
+	case rq.s != nil:
 		rq.s.m.reqs[rq.result].Inc()
 		rq.s.m.latency[rq.result].observe(time.Since(rq.start))
-	} else {
+		p.m.continents[continentIndex(rq.loc.Continent)].Inc()
+	default:
 		p.m.noSite.Inc()
+		p.m.continents[continentIndex(rq.loc.Continent)].Inc()
 	}
-	p.m.continents[continentIndex(rq.loc.Continent)].Inc()
 	lvl := zapcore.InfoLevel
 	if rq.result == resHit || rq.result == resStale {
 		lvl = zapcore.DebugLevel
@@ -63,6 +68,9 @@ func (p *Proxy) finish(rq *request) {
 	}
 	if rq.store != "" {
 		fields = append(fields, zap.String("store", rq.store))
+	}
+	if rq.peer != nil {
+		fields = append(fields, zap.String("peer", rq.peer.from)) // served for another node (shielding)
 	}
 	ce.Write(fields...)
 }

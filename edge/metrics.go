@@ -59,6 +59,8 @@ type metrics struct {
 	noSite       prometheus.Counter // requests for a host no site serves
 	originBusy   prometheus.Counter
 	storeFailed  map[string]prometheus.Counter // by storeOutcome label
+	peerFetches  map[string]prometheus.Counter // by peer fetch outcome (shield.go)
+	peerServed   map[string]prometheus.Counter // peer fetches this node answered, by outcome
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -122,6 +124,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, o := range []storeOutcome{storeTruncated, storeTimeout, storeTooLarge, storeRejected} {
 		m.storeFailed[o.label()] = storeFailed.WithLabelValues(o.label())
 	}
+	peerFetches := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshcdn_edge_peer_fetches_total",
+		Help: "Misses fetched from the object's shield owner instead of the origin, by outcome (ok, not_modified; server_error, error, timeout, refused: then fetched from the origin, counted in meshcdn_edge_origin_fetches_total).",
+	}, []string{"outcome"})
+	m.peerFetches = map[string]prometheus.Counter{}
+	for _, o := range peerOutcomes {
+		m.peerFetches[o] = peerFetches.WithLabelValues(o)
+	}
+	peerServed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshcdn_edge_peer_requests_total",
+		Help: "Peer fetches this node answered as a shield owner, by outcome (covered: it had applied every purge the child had; not_covered: it had not within the wait and fetched anew; denied, bad_request, no_site, disabled: refused).",
+	}, []string{"outcome"})
+	m.peerServed = map[string]prometheus.Counter{}
+	for _, o := range []string{"covered", "not_covered", "denied", "bad_request", "no_site", "disabled"} {
+		m.peerServed[o] = peerServed.WithLabelValues(o)
+	}
 	for _, r := range purgegate.Reasons {
 		m.purgeDenied.WithLabelValues(r)
 	}
@@ -129,7 +147,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.latency, byContinent, m.fetches, m.fetchSeconds, m.responses,
-		m.collapsed, m.fenced, m.keysDropped, m.purgeDenied, m.hitForMiss, m.originBusy, storeFailed} {
+		m.collapsed, m.fenced, m.keysDropped, m.purgeDenied, m.hitForMiss, m.originBusy, storeFailed, peerFetches, peerServed} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

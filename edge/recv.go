@@ -35,6 +35,28 @@ type request struct {
 	err     error
 	aborted error  // the body broke off after the headers were sent
 	store   string // a fetch for the cache: what became of the response (stored, or why not)
+
+	peer    *peerInfo   // an authenticated peer fetch (shield.go); nil for clients
+	arrival store.Fence // the store's fence when the request missed (await)
+}
+
+// lookup is the lookup stage, the one place the store is asked for a
+// request's variant: primary key, and the variant the stored Vary selects
+// for the request's header. A peer fetch from a node that has applied
+// purges this one has not finds nothing: this node may still hold what one
+// of them removed (shield.go).
+func (p *Proxy) lookup(rq *request, primary string) lookup {
+	lk := lookup{primary: primary}
+	if rq.peer != nil && !rq.peer.covered {
+		return lk
+	}
+	h := rq.r.Header
+	lk.obj, lk.found = p.store.Lookup(primary, func(v []string) string {
+		lk.vary = v
+		lk.sec = secondaryKey(v, h)
+		return lk.sec
+	})
+	return lk
 }
 
 // lookup is the outcome of the lookup stage.
@@ -105,7 +127,7 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 		w = &removeWriter{ResponseWriter: w, names: s.remove}
 	}
 	rq.facts = p.scan(r.Header, s)
-	rq.debug = rq.facts&hasDebug != 0
+	rq.debug = rq.facts&hasDebug != 0 || rq.peer != nil // a peer stores the surrogate headers too
 	p.recvHost(rq)
 	if r.Method == "PURGE" {
 		p.servePurge(w, rq)
@@ -114,7 +136,9 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 	if p.redirectHTTPS(w, rq, s) {
 		return
 	}
-	p.recvGeo(rq)
+	if rq.peer == nil { // a peer states the original client's (authenticated)
+		p.recvGeo(rq)
+	}
 	if r.Method == http.MethodConnect {
 		p.synth(w, rq, http.StatusMethodNotAllowed, "CONNECT is not supported by a reverse proxy", nil, nil)
 		return
@@ -128,14 +152,7 @@ func (p *Proxy) serve(w http.ResponseWriter, rq *request) {
 		rq.cc = parseClientCC(r.Header)
 	}
 
-	// lookup
-	h := r.Header
-	lk := lookup{primary: store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery)}
-	lk.obj, lk.found = p.store.Lookup(lk.primary, func(v []string) string {
-		lk.vary = v
-		lk.sec = secondaryKey(v, h)
-		return lk.sec
-	})
+	lk := p.lookup(rq, store.KeyFor(r.Host, r.URL.EscapedPath(), r.URL.RawQuery))
 
 	fwd := "uri-miss"
 	if o := lk.obj; o != nil && !reusable(rq, o) {
@@ -398,18 +415,12 @@ func (p *Proxy) beforeCutoff(o *store.Object) bool {
 
 // miss waits for (or starts) the origin fetch and answers from it.
 func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string) {
-	r := rq.r
+	rq.arrival = p.store.Fence() // purges up to here came before this request (await)
 	private := lk.own
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			// Re-queued: the world changed; look again.
-			h := r.Header
-			nlk := lookup{primary: lk.primary}
-			nlk.obj, nlk.found = p.store.Lookup(nlk.primary, func(v []string) string {
-				nlk.vary = v
-				nlk.sec = secondaryKey(v, h)
-				return nlk.sec
-			})
+			nlk := p.lookup(rq, lk.primary)
 			if o := nlk.obj; o != nil && !reusable(rq, o) {
 				nlk.obj, private, fwd = nil, true, "request"
 			}
@@ -446,12 +457,13 @@ func (p *Proxy) miss(w http.ResponseWriter, rq *request, lk *lookup, fwd string)
 			private, fwd = true, "miss"
 			continue
 		}
-		done, uncollapse := p.await(w, rq, lk, f, rd, leader, fwd, out == joinStreaming)
-		if done {
+		switch p.await(w, rq, lk, f, rd, leader, fwd, out == joinStreaming) {
+		case awaitDone:
 			return
-		}
-		if uncollapse {
+		case awaitAlone:
 			p.m.hitForMiss.Inc()
+			private, fwd = true, "miss"
+		case awaitPurged:
 			private, fwd = true, "miss"
 		}
 	}
@@ -463,9 +475,26 @@ func sharedWith(rq *request, res *flightResult) bool {
 	return res.shared || rq.facts&hasAuthorization == 0
 }
 
-// await waits for the flight's result and answers from it. done=false:
-// the request must re-queue (uncollapse: go to the origin by itself).
-func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight, rd *bodyReader, leader bool, fwd string, streaming bool) (done, uncollapse bool) {
+// awaitResult is what a request does after waiting on a flight.
+type awaitResult uint8
+
+const (
+	awaitDone    awaitResult = iota // answered
+	awaitRequeue                    // not its variant: look up and join again
+	awaitAlone                      // not for it: fetch alone (hit-for-miss)
+	awaitPurged                     // a purge that began before it fenced the flight: fetch alone
+)
+
+// await waits for the flight's result and answers from it, or says why
+// the request must re-queue.
+//
+// A request that arrived after a purge must not take a response the purge
+// fenced (a matching purge came after the flight's fence: the origin may
+// have answered before the change the purge announced). The requests that
+// were waiting before the purge may: they began before it. Known when the
+// body was stored (or refused) before the headers went out — most
+// responses —, not for a body still streaming in.
+func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight, rd *bodyReader, leader bool, fwd string, streaming bool) awaitResult {
 	r := rq.r
 	defer rd.close()
 	select {
@@ -476,7 +505,7 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 		}
 		rq.status = statusClientClosed
 		rq.result = resMiss
-		return true, false
+		return awaitDone
 	}
 	res := &f.res
 	collapsed := !leader
@@ -490,7 +519,7 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 			rq.result = resStale
 			p.deliverObject(w, rq, lk.obj, lk.obj.Age(now), xcacheHit, p.status.format(httpcache.CacheStatus{
 				Fwd: "stale", FwdStatus: res.fwdStatus, TTL: lk.obj.TTL(now), HasTTL: true, Collapsed: collapsed, Detail: "stale-if-error"}))
-			return true, false
+			return awaitDone
 		}
 		code := http.StatusBadGateway
 		switch {
@@ -501,13 +530,16 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 		}
 		p.synth(w, rq, code, originErrorText(res.code), xcacheMiss, p.status.format(httpcache.CacheStatus{
 			Fwd: fwd, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: originErrorDetail(res.code)}))
-		return true, false
+		return awaitDone
 	case resObject:
 		if collapsed && (res.leaderOnly || !sharedWith(rq, res)) {
-			return false, true // freshened by a 304 that may not be shared, or not for rq
+			return awaitAlone // freshened by a 304 that may not be shared, or not for rq
 		}
 		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
-			return false, false
+			return awaitRequeue
+		}
+		if collapsed && res.outcome == storeFenced && rq.arrival > f.fence {
+			return awaitPurged
 		}
 		if collapsed {
 			p.m.collapsed.Inc()
@@ -524,10 +556,10 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 		p.deliverObject(w, rq, res.obj, res.obj.Age(now), xcacheMiss, p.status.format(httpcache.CacheStatus{
 			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: res.storable, Stored: res.outcome == storeStored,
 			Collapsed: collapsed, Detail: detail}))
-		return true, false
+		return awaitDone
 	case resUncacheable:
 		if !leader {
-			return false, true
+			return awaitAlone
 		}
 		rq.result = resMiss
 		rq.store = res.reason
@@ -538,13 +570,13 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 		}()
 		p.copyResponse(w, rq, res.resp, xcacheMiss, p.status.format(httpcache.CacheStatus{
 			Fwd: fwd, FwdStatus: res.fwdStatus, Detail: res.reason}))
-		return true, false
+		return awaitDone
 	default: // resStream
 		if collapsed && !sharedWith(rq, res) {
-			return false, true
+			return awaitAlone
 		}
 		if collapsed && secondaryKey(f.vary, r.Header) != f.sec {
-			return false, false
+			return awaitRequeue
 		}
 		// Cache-Status says "stored" only for a body in the cache as the
 		// headers go out; otherwise "storing" (still arriving) or why not.
@@ -552,13 +584,16 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 		if o == storePending {
 			o = f.body.result()
 		}
+		if collapsed && o == storeFenced && rq.arrival > f.fence {
+			return awaitPurged
+		}
 		defer func() { rq.store = f.body.result().String() }()
 		if streaming {
 			// Joined a response already on its way into the cache.
 			rq.result = resHit
 			p.deliverStream(w, rq, f, rd, false, xcacheHit, p.status.format(httpcache.CacheStatus{
 				Hit: true, TTL: res.ttl, HasTTL: true, Detail: "streaming"}))
-			return true, false
+			return awaitDone
 		}
 		if collapsed {
 			p.m.collapsed.Inc()
@@ -571,7 +606,7 @@ func (p *Proxy) await(w http.ResponseWriter, rq *request, lk *lookup, f *flight,
 		p.deliverStream(w, rq, f, rd, leader, xcacheMiss, p.status.format(httpcache.CacheStatus{
 			Fwd: fwd, FwdStatus: res.fwdStatus, TTL: res.ttl, HasTTL: true, Stored: o == storeStored,
 			Collapsed: collapsed, Detail: detail}))
-		return true, false
+		return awaitDone
 	}
 }
 

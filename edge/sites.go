@@ -73,6 +73,9 @@ func (p *Proxy) SetSites(sites []*Site) error {
 	if err != nil {
 		return err
 	}
+	if err := p.checkShield(t); err != nil {
+		return err
+	}
 	old := p.table.Swap(t)
 	for _, s := range old.all {
 		s.transport.CloseIdleConnections()

@@ -7,7 +7,9 @@ package test
 // has acked. Readers read random objects
 // through random nodes. The rule checked: once a purge has returned complete,
 // no read that starts afterwards may return an older version — under packet
-// loss and while a node is killed and restarted.
+// loss and while a node is killed and restarted; with shielding on, the same
+// (a miss on a node that does not own the object is fetched from its owner,
+// which must never refill the node with what a purge removed).
 
 import (
 	"context"
@@ -26,6 +28,7 @@ import (
 	"time"
 
 	"github.com/meshcdn/meshcdn/api"
+	"github.com/meshcdn/meshcdn/cluster"
 	"github.com/meshcdn/meshcdn/cluster/clustertest"
 	"github.com/meshcdn/meshcdn/edge"
 	"github.com/meshcdn/meshcdn/store"
@@ -37,6 +40,7 @@ type versionedOrigin struct {
 	mu       sync.Mutex
 	versions map[string]uint64
 	fetches  atomic.Int64
+	viaPeer  atomic.Int64 // fetches made by an owner for another node (Via names two nodes)
 }
 
 func (o *versionedOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +49,9 @@ func (o *versionedOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v := o.versions[k]
 	o.mu.Unlock()
 	o.fetches.Add(1)
+	if strings.Contains(r.Header.Get("Via"), ",") {
+		o.viaPeer.Add(1)
+	}
 	w.Header().Set("Surrogate-Key", "obj/"+k)
 	w.Header().Set("Surrogate-Control", "max-age=3600")
 	w.Header().Set("Cache-Control", "no-store")
@@ -71,6 +78,15 @@ type edgeNode struct {
 type adminHandler struct{ e *edgeNode }
 
 func (a adminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == edge.PeerFetchPath {
+		p := a.e.cur.Load()
+		if p == nil {
+			http.Error(w, "node down", http.StatusServiceUnavailable)
+			return
+		}
+		p.ServePeer(w, r)
+		return
+	}
 	h := a.e.admin.Load()
 	if h == nil {
 		http.Error(w, "node down", http.StatusServiceUnavailable)
@@ -97,11 +113,20 @@ func (e *edgeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.ServeHTTP(w, r)
 }
 
-func newProxy(t *testing.T, c *clustertest.Cluster, i int, origin *url.URL) *edge.Proxy {
+// shieldSecret authenticates peer fetches in the tests (the clusters run
+// without gossip keys).
+var shieldSecret = []byte("test-shield-secret-0123456789abc")
+
+func newProxy(t *testing.T, c *clustertest.Cluster, i int, origin *url.URL, shield string) *edge.Proxy {
 	t.Helper()
 	n := c.Node(i)
+	var sh edge.Shield
+	if shield != "" {
+		sh = n.ShieldView(shieldSecret)
+	}
 	p, err := edge.New(edge.Config{
-		Sites:    []*edge.Site{{Name: "test", Origin: origin}},
+		Sites:    []*edge.Site{{Name: "test", Origin: origin, Shield: shield}},
+		Shield:   sh,
 		Store:    c.Store(i),
 		NodeName: n.Name(),
 		Purge: func(ctx context.Context, pg store.Purge) (edge.PurgeResult, error) {
@@ -146,7 +171,14 @@ func (l *commitLog) floor(k string, t time.Time) uint64 {
 	return v
 }
 
-func TestStaleReadChecker(t *testing.T) {
+func TestStaleReadChecker(t *testing.T) { staleRead(t, "") }
+
+// With shielding, misses go through the objects' owners: still no stale
+// read under loss and a restart (the owner answers from its cache only
+// once it has applied every purge the asking node had applied).
+func TestStaleReadCheckerShielded(t *testing.T) { staleRead(t, "cluster") }
+
+func staleRead(t *testing.T, shield string) {
 	const nodes, objects = 6, 12
 	dur := 6 * time.Second
 	if testing.Short() {
@@ -155,7 +187,20 @@ func TestStaleReadChecker(t *testing.T) {
 	faults := clustertest.NewFaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := clustertest.Start(ctx, clustertest.Options{Nodes: nodes, Faults: faults})
+
+	// The admin listeners first: their addresses are the nodes' metadata
+	// (where peer fetches go).
+	edges := make([]*edgeNode, nodes)
+	for i := range edges {
+		e := &edgeNode{}
+		e.srv = httptest.NewServer(e)
+		defer e.srv.Close()
+		e.asrv = httptest.NewServer(adminHandler{e})
+		defer e.asrv.Close()
+		edges[i] = e
+	}
+	c, err := clustertest.Start(ctx, clustertest.Options{Nodes: nodes, Faults: faults,
+		Configure: func(i int, cfg *cluster.Config) { cfg.AdminAddr = strings.TrimPrefix(edges[i].asrv.URL, "http://") }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,16 +211,9 @@ func TestStaleReadChecker(t *testing.T) {
 	defer osrv.Close()
 	ou, _ := url.Parse(osrv.URL)
 
-	edges := make([]*edgeNode, nodes)
-	for i := range edges {
-		e := &edgeNode{}
-		e.cur.Store(newProxy(t, c, i, ou))
+	for i, e := range edges {
+		e.cur.Store(newProxy(t, c, i, ou, shield))
 		e.admin.Store(newAdmin(t, c, i))
-		e.srv = httptest.NewServer(e)
-		defer e.srv.Close()
-		e.asrv = httptest.NewServer(adminHandler{e})
-		defer e.asrv.Close()
-		edges[i] = e
 	}
 	defer func() {
 		for _, e := range edges {
@@ -254,7 +292,12 @@ func TestStaleReadChecker(t *testing.T) {
 				downMu.RUnlock()
 				startAt := time.Now()
 				floor := log.floor(k, startAt)
-				resp, err := hc.Get(edges[i].srv.URL + "/obj/" + k)
+				// One host name for every node (as behind geo-DNS): the
+				// nodes share cache keys, so a shield owner's copy serves
+				// the others.
+				req, _ := http.NewRequest("GET", edges[i].srv.URL+"/obj/"+k, nil)
+				req.Host = "objects.example"
+				resp, err := hc.Do(req)
 				if err != nil {
 					continue
 				}
@@ -297,7 +340,7 @@ func TestStaleReadChecker(t *testing.T) {
 	if err := c.Restart(victim, nil); err != nil {
 		t.Fatal(err)
 	}
-	p := newProxy(t, c, victim, ou)
+	p := newProxy(t, c, victim, ou, shield)
 	adm := newAdmin(t, c, victim)
 	downMu.Lock()
 	edges[victim].cur.Store(p)
@@ -309,8 +352,8 @@ func TestStaleReadChecker(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 
-	t.Logf("reads %d, committed purges %d, incomplete purges %d, origin fetches %d, violations %d, faults %+v",
-		reads.Load(), writes.Load(), incomplete.Load(), org.fetches.Load(), violations.Load(), faults.Stats())
+	t.Logf("shield %q: reads %d, committed purges %d, incomplete purges %d, origin fetches %d (%d by an owner for another node), violations %d, faults %+v",
+		shield, reads.Load(), writes.Load(), incomplete.Load(), org.fetches.Load(), org.viaPeer.Load(), violations.Load(), faults.Stats())
 	if violations.Load() != 0 {
 		t.Fatalf("%d stale reads:\n%s", violations.Load(), strings.Join(violList, "\n"))
 	}
@@ -319,5 +362,8 @@ func TestStaleReadChecker(t *testing.T) {
 	}
 	if org.fetches.Load() >= reads.Load() {
 		t.Fatalf("nothing was served from cache: %d fetches for %d reads", org.fetches.Load(), reads.Load())
+	}
+	if shield != "" && org.viaPeer.Load() == 0 {
+		t.Fatal("shielding on, but no origin fetch was made by an owner for another node")
 	}
 }

@@ -94,6 +94,9 @@ type nodeConfig struct {
 	ShutdownTimeout time.Duration // then the longest wait for requests in flight (--drain-timeout)
 
 	IsolationUnready time.Duration // /readyz 503 after hearing from no peer this long (0 = off)
+
+	ShieldSecret  []byte        // --shield-secret; nil: derived from the gossip keys
+	ShieldTimeout time.Duration // 0 = edge.DefaultShieldTimeout
 }
 
 // node is one running meshcdn node: store, geo resolver, cluster member,
@@ -138,6 +141,9 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	}
 	if testHookStartNode != nil {
 		testHookStartNode()
+	}
+	if err := shieldSecretMissing(cfg); err != nil {
+		return nil, err
 	}
 	// n is not the named result: the cleanup below must still see it
 	// after a "return nil, err".
@@ -245,6 +251,10 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 		sites = []*edge.Site{edgeSite(cfg)}
 	}
 	c := n.cluster
+	var shield edge.Shield
+	if sv := c.ShieldView(cfg.ShieldSecret); len(sv.Secrets()) > 0 {
+		shield = sv
+	}
 	n.proxy, err = edge.New(edge.Config{
 		Sites: sites, Store: n.store, Geo: resolver,
 		Logger: log.Named("edge"), Registerer: n.registry,
@@ -255,6 +265,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 		PurgeToken: cfg.PurgeToken, PurgeAllow: cfg.PurgeAllow, NodeName: cfg.Name,
 		ViaVersion:  viaVersion(cfg.ViaVersion),
 		StaleCutoff: c.StaleCutoff,
+		Shield:      shield, ShieldTimeout: cfg.ShieldTimeout,
 	})
 	if err != nil {
 		return nil, usagef("edge: %v", err)
@@ -282,7 +293,7 @@ func startNode(cfg nodeConfig, log *zap.Logger) (_ *node, err error) {
 	}
 	n.edgeSrv = newEdgeServer(edgeHandler, errLog)
 	n.adminSrv = &http.Server{
-		Handler:           adminHandler,
+		Handler:           withPeerFetch(adminHandler, n.proxy),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.PurgeWait + 30*time.Second,

@@ -55,6 +55,9 @@ type serveFlags struct {
 	proxyHeader                          string
 	varyGeo, logFormat, logLevel         string
 	viaVersion                           bool
+	shield, shieldSecret                 string
+	shieldSecretFile                     string
+	shieldTimeout                        time.Duration
 
 	config, defaultSite           string
 	check                         bool
@@ -111,6 +114,10 @@ func serveFlagSet() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.geoCountryHeader, "geo-country-header", "X-Geo-Country-Code", "request header `name` the edge sets to the client's country for the origin")
 	fs.StringVar(&f.geoContinentHeader, "geo-continent-header", "X-Geo-Continent-Code", "request header `name` the edge sets to the client's continent for the origin")
 	fs.StringVar(&f.varyGeo, "vary-geo", "none", "make the edge add Vary on the client's `continent|country|none` (for origins that cannot)")
+	fs.StringVar(&f.shield, "shield", "off", "per site: fetch misses from the object's owner in the cluster, so that the origin sees one fetch per object: `off|cluster|region|region:NAME` (region: among this node's region; region:NAME: among that region's nodes)")
+	fs.StringVar(&f.shieldSecret, "shield-secret", "", "`BASE64` secret (16+ bytes) that authenticates peer fetches between nodes (default $MESHCDN_SHIELD_SECRET; empty: derived from --gossip-key)")
+	fs.StringVar(&f.shieldSecretFile, "shield-secret-file", "", "read --shield-secret from this `file` (warned if group or others may read it)")
+	fs.DurationVar(&f.shieldTimeout, "shield-timeout", edge.DefaultShieldTimeout, "a peer fetch the owner has not acknowledged within this `duration` goes to the origin")
 	fs.BoolVar(&f.viaVersion, "via-version", false, "Via carries the meshcdn version (\"1.1 <node> (meshcdn/<version>)\"); off: the node name only")
 	addHTTPSFlags(fs, &f.httpsFlags)
 	addACMEFlags(fs, &f.acmeFlags)
@@ -293,6 +300,15 @@ func nodeConfigFromFlags(f *serveFlags) (nodeConfig, error) {
 	if f.gossipKey != "" {
 		if c.GossipKeys, err = cluster.ParseKeys(f.gossipKey); err != nil {
 			bad(usagef("--gossip-key: %v", err))
+		}
+	}
+	if f.shieldTimeout <= 0 || f.shieldTimeout > time.Minute {
+		bad(usagef("--shield-timeout must be between 1ns and 1m"))
+	}
+	c.ShieldTimeout = f.shieldTimeout
+	if f.shieldSecret != "" {
+		if c.ShieldSecret, err = parseShieldSecret(f.shieldSecret); err != nil {
+			bad(err)
 		}
 	}
 	c.GeoIPDB = f.geoipDB

@@ -81,6 +81,7 @@ func loadServe(args []string, getenv func(string) string) (*serveSettings, error
 	l.overlay(fs, file)
 	l.secret(fs, "purge-token", "purge-token-file", st)
 	l.secret(fs, "gossip-key", "gossip-key-file", st)
+	l.secret(fs, "shield-secret", "shield-secret-file", st)
 	st.check = f.check
 	st.logFormat, st.logLevel = f.logFormat, f.logLevel
 	if _, err := newLogger(f.logFormat, f.logLevel); err != nil {
@@ -106,6 +107,7 @@ func loadServe(args []string, getenv func(string) string) (*serveSettings, error
 		st.node = sites[0]
 		st.node.ACMESites = acmeSites(sites)
 		st.node.Sites = l.edgeSites(sites, lines, f.defaultSite, file)
+		l.place(shieldSecretMissing(st.node), l.src, nil)
 	}
 	if len(l.errs) > 0 {
 		sort.SliceStable(l.errs, func(i, j int) bool {

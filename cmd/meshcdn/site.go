@@ -24,6 +24,7 @@ type siteSettings struct {
 	RedirectHTTP   bool
 	RedirectPort   int
 	ResponseRemove []string
+	Shield         string        // edge.Site.Shield
 	ACME           *autotls.Site // tls: acme (acme.go); nil = certificate files
 }
 
@@ -58,6 +59,10 @@ func (f *serveFlags) siteConfig(c *nodeConfig, bad func(error)) {
 		bad(usagef("--redirect-port must be between 0 (the default, 443) and 65535"))
 	}
 	c.RedirectHTTP, c.RedirectPort = f.redirectHTTP, f.redirectPort
+	if err := edge.CheckShield(f.shield); err != nil {
+		bad(usagef("--shield: %v", err))
+	}
+	c.Shield = f.shield
 	c.ResponseRemove = splitList(f.responseRemove)
 	if len(c.ResponseRemove) > maxRemoved {
 		bad(usagef("--response-remove: at most %d header names", maxRemoved))
@@ -168,6 +173,7 @@ func edgeSite(c nodeConfig) *edge.Site {
 		RedirectHTTP:            c.RedirectHTTP,
 		RedirectPort:            c.RedirectPort,
 		ResponseRemove:          c.ResponseRemove,
+		Shield:                  c.Shield,
 		DefaultTTL:              c.DefaultTTL,
 		DefaultSWR:              c.DefaultSWR,
 		DefaultSIE:              c.DefaultSIE,

@@ -65,6 +65,9 @@ func TestServeStartupFailures(t *testing.T) {
 		{"GeoIP path a directory", func(t *testing.T) []string { return []string{"--geoip-db", t.TempDir()} }, "--geoip-db", "not a regular file"},
 		{"gossip key not base64", func(t *testing.T) []string { return []string{"--gossip-key", "not*base64"} }, "--gossip-key", "not base64"},
 		{"gossip key wrong size", func(t *testing.T) []string { return []string{"--gossip-key", "c2hvcnQ="} }, "--gossip-key", "want 16, 24 or 32"},
+		{"shield without a secret", func(t *testing.T) []string { return []string{"--shield", "cluster"} }, "--shield", "needs a secret"},
+		{"shield mode unknown", func(t *testing.T) []string { return []string{"--shield", "everywhere"} }, "--shield", "want off, cluster"},
+		{"shield secret short", func(t *testing.T) []string { return []string{"--shield-secret", "c2hvcnQ="} }, "--shield-secret", "want 16"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := append([]string{"serve", "--origin", "http://127.0.0.1:1", "--node-name", "second",

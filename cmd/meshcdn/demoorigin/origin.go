@@ -84,6 +84,7 @@ func New(cfg Config) *Origin {
 	mux.HandleFunc("POST /v1/users/{id}/events", o.event)
 	mux.HandleFunc("GET /v1/offers", o.offers)
 	mux.HandleFunc("GET /obj/{id}", o.object)
+	mux.HandleFunc("GET /v1/stats", o.stats)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /{$}", o.index)
 	o.mux = mux
@@ -94,6 +95,18 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) { o.mux.Serve
 
 // Requests returns how many user-data and offers requests the origin answered.
 func (o *Origin) Requests() uint64 { return o.requests.Load() }
+
+// Stats is the answer of GET /v1/stats.
+type Stats struct {
+	Requests uint64 `json:"requests"` // user-data and offers requests answered (Requests)
+}
+
+// stats serves the request counter, so that tests and operators can see
+// how many fetches reached the origin (shielding: one per object).
+func (o *Origin) stats(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, Stats{Requests: o.Requests()})
+}
 
 // Version returns the current data version of a user.
 func (o *Origin) Version(id string) uint64 {
