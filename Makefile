@@ -65,10 +65,12 @@ bench-shield:
 	$(GO) test -run='^$$' -bench='Shield/.*/(refill|miss)' -benchtime=30x -count=6 ./test/
 	$(GO) test -run='^$$' -bench='Shield/.*/hit' -benchtime=2000x -count=6 ./test/
 
-# 100 and 300 real cluster nodes in one process over a simulated network of
-# six regions (cluster/README.md, "Simulated wide-area cluster"): purge
-# latency against the physical floor and the sender's bytes per purge
-# (2–3 minutes on two cores). SIM_FLAGS, e.g. -nodes 100 -loss 0.
+# 100 real cluster nodes in one process over a simulated network of six
+# regions (cluster/README.md, "Simulated wide-area cluster"), once per
+# purge dissemination design (direct, relay, gossip): purge latency against
+# the physical floor, bytes per purge, a latency CDF per design in
+# cluster/sim/out/ (about 4 minutes on two cores). SIM_FLAGS, e.g.
+# -nodes 300, -partition 30s -churn 0.1, -loss 0, -trace 150ms.
 sim:
 	$(GO) run ./cluster/sim $(SIM_FLAGS)
 

@@ -86,7 +86,12 @@ func (n *Node) handle(b []byte) {
 	n.seen(m.Sender)
 	switch m.Type {
 	case msgPurges:
+		if n.applyEntries(m.Entries, false) > 0 {
+			n.regossip(b)
+		}
+	case msgRelay:
 		n.applyEntries(m.Entries, false)
+		n.passOn(b, m.Sender, m.Epoch)
 	case msgAck:
 		n.handleAck(m.Sender, m.Epoch, &m.Ack)
 	case msgDigest:
@@ -150,13 +155,13 @@ func (n *Node) markAckLocked(k streamKey) {
 }
 
 // applyEntries dedupes entries by (origin, epoch, seq), applies the new
-// ones to the store and records them. Purges stamped before this node's
+// ones to the store and records them; it returns how many were new. Purges stamped before this node's
 // floor (its boot minus the skew margin) cannot concern its cache and are
 // recorded without touching the store.
-func (n *Node) applyEntries(es []entry, replay bool) {
+func (n *Node) applyEntries(es []entry, replay bool) int {
 	defer n.appliedSig.notify() // WaitApplied (applied.go)
 	if len(es) == 0 {
-		return
+		return 0
 	}
 	n.m.received.Add(uint64(len(es)))
 	todo := make([]*entry, 0, len(es))
@@ -181,7 +186,7 @@ func (n *Node) applyEntries(es []entry, replay bool) {
 	}
 	n.mu.Unlock()
 	if len(todo) == 0 {
-		return
+		return 0
 	}
 	for _, e := range todo {
 		if e.Time >= n.floor {
@@ -226,6 +231,7 @@ func (n *Node) applyEntries(es []entry, replay bool) {
 		s.lostTime = max(s.lostTime, time.Now().UnixNano())
 		n.mu.Unlock()
 	}
+	return len(todo)
 }
 
 func dupIn(todo []*entry, e *entry) bool {

@@ -41,6 +41,9 @@ type Config struct {
 	IsolationBound time.Duration // >0: StaleCutoff reports LastContact once isolated longer than this (default 0 = off)
 
 	Timing Timing // failure detection, retransmission and anti-entropy knobs
+
+	Dissemination   Dissemination // how a purge first reaches the members (dissem.go): Direct (default), Relay, Gossip
+	RelaysPerRegion int           // Relay: members per region the origin sends to (default 2, at most 8)
 }
 
 // Result reports what happened to one purge.

@@ -127,6 +127,7 @@ const (
 	gossipEntryMax   = 900 // larger entries are not gossiped
 	maxTCPSenders    = 8   // concurrent TCP sends
 	maxRegionLen     = 64
+	maxRegions       = 256 // regions with a round-trip estimate (pingRTT)
 	maxAddrLen       = 128
 )
 
@@ -171,5 +172,5 @@ func (c *Config) normalize() error {
 		c.IsolationBound = 0
 	}
 	c.Timing.fill()
-	return nil
+	return c.normalizeDissemination()
 }

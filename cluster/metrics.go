@@ -19,13 +19,14 @@ type Stats struct {
 	Duplicate     uint64            // received entries already applied
 	Replayed      uint64            // entries applied from anti-entropy replays
 	Gaps          uint64            // times this node fell behind the retained log and dropped its cache
+	Relayed       uint64            // relay messages this node passed on to its region (Relay dissemination)
 	Errors        map[string]uint64 // message errors by reason
 	Streams       int               // purge streams tracked
 	Retained      int               // purges in the retained log
 }
 
 type metrics struct {
-	accepted, sent, retransmitted, received, applied, duplicate, replayed, gaps atomic.Uint64
+	accepted, sent, retransmitted, received, applied, duplicate, replayed, gaps, relayed atomic.Uint64
 
 	errMu sync.Mutex
 	errs  map[string]uint64
@@ -61,6 +62,7 @@ var (
 	descGaps      = prometheus.NewDesc("meshcdn_cluster_purge_gaps_total", "Times this node fell behind the retained purge log and dropped what it could not prove fresh.", nil, nil)
 	descMembers   = prometheus.NewDesc("meshcdn_cluster_members", "Cluster members by state, as this node sees them (itself included).", []string{"state"}, nil)
 	descErrors    = prometheus.NewDesc("meshcdn_cluster_message_errors_total", "Gossip messages refused or dropped, by reason.", []string{"reason"}, nil)
+	descRelayed   = prometheus.NewDesc("meshcdn_cluster_purges_relayed_total", "Relay messages (another node's purges) this node passed on to the members of its region.", nil, nil)
 	descRetained  = prometheus.NewDesc("meshcdn_cluster_retained_purges", "Purges held in the retained log for anti-entropy.", nil, nil)
 )
 
@@ -68,7 +70,7 @@ var (
 type collector struct{ n *Node }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSent, descRetrans, descAccepted, descReceived, descApplied, descDuplicate, descReplayed, descGaps, descMembers, descErrors, descRetained} {
+	for _, d := range []*prometheus.Desc{descSent, descRetrans, descAccepted, descReceived, descApplied, descDuplicate, descReplayed, descGaps, descRelayed, descMembers, descErrors, descRetained} {
 		ch <- d
 	}
 	c.n.m.ackLatency.Describe(ch)
@@ -88,6 +90,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDuplicate, st.Duplicate)
 	counter(descReplayed, st.Replayed)
 	counter(descGaps, st.Gaps)
+	counter(descRelayed, st.Relayed)
 	reasons := make([]string, 0, len(st.Errors))
 	for r := range st.Errors {
 		reasons = append(reasons, r)

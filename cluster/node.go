@@ -92,9 +92,10 @@ type Node struct {
 	peers     map[string]*peer
 	streams   map[streamKey]*stream
 	own       *stream
-	ownNext   uint64    // next sequence number to stamp
-	rlog      retainLog // other nodes' purges
-	ownLog    retainLog // ours, kept while a live member has not acknowledged them
+	ownNext   uint64                   // next sequence number to stamp
+	rlog      retainLog                // other nodes' purges
+	regionRTT map[string]time.Duration // ping round trips by peer region, smoothed (pingRTT)
+	ownLog    retainLog                // ours, kept while a live member has not acknowledged them
 	waiters   map[*waiter]struct{}
 	joinErr   error
 	joined    bool
@@ -138,21 +139,22 @@ func Start(cfg Config, st Applier) (*Node, error) {
 	lg = lg.With(zap.String("node", cfg.NodeName)).WithOptions(zap.AddStacktrace(zapcore.FatalLevel))
 	boot := time.Now()
 	n := &Node{
-		cfg:     cfg,
-		st:      st,
-		log:     lg,
-		name:    cfg.NodeName,
-		epoch:   uint64(boot.UnixNano()),
-		boot:    boot,
-		floor:   boot.Add(-cfg.Timing.SkewMargin).UnixNano(),
-		m:       newMetrics(),
-		peers:   map[string]*peer{},
-		streams: map[streamKey]*stream{},
-		waiters: map[*waiter]struct{}{},
-		inbound: make(chan []byte, maxInbound),
-		kick:    make(chan struct{}, 1),
-		tcpq:    make(chan tcpJob, 64),
-		done:    make(chan struct{}),
+		cfg:       cfg,
+		st:        st,
+		log:       lg,
+		name:      cfg.NodeName,
+		epoch:     uint64(boot.UnixNano()),
+		boot:      boot,
+		floor:     boot.Add(-cfg.Timing.SkewMargin).UnixNano(),
+		m:         newMetrics(),
+		peers:     map[string]*peer{},
+		regionRTT: map[string]time.Duration{},
+		streams:   map[streamKey]*stream{},
+		waiters:   map[*waiter]struct{}{},
+		inbound:   make(chan []byte, maxInbound),
+		kick:      make(chan struct{}, 1),
+		tcpq:      make(chan tcpJob, 64),
+		done:      make(chan struct{}),
 	}
 	n.hist = newHistory(st, n.name, n.epoch)
 	n.st = n.hist
@@ -221,8 +223,8 @@ func Start(cfg Config, st Applier) (*Node, error) {
 	n.bq = &memberlist.TransmitLimitedQueue{
 		NumNodes: func() int { return int(n.aliveN.Load()) + 1 },
 		// Purges gossiped for redundancy go out ⌈log10(N+1)⌉ times each
-		// (2 for 10 nodes); the direct send already reached everyone.
-		RetransmitMult: 1,
+		// (2 for 10 nodes) as redundancy; see gossipMult.
+		RetransmitMult: gossipMult(cfg.Dissemination),
 	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -384,7 +386,7 @@ func (n *Node) Stats() Stats {
 	s := Stats{
 		Accepted: n.m.accepted.Load(), Sent: n.m.sent.Load(), Retransmitted: n.m.retransmitted.Load(),
 		Received: n.m.received.Load(), Applied: n.m.applied.Load(), Duplicate: n.m.duplicate.Load(),
-		Replayed: n.m.replayed.Load(), Gaps: n.m.gaps.Load(), Errors: map[string]uint64{},
+		Replayed: n.m.replayed.Load(), Gaps: n.m.gaps.Load(), Relayed: n.m.relayed.Load(), Errors: map[string]uint64{},
 	}
 	n.m.errMu.Lock()
 	for k, v := range n.m.errs {
@@ -483,6 +485,7 @@ type pings Node
 func (p *pings) AckPayload() []byte { return nil }
 func (p *pings) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
 	(*Node)(p).seen(other.Name)
+	(*Node)(p).pingRTT(other.Name, rtt)
 }
 
 type events Node

@@ -88,6 +88,7 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 	}
 	n.own.lastTime, n.own.touched = max(n.own.lastTime, now.UnixNano()), now.UnixNano()
 	var targets, failed []string
+	var live []*peer
 	for _, pr := range n.peers {
 		if pr.state == stateDead {
 			failed = append(failed, pr.name) // not left: it misses this purge
@@ -97,8 +98,9 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 			continue
 		}
 		targets = append(targets, pr.name)
-		n.enqueueLocked(pr, first, framed)
+		live = append(live, pr)
 	}
+	onGossip := n.disseminateLocked(live, first, framed)
 	var w *waiter
 	if wait && len(targets) > 0 {
 		w = &waiter{first: first, last: last, acked: map[string]bool{}, gone: map[string]bool{}, remaining: len(targets), done: make(chan struct{})}
@@ -115,7 +117,7 @@ func (n *Node) Purge(ctx context.Context, p store.Purge, wait bool) (Result, err
 	// would only carry duplicates of what the direct send delivers.
 	gossiped := false
 	for _, f := range framed {
-		if len(f) <= gossipEntryMax && n.bq.NumQueued() < gossipQueueMax/4 {
+		if !onGossip && len(f) <= gossipEntryMax && n.bq.NumQueued() < gossipQueueMax/4 {
 			n.bq.QueueBroadcast(bcast(encodePurges(n.name, n.epoch, [][]byte{f})))
 			gossiped = true
 		}
@@ -382,9 +384,44 @@ func (n *Node) txProgressLocked(p *peer, contig uint64, ranges [][2]uint64, now 
 // rtoBase is the first retransmission delay for p (RFC 6298 style:
 // smoothed ack time plus four deviations, at least twice the smoothed
 // time), within [RetransmitMin, RetransmitMax].
+// A peer that has acknowledged nothing yet is estimated from memberlist's
+// ping round trips to its region (pingRTT).
 func (n *Node) rtoBase(p *peer) time.Duration {
 	t := n.cfg.Timing
-	return min(max(p.srtt+4*p.rttvar, 2*p.srtt, t.RetransmitMin), t.RetransmitMax)
+	srtt, rttvar := p.srtt, p.rttvar
+	if srtt == 0 {
+		srtt = n.regionRTT[p.meta.Region]
+		rttvar = srtt / 2
+	}
+	return min(max(srtt+4*rttvar, 2*srtt, t.RetransmitMin), t.RetransmitMax)
+}
+
+// pingRTT takes memberlist's ping round trip to a peer as its first
+// round-trip estimate while none of our purges has been acknowledged by it
+// yet (RFC 6298's first sample: rttvar half of it), and into a smoothed
+// estimate for its region, which stands in for peers of that region
+// nobody pinged yet (in a large cluster a node pings each peer rarely).
+// So a purge to a peer farther away than RetransmitMin is not sent twice
+// before its acknowledgement could have come back.
+func (n *Node) pingRTT(name string, rtt time.Duration) {
+	if rtt <= 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.peers[name]
+	if p == nil || p.state != stateAlive {
+		return
+	}
+	if r, ok := n.regionRTT[p.meta.Region]; ok {
+		n.regionRTT[p.meta.Region] = (7*r + rtt) / 8
+	} else if len(n.regionRTT) < maxRegions {
+		n.regionRTT[p.meta.Region] = rtt
+	}
+	if p.srtt == 0 {
+		p.srtt, p.rttvar = rtt, rtt/2
+	}
+	p.rto = max(p.rto, n.rtoBase(p))
 }
 
 // handleAck processes a peer's acknowledgement of our stream.

@@ -15,6 +15,9 @@ import (
 // followed by the body of its type:
 //
 //	PURGES  count, count × (entry length, entry)
+//	RELAY   as PURGES (type 16): the origin asks the receiver to apply the
+//	        entries and pass the same message on, as PURGES, to the
+//	        members of its region (dissem.go)
 //	ACK     acked epoch, contig, nranges, nranges × (gap from previous end, length)
 //	DIGEST  flags (1 response, 2 full), floor time, count, count × (origin str, epoch, contig)
 //	REPLAY  origin str, epoch, from, to, floor time, lost time, nmissing,
@@ -39,6 +42,7 @@ const (
 	msgReplay = 4
 	msgLeave  = 5
 	msgApp    = 6
+	msgRelay  = 16 // far from the low numbers other message types take
 
 	flagAll    = 1
 	flagSoft   = 2
@@ -229,12 +233,17 @@ func framedEntry(e *entry) []byte {
 
 // encodePurges builds a PURGES message from framed entries.
 func encodePurges(sender string, epoch uint64, framed [][]byte) []byte {
+	return encodeEntries(msgPurges, sender, epoch, framed)
+}
+
+// encodeEntries builds a PURGES or RELAY message from framed entries.
+func encodeEntries(typ byte, sender string, epoch uint64, framed [][]byte) []byte {
 	n := 16 + len(sender)
 	for _, f := range framed {
 		n += len(f)
 	}
 	b := make([]byte, 0, n)
-	b = appendHeader(b, msgPurges, sender, epoch)
+	b = appendHeader(b, typ, sender, epoch)
 	b = binary.AppendUvarint(b, uint64(len(framed)))
 	for _, f := range framed {
 		b = append(b, f...)
@@ -529,7 +538,7 @@ func decodeMessage(b []byte) (message, error) {
 		r.fail(errField)
 	}
 	switch m.Type {
-	case msgPurges:
+	case msgPurges, msgRelay:
 		m.Entries = r.entries()
 		// Purges are sent only by their origin (direct sends,
 		// retransmissions and gossip alike); other nodes' entries travel

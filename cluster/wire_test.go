@@ -132,6 +132,7 @@ func TestWireRejects(t *testing.T) {
 		{"no sender", encodePurges("", 1, [][]byte{framedEntry(&e)}), errField},
 		{"entry of another origin", encodePurges("node-b", e.Epoch, [][]byte{framedEntry(&e)}), errOrigin},
 		{"entry of another epoch", encodePurges(e.Origin, e.Epoch+1, [][]byte{framedEntry(&e)}), errOrigin},
+		{"relayed entry of another origin", encodeEntries(msgRelay, "node-b", e.Epoch, [][]byte{framedEntry(&e)}), errOrigin},
 	}
 	for _, c := range cases {
 		_, err := decodeMessage(c.b)

@@ -28,20 +28,27 @@ func (s *SimNodes) Region(i int) string {
 	return "region-" + strconv.Itoa(r)
 }
 
-// Configure gives node i a fresh SimTransport (Options.Configure); a
-// transport that cannot be made is left out, and the node then binds a
-// loopback socket, which the caller sees as Trans(i) == nil.
+// Configure gives node i a fresh SimTransport (Options.Configure), at its
+// previous address when it restarts (Cluster.Restart); a transport that
+// cannot be made is left out, and the node then binds a loopback socket,
+// which the caller sees as Trans(i) == nil.
 func (s *SimNodes) Configure(i int, cfg *cluster.Config) {
-	t, err := s.Net.Transport(s.RegionOf(i))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var t *SimTransport
+	var err error
+	if old := s.trans[i]; old != nil {
+		t, err = s.Net.Reopen(old)
+	} else {
+		t, err = s.Net.Transport(s.RegionOf(i))
+	}
 	if err != nil {
 		return
 	}
-	s.mu.Lock()
 	if s.trans == nil {
 		s.trans = map[int]*SimTransport{}
 	}
 	s.trans[i] = t
-	s.mu.Unlock()
 	cfg.Transport = t
 	cfg.BindAddr = t.IP()
 	cfg.BindPort = t.Port()

@@ -22,7 +22,19 @@ type Link struct {
 	RTT    time.Duration // round trip; each packet gets RTT/2 one way
 	Jitter time.Duration // uniform extra delay in [0, Jitter] per packet or stream chunk
 	Loss   float64       // fraction (0…1) of packets dropped; streams are not lossy (TCP repairs)
+	// Bandwidth (bytes per second, 0 = unlimited) of each node's path
+	// over this link: a node's packets and stream chunks to one region
+	// leave one after the other at this rate; a packet that would wait
+	// longer than Queue (default 200 ms) to leave is dropped (a full
+	// router buffer), a stream chunk waits.
+	Bandwidth int64
+	Queue     time.Duration
+	// Down cuts the link: packets are dropped, stream dials fail and
+	// open streams over it break (a partition).
+	Down bool
 }
+
+const defaultQueue = 200 * time.Millisecond
 
 // SimNet is an in-memory network between memberlist transports of one
 // process: no sockets. Every node is in a region; a packet from region a
@@ -35,6 +47,31 @@ type SimNet struct {
 	links [][]Link
 	nodes map[string]*SimTransport // "ip:port" → transport
 	next  int
+	tap   func(Sent)
+}
+
+// Sent describes one packet handed to the network (for tracing).
+type Sent struct {
+	From, To string        // simulated addresses
+	Buf      []byte        // the packet; the callee must not keep or modify it
+	At       time.Time     // when it was sent
+	Delay    time.Duration // one-way delay it gets (0 when dropped)
+	Dropped  bool
+}
+
+// SetTap makes f see every packet sent from now on (nil: none), dropped
+// ones included, on the sender's goroutine; f must be fast and must not
+// block.
+func (s *SimNet) SetTap(f func(Sent)) {
+	s.mu.Lock()
+	s.tap = f
+	s.mu.Unlock()
+}
+
+func (s *SimNet) tapped() func(Sent) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.tap
 }
 
 // NewSimNet returns a network whose links[a][b] describe region a → b
@@ -45,7 +82,7 @@ func NewSimNet(links [][]Link) (*SimNet, error) {
 			return nil, fmt.Errorf("clustertest: link matrix row %d has %d entries, want %d", i, len(row), len(links))
 		}
 		for j, l := range row {
-			if l.RTT < 0 || l.Jitter < 0 || l.Loss < 0 || l.Loss > 1 {
+			if l.RTT < 0 || l.Jitter < 0 || l.Loss < 0 || l.Loss > 1 || l.Bandwidth < 0 || l.Queue < 0 {
 				return nil, fmt.Errorf("clustertest: link %d→%d out of range: %+v", i, j, l)
 			}
 		}
@@ -58,6 +95,20 @@ func (s *SimNet) SetLink(a, b int, l Link) {
 	s.mu.Lock()
 	s.links[a][b] = l
 	s.mu.Unlock()
+}
+
+// Cut takes every link between region r and the others down (both
+// directions), or brings them back up (down false): a partition of one
+// region and its healing. Links inside r stay as they are.
+func (s *SimNet) Cut(r int, down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for o := range s.links {
+		if o != r {
+			s.links[r][o].Down = down
+			s.links[o][r].Down = down
+		}
+	}
 }
 
 // Link returns the link a → b.
@@ -82,12 +133,26 @@ func (s *SimNet) Transport(region int) (*SimTransport, error) {
 	if s.next >= 1<<16 {
 		return nil, errors.New("clustertest: simulated address space exhausted")
 	}
-	ip := net.IPv4(10, byte(region), byte(s.next>>8), byte(s.next)).To4()
+	return s.transportLocked(region, net.IPv4(10, byte(region), byte(s.next>>8), byte(s.next)).To4()), nil
+}
+
+// Reopen returns a new transport at the address (and region) of old,
+// which must have shut down: a node restarting on its old address.
+func (s *SimNet) Reopen(old *SimTransport) (*SimTransport, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !old.closed.Load() || s.nodes[old.addr] != nil {
+		return nil, fmt.Errorf("clustertest: %s is still in use", old.addr)
+	}
+	return s.transportLocked(old.region, old.ip), nil
+}
+
+func (s *SimNet) transportLocked(region int, ip net.IP) *SimTransport {
 	t := &SimTransport{net: s, region: region, ip: ip, port: 7946,
 		packetCh: make(chan *memberlist.Packet, 256), streamCh: make(chan net.Conn), done: make(chan struct{})}
 	t.addr = net.JoinHostPort(ip.String(), strconv.Itoa(t.port))
 	s.nodes[t.addr] = t
-	return t, nil
+	return t
 }
 
 func (s *SimNet) lookup(addr string) *SimTransport {
@@ -99,7 +164,7 @@ func (s *SimNet) lookup(addr string) *SimTransport {
 // oneWay draws the delay of one packet a → b, or drop.
 func (s *SimNet) oneWay(a, b int, lossy bool) (d time.Duration, drop bool) {
 	l := s.Link(a, b)
-	if lossy && l.Loss > 0 && rand.Float64() < l.Loss {
+	if l.Down || lossy && l.Loss > 0 && rand.Float64() < l.Loss {
 		return 0, true
 	}
 	d = l.RTT / 2
@@ -123,6 +188,40 @@ type SimTransport struct {
 	closed   atomic.Bool
 
 	sentBytes, sentPackets, dropped atomic.Uint64
+
+	bwMu sync.Mutex
+	free map[int]time.Time // destination region → when this node's path to it is free
+}
+
+// queue reserves this node's path to region r for size bytes sent now:
+// the extra delay before the last byte leaves (0 without a bandwidth
+// limit), or drop for a packet that would wait longer than the link's
+// queue bound (streams always wait).
+func (t *SimTransport) queue(r, size int, packet bool) (wait time.Duration, drop bool) {
+	l := t.net.Link(t.region, r)
+	if l.Bandwidth <= 0 {
+		return 0, false
+	}
+	now := time.Now()
+	t.bwMu.Lock()
+	defer t.bwMu.Unlock()
+	start := now
+	if f := t.free[r]; f.After(now) {
+		start = f
+	}
+	q := l.Queue
+	if q <= 0 {
+		q = defaultQueue
+	}
+	if packet && start.Sub(now) > q {
+		return 0, true
+	}
+	done := start.Add(time.Duration(float64(size) / float64(l.Bandwidth) * float64(time.Second)))
+	if t.free == nil {
+		t.free = map[int]time.Time{}
+	}
+	t.free[r] = done
+	return done.Sub(now), false
 }
 
 var _ memberlist.NodeAwareTransport = (*SimTransport)(nil)
@@ -176,6 +275,13 @@ func (t *SimTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time
 		return now, nil
 	}
 	d, drop := t.net.oneWay(t.region, dst.region, true)
+	if !drop {
+		w, full := t.queue(dst.region, len(b), true)
+		d, drop = d+w, full
+	}
+	if tap := t.net.tapped(); tap != nil {
+		tap(Sent{From: t.addr, To: a.Addr, Buf: b, At: now, Delay: d, Dropped: drop})
+	}
 	if drop {
 		t.dropped.Add(1)
 		return now, nil
@@ -211,17 +317,18 @@ func (t *SimTransport) DialAddressTimeout(a memberlist.Address, timeout time.Dur
 	if dst == nil || dst.closed.Load() || t.closed.Load() {
 		return nil, fmt.Errorf("dial %s: %w", a.Addr, ErrSimUnreachable)
 	}
-	there, _ := t.net.oneWay(t.region, dst.region, false)
-	back, _ := t.net.oneWay(dst.region, t.region, false)
+	there, down := t.net.oneWay(t.region, dst.region, false)
+	back, down2 := t.net.oneWay(dst.region, t.region, false)
+	if down || down2 {
+		time.Sleep(timeout)
+		return nil, fmt.Errorf("dial %s: %w (link down)", a.Addr, ErrSimUnreachable)
+	}
 	if there+back > timeout {
 		time.Sleep(timeout)
 		return nil, fmt.Errorf("dial %s: simulated handshake %v exceeds timeout %v", a.Addr, there+back, timeout)
 	}
 	time.Sleep(there + back)
-	client, server := delayedPipe(
-		func() time.Duration { d, _ := t.net.oneWay(t.region, dst.region, false); return d },
-		func() time.Duration { d, _ := t.net.oneWay(dst.region, t.region, false); return d },
-		&t.sentBytes, &dst.sentBytes)
+	client, server := delayedPipe(t.chunkDelay(dst), dst.chunkDelay(t), &t.sentBytes, &dst.sentBytes)
 	select {
 	case dst.streamCh <- server:
 		return client, nil
@@ -232,6 +339,19 @@ func (t *SimTransport) DialAddressTimeout(a memberlist.Address, timeout time.Dur
 	_ = client.Close()
 	_ = server.Close()
 	return nil, fmt.Errorf("dial %s: %w", a.Addr, ErrSimUnreachable)
+}
+
+// chunkDelay is the delay of a stream chunk of n bytes from t to dst, or
+// false when the link is down (the stream breaks).
+func (t *SimTransport) chunkDelay(dst *SimTransport) func(n int) (time.Duration, bool) {
+	return func(n int) (time.Duration, bool) {
+		d, down := t.net.oneWay(t.region, dst.region, false)
+		if down {
+			return 0, false
+		}
+		w, _ := t.queue(dst.region, n, false)
+		return d + w, true
+	}
 }
 
 // StreamCh implements memberlist.Transport.

@@ -188,3 +188,86 @@ func TestSimNetCluster(t *testing.T) {
 		t.Errorf("applied on %d nodes, want 6", len(applied))
 	}
 }
+
+// A link's bandwidth spaces a node's packets to a region out (their last
+// byte leaves one after the other) and drops what would queue longer
+// than the link's queue bound.
+func TestSimNetBandwidth(t *testing.T) {
+	n := threeRegions(t)
+	n.SetLink(0, 1, Link{Bandwidth: 10_000, Queue: 450 * time.Millisecond}) // 1000 B: 100 ms each
+	tr := simTransports(t, n, 0, 1, 2)
+	start := time.Now()
+	pkt := make([]byte, 1000)
+	for range 20 {
+		if _, err := tr[0].WriteTo(pkt, tr[1].Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Queued behind 0, 100, …, 400 ms: five leave; the other fifteen would wait longer.
+	if d := tr[0].Dropped(); d != 15 {
+		t.Fatalf("dropped %d of 20 packets over a 10 kB/s link with a 450 ms queue, want 15", d)
+	}
+	var last time.Time
+	for range 5 {
+		last = recvPacket(t, tr[1]).Timestamp
+	}
+	if got := last.Sub(start); got < 500*time.Millisecond {
+		t.Errorf("five 1000-byte packets over 10 kB/s arrived within %v, want at least 500 ms", got)
+	}
+	// Another region's link is not limited.
+	if _, err := tr[0].WriteTo(pkt, tr[2].Addr()); err != nil {
+		t.Fatal(err)
+	}
+	recvPacket(t, tr[2])
+	if tr[0].Dropped() != 15 {
+		t.Errorf("a packet over the unlimited link was dropped")
+	}
+}
+
+// Cut partitions a region: packets and dials across are refused, open
+// streams break, the region's inside stays up; healing restores it.
+func TestSimNetCut(t *testing.T) {
+	n := threeRegions(t)
+	tr := simTransports(t, n, 0, 1, 1)
+	go func() {
+		for c := range tr[0].StreamCh() {
+			_, _ = io.Copy(io.Discard, c)
+			_ = c.Close()
+		}
+	}()
+	open, err := tr[1].DialTimeout(tr[0].Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Cut(1, true)
+	if _, err := tr[1].WriteTo([]byte("x"), tr[0].Addr()); err != nil || tr[1].Dropped() != 1 {
+		t.Fatalf("packet across the cut: err %v, dropped %d", err, tr[1].Dropped())
+	}
+	if _, err := tr[1].DialTimeout(tr[0].Addr(), 100*time.Millisecond); err == nil {
+		t.Fatal("dial across the cut succeeded")
+	}
+	if _, err := open.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := open.Write([]byte("z")); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a stream across the cut stayed open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := tr[1].WriteTo([]byte("in"), tr[2].Addr()); err != nil {
+		t.Fatal(err)
+	}
+	recvPacket(t, tr[2]) // inside the region: delivered
+	n.Cut(1, false)
+	if _, err := tr[1].WriteTo([]byte("healed"), tr[0].Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if p := recvPacket(t, tr[0]); string(p.Buf) != "healed" {
+		t.Fatalf("got %q after healing", p.Buf)
+	}
+}

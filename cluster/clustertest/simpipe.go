@@ -7,10 +7,12 @@ import (
 )
 
 // delayedPipe returns the two ends of an in-memory stream whose every
-// chunk arrives after ab() (client → server) or ba() (server → client),
-// in order, and whose close reaches the far end after the data written
-// before it. Bytes written are added to abBytes / baBytes.
-func delayedPipe(ab, ba func() time.Duration, abBytes, baBytes *atomic.Uint64) (client, server net.Conn) {
+// chunk of n bytes arrives after ab(n) (client → server) or ba(n) (server
+// → client), in order, and whose close reaches the far end after the
+// data written before it; a chunk whose delay function reports false
+// breaks the stream (both ends close). Bytes written are added to
+// abBytes / baBytes.
+func delayedPipe(ab, ba func(n int) (time.Duration, bool), abBytes, baBytes *atomic.Uint64) (client, server net.Conn) {
 	client, c2 := net.Pipe()
 	s2, server := net.Pipe()
 	go pump(c2, s2, ab, abBytes)
@@ -25,7 +27,7 @@ type chunk struct {
 
 // pump copies src to dst, holding each chunk until its delay has passed;
 // at the end of src it closes dst (after the held chunks).
-func pump(src, dst net.Conn, delay func() time.Duration, count *atomic.Uint64) {
+func pump(src, dst net.Conn, delay func(n int) (time.Duration, bool), count *atomic.Uint64) {
 	q := make(chan chunk, 1024)
 	go func() {
 		defer close(q)
@@ -35,7 +37,13 @@ func pump(src, dst net.Conn, delay func() time.Duration, count *atomic.Uint64) {
 			n, err := src.Read(buf)
 			if n > 0 {
 				count.Add(uint64(n))
-				at := time.Now().Add(delay())
+				d, up := delay(n)
+				if !up {
+					_ = src.Close()
+					_ = dst.Close()
+					return
+				}
+				at := time.Now().Add(d)
 				if at.Before(last) { // a stream keeps its order
 					at = last
 				}
